@@ -1,0 +1,76 @@
+"""All mailmentor exceptions: one base class and short chains below it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MailmentorError(Exception):
+    """Base class for every error mailmentor raises on purpose."""
+
+
+class ConfigError(MailmentorError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class RuleProblem:
+    """One thing wrong in a rule file, located well enough for a person to fix it."""
+
+    path: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class RulesError(MailmentorError):
+    """A rule file (or directory) is invalid; carries every problem found, not only the first."""
+
+    def __init__(self, problems: list[RuleProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class DurationError(MailmentorError, ValueError):
+    """A duration such as ``3x`` could not be read."""
+
+
+class ParseError(MailmentorError, ValueError):
+    """A message could not be parsed at all (it is skipped, never fatal)."""
+
+
+class StoreError(MailmentorError):
+    """The Redis store refused or lost an operation."""
+
+
+class LoopNotFound(StoreError, KeyError):
+    """No loop has that id."""
+
+
+class MailboxError(MailmentorError, ConnectionError):
+    """The IMAP server refused us or went away."""
+
+
+class LoginError(MailboxError):
+    """IMAP login failed (wrong user or password); retrying will not help."""
+
+
+class SendError(MailmentorError):
+    """Sending a message over SMTP failed."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class TemporarySendError(SendError, ConnectionError):
+    """SMTP 4xx or a dropped connection: retry with backoff."""
+
+
+class PermanentSendError(SendError):
+    """SMTP 5xx: recorded on the loop, never retried."""

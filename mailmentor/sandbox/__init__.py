@@ -1,0 +1,1 @@
+"""Real local servers (IMAP, SMTP) for `mailmentor demo` and the test suite."""
