@@ -1,0 +1,246 @@
+"""The `mailmentor` command line: run the service, try the demo, look at loops, check rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType
+
+import redis
+
+from mailmentor import __version__
+from mailmentor.clock import SystemClock
+from mailmentor.embedded_redis import EmbeddedRedis, running_url
+from mailmentor.errors import LoopNotFound, MailmentorError, RulesError
+from mailmentor.model import Loop
+from mailmentor.rules import default_rules_dir, load_rules
+from mailmentor.schedule import plan_horizon
+from mailmentor.settings import Settings, load_settings
+from mailmentor.store import Store
+
+DESCRIPTION = """\
+mailmentor helps you close every advice loop: act on advice, report back, give back.
+BCC it when you ask someone for advice, forward it the answer, and it emails you reminders
+at the cadence of your rule files. Reply to a reminder with one line (done, reported,
+gave back, snooze 3d, stop, help) to move the loop on.
+
+Configuration comes from MAILMENTOR_* environment variables (or a .env file); with none
+at all, `run` uses an embedded Redis and a local demo mailbox. See README.md."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailmentor",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mailmentor {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser(
+        "run",
+        help="watch the mailbox, schedule and send reminders (all in one process)",
+        description="Run watcher, scheduler and send workers until Ctrl-C.",
+    )
+    sub.add_parser(
+        "demo",
+        help="a self-contained demo: a whole advice loop on local servers in under a minute",
+        description="Start local Redis, IMAP and SMTP servers, BCC a sample advice request, "
+        "forward the answer, and reply to each reminder until the loop closes.",
+    )
+    loops = sub.add_parser("loops", help="list loops")
+    loops.add_argument("--json", action="store_true", help="machine-readable output")
+    loops.add_argument("--all", action="store_true", help="include closed and dropped loops")
+    show = sub.add_parser("show", help="show one loop and its whole history")
+    show.add_argument("loop_id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+
+    rules = sub.add_parser("rules", help="rule file commands")
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
+    check = rules_sub.add_parser("check", help="validate rule files; print every problem")
+    check.add_argument("directory", nargs="?", type=Path, metavar="DIR")
+
+    plan = sub.add_parser("plan", help="dry run: reminders the next N days would bring")
+    plan.add_argument("--days", type=int, default=30, help="how far ahead (default 30)")
+    plan.add_argument("--rules", type=Path, metavar="DIR", help="use these rule files instead")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("dramatiq", "pika", "asyncio", "mail.log", "pymap"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "rules":
+            return rules_check(args.directory)
+        settings = load_settings()
+        if args.command == "run":
+            return run(settings)
+        if args.command == "demo":
+            from workers.demo import run_demo
+
+            return run_demo()
+        if args.command == "loops":
+            return list_loops(settings, as_json=args.json, include_ended=args.all)
+        if args.command == "show":
+            return show_loop(settings, args.loop_id, as_json=args.json)
+        if args.command == "plan":
+            return show_plan(settings, days=args.days, rules_dir=args.rules)
+    except MailmentorError as exc:
+        print(f"mailmentor: error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def run(settings: Settings) -> int:
+    from workers.stack import Stack
+
+    stack = Stack(settings)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stack.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    stack.start()
+    logging.getLogger("mailmentor.run").info("mailmentor is running; Ctrl-C stops it")
+    try:
+        while not stack.stop_event.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    logging.getLogger("mailmentor.run").info("stopping")
+    stack.stop()
+    return 0
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Store]:
+    """The configured Redis, the running embedded one, or the embedded one started briefly."""
+    url = settings.redis_url or running_url(settings.data_dir)
+    server: EmbeddedRedis | None = None
+    if not url:
+        server = EmbeddedRedis(settings.data_dir)
+        url = server.start()
+    client = redis.Redis.from_url(url)
+    try:
+        yield Store(client)
+    finally:
+        client.close()
+        if server is not None:
+            server.stop()
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def loop_summary(loop: Loop) -> dict[str, object]:
+    return {
+        "id": loop.id,
+        "kind": str(loop.kind),
+        "mentor": loop.mentor.address,
+        "mentor_name": loop.mentor.name,
+        "subject": loop.subject,
+        "stage": str(loop.stage),
+        "created_at": _iso(loop.created_at),
+        "next_reminder_at": _iso(loop.next_reminder_at),
+    }
+
+
+def list_loops(settings: Settings, *, as_json: bool, include_ended: bool) -> int:
+    with open_store(settings) as store:
+        loops = [lp for lp in store.list_loops() if include_ended or lp.stage.is_open or as_json]
+    if as_json:
+        print(json.dumps([loop_summary(lp) for lp in loops], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(loops)} loops")
+    for column in ("id", "stage", "mentor", "subject", "next reminder"):
+        table.add_column(column)
+    tz = settings.tz
+    for lp in loops:
+        due = lp.next_reminder_at.astimezone(tz).strftime("%a %d %b %H:%M") if lp.next_reminder_at else "—"
+        table.add_row(lp.id, str(lp.stage), str(lp.mentor), lp.subject, due)
+    Console().print(table)
+    return 0
+
+
+def show_loop(settings: Settings, loop_id: str, *, as_json: bool) -> int:
+    with open_store(settings) as store:
+        try:
+            loop = store.get_loop(loop_id)
+        except LoopNotFound:
+            print(f"mailmentor: no loop with id {loop_id!r} (see `mailmentor loops`)", file=sys.stderr)
+            return 1
+    if as_json:
+        print(loop.model_dump_json(indent=2))
+        return 0
+    tz = settings.tz
+    print(f"loop {loop.id}  [{loop.kind}]  {loop.stage}")
+    print(f"  mentor:  {loop.mentor}")
+    print(f"  subject: {loop.subject}")
+    if loop.ask_excerpt:
+        print(f"  ask:     {loop.ask_excerpt}")
+    if loop.advice_excerpt:
+        print(f"  advice:  {loop.advice_excerpt}")
+    if loop.next_action:
+        when = loop.next_action.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        print(f"  next:    {loop.next_action.kind} ({loop.next_action.rule}) at {when}")
+    print("  history:")
+    for event in loop.events:
+        when = event.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        detail = f" — {event.detail}" if event.detail else ""
+        print(f"    {when}  {event.type:<15} → {event.stage:<9} {event.source}{detail}")
+    return 0
+
+
+def rules_check(directory: Path | None) -> int:
+    directory = directory or load_settings().rules_dir or default_rules_dir()
+    try:
+        rules = load_rules(directory)
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{count} problem{'s' if count != 1 else ''} in {directory}", file=sys.stderr)
+        return 1
+    names = ", ".join(rs.name for rs in rules.rule_sets)
+    print(f"{directory}: OK ({len(rules.rule_sets)} rule sets: {names})")
+    return 0
+
+
+def show_plan(settings: Settings, *, days: int, rules_dir: Path | None) -> int:
+    rules = load_rules(rules_dir or settings.rules_dir or default_rules_dir())
+    now = SystemClock().now()
+    until = now + timedelta(days=days)
+    tz = settings.tz
+    with open_store(settings) as store:
+        loops = [lp for lp in store.list_loops() if lp.stage.is_open]
+    count = 0
+    for loop in loops:
+        for action in plan_horizon(loop, rules, until):
+            when = max(action.due_at, now).astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
+            print(f"{when}  {loop.id}  {action.stage:<9} {action.kind:<8} {action.rule:<18} "
+                  f"{loop.mentor.short_name}: {loop.subject}")
+            count += 1
+    print(f"{count} reminders in the next {days} days for {len(loops)} open loops")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

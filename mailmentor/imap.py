@@ -1,0 +1,602 @@
+"""IMAP mail I/O: connect, append, and the watcher that feeds every new message to a handler.
+
+The watcher is the only way mail enters mailmentor, so it is built to never lose a message and
+never stop: UID checkpoints after every message, UIDVALIDITY respected, IDLE with a polling
+fallback, reconnects with backoff, and a lease so two watchers of one mailbox never both work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import logging
+import os
+import random
+import re
+import select
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal, Protocol
+
+from imapclient import IMAPClient
+from imapclient.exceptions import CapabilityError, IMAPClientError
+from imapclient.exceptions import LoginError as ClientLoginError
+
+from mailmentor.errors import LoginError, MailboxError
+
+log = logging.getLogger("mailmentor.imap")
+
+MessageHandler = Callable[[int, bytes], None]
+"""Called with (uid, raw RFC 5322 bytes) for every new message, in UID order."""
+
+Security = Literal["ssl", "starttls", "none"]
+
+FETCH_BATCH = 50
+"""UIDs per FETCH round trip: big enough to be fast, small enough to keep memory bounded."""
+FETCH_BYTES_BUDGET = 32_000_000
+"""At most this many message bytes are held in memory per FETCH of full bodies."""
+TRUNCATED_TEXT_BYTES = 1_000_000
+"""How much body text of an over-sized message is passed on (its header is always whole)."""
+
+# Errors that mean "the connection is gone or unusable": reconnect, don't crash.
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    imaplib.IMAP4.error,
+    IMAPClientError,
+    MailboxError,
+)
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    """Where a watched mailbox lives and how to log in; the password never shows in repr()."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    security: Security = "ssl"
+    folder: str = "INBOX"
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        """Names this mailbox for checkpoints and leases."""
+        return f"{self.user}@{self.host}:{self.port}/{self.folder}"
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name for log lines."""
+        return f"{self.user}@{self.host}/{self.folder}"
+
+
+class CheckpointStore(Protocol):
+    """Remembers, per mailbox, the last UID fully handled and the UIDVALIDITY it belongs to."""
+
+    def get_checkpoint(self, mailbox: str) -> tuple[int, int] | None: ...
+
+    def set_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None: ...
+
+
+class LeaseStore(Protocol):
+    """A named lease with a TTL; acquiring one already held by ``owner`` renews it (True)."""
+
+    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool: ...
+
+    def release_lease(self, name: str, owner: str) -> None: ...
+
+
+# --- pure helpers --------------------------------------------------------------------------
+
+_MESSAGE_ID = re.compile(rb"^message-id[ \t]*:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)", re.I | re.M)
+_APPENDUID = re.compile(rb"\[APPENDUID\s+\d+\s+(\d+)\]", re.I)
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID header of raw mail for log lines, or None; never raises."""
+    try:
+        end = raw.find(b"\r\n\r\n")
+        if end < 0:
+            end = raw.find(b"\n\n")
+        head = raw[: end if end >= 0 else 65536][:65536]
+        match = _MESSAGE_ID.search(head)
+        if match is None:
+            return None
+        value = b" ".join(match.group(1).split()).decode("ascii", "replace")
+        return value[:200] or None
+    except Exception:
+        return None
+
+
+def appended_uid(response: bytes | str | None) -> int | None:
+    """The UID from an APPEND response carrying ``[APPENDUID v uid]`` (RFC 4315), else None."""
+    if response is None:
+        return None
+    data = response.encode("ascii", "replace") if isinstance(response, str) else response
+    match = _APPENDUID.search(data)
+    return int(match.group(1)) if match else None
+
+
+def uid_batches(uids: Sequence[int], size: int = FETCH_BATCH) -> Iterator[list[int]]:
+    """Split UIDs into consecutive batches of at most ``size``."""
+    for start in range(0, len(uids), size):
+        yield list(uids[start : start + size])
+
+
+def size_chunks(
+    uids: Sequence[int], sizes: dict[int, int], budget: int = FETCH_BYTES_BUDGET
+) -> Iterator[list[int]]:
+    """Group UIDs (order kept) so each group's total size stays under ``budget`` (or is one UID)."""
+    chunk: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if chunk and total + size > budget:
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(uid)
+        total += size
+    if chunk:
+        yield chunk
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> float:
+    """Exponential backoff with jitter: ``rand`` in [0, 1) scales the delay into [50 %, 100 %]."""
+    base = min(maximum, initial * float(1 << min(attempt, 32)))
+    return base * (0.5 + rand / 2)
+
+
+def _scrub(text: str, secret: str) -> str:
+    """Remove a secret from text that is about to reach a log or an exception."""
+    return text.replace(secret, "***") if secret else text
+
+
+# --- connecting ----------------------------------------------------------------------------
+
+
+def _nodelay(client: IMAPClient) -> None:
+    """APPEND is written in two sends; without TCP_NODELAY Nagle stalls each one (FIELD-NOTES)."""
+    with contextlib.suppress(OSError, AttributeError):
+        client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _shutdown(client: IMAPClient) -> None:
+    with contextlib.suppress(Exception):
+        client.shutdown()
+
+
+def _open(account: ImapAccount, timeout: float) -> tuple[IMAPClient, dict[bytes, Any]]:
+    """Connect, secure, log in and EXAMINE the folder; returns the client and the select reply."""
+    where = f"{account.host}:{account.port}"
+    context = account.ssl_context or ssl.create_default_context()
+    try:
+        client = IMAPClient(
+            account.host,
+            port=account.port,
+            ssl=account.security == "ssl",
+            ssl_context=context if account.security == "ssl" else None,
+            timeout=timeout,
+        )
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        raise MailboxError(f"TLS failure talking to IMAP server {where}: {exc}") from exc
+    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        raise MailboxError(f"cannot reach IMAP server {where}: {exc}") from exc
+    try:
+        _nodelay(client)
+        if account.security == "starttls":
+            _starttls(client, context, where)
+        _login(client, account)
+        reply = _select(client, account)
+    except BaseException:
+        _shutdown(client)
+        raise
+    return client, reply
+
+
+def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str) -> None:
+    try:
+        client.starttls(context)
+    except CapabilityError as exc:
+        raise MailboxError(f"IMAP server {where} does not offer STARTTLS") from exc
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        raise MailboxError(f"TLS failure talking to IMAP server {where}: {exc}") from exc
+    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        raise MailboxError(f"STARTTLS failed with IMAP server {where}: {exc}") from exc
+    _nodelay(client)
+
+
+def _login(client: IMAPClient, account: ImapAccount) -> None:
+    who = f"{account.user}@{account.host}"
+    try:
+        client.login(account.user, account.password)
+    except ClientLoginError as exc:
+        said = _scrub(str(exc), account.password)
+        raise LoginError(f"IMAP login failed for {who}: {said}") from None
+    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        said = _scrub(str(exc), account.password)
+        raise MailboxError(f"IMAP login for {who} broke off: {said}") from None
+
+
+def _select(client: IMAPClient, account: ImapAccount) -> dict[bytes, Any]:
+    try:
+        reply: dict[bytes, Any] = client.select_folder(account.folder, readonly=True)
+    except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
+        raise MailboxError(f"lost IMAP server {account.host}:{account.port}: {exc}") from exc
+    except (imaplib.IMAP4.error, IMAPClientError) as exc:
+        raise MailboxError(
+            f"cannot open folder {account.folder!r} of {account.user}@{account.host}: {exc}"
+        ) from exc
+    return reply
+
+
+def connect(account: ImapAccount, timeout: float = 30) -> IMAPClient:
+    """Log in with the account's TLS mode and EXAMINE its folder (read-only: nothing gets \\Seen).
+
+    Raises LoginError for refused credentials and MailboxError for everything else (host
+    unreachable, TLS failure, missing folder); neither ever contains the password.
+    """
+    client, _ = _open(account, timeout)
+    return client
+
+
+def append_message(
+    account: ImapAccount, raw: bytes, folder: str | None = None, flags: Sequence[str] = ()
+) -> int | None:
+    """APPEND raw mail to ``folder`` (default: the account's); the new UID if the server says it."""
+    target = folder or account.folder
+    client = connect(account)
+    try:
+        try:
+            response = client.append(target, raw, flags=tuple(flags))
+        except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+            raise MailboxError(
+                f"cannot append to folder {target!r} of {account.user}@{account.host}: {exc}"
+            ) from exc
+    finally:
+        try:
+            client.logout()
+        except Exception:
+            _shutdown(client)
+    return appended_uid(response)
+
+
+def _data_waiting(client: IMAPClient, timeout: float) -> bool:
+    """True when the server sent something (or hung up) while we IDLE; waits up to ``timeout``.
+
+    imapclient's ``idle_check`` reads lines from a non-blocking socket and fails on a line that
+    arrives in pieces (it does with pymap, FIELD-NOTES), so we only *wait* here and let the
+    blocking ``idle_done`` read the responses. Bytes already buffered count as waiting.
+    """
+    sock = client.socket()
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    reader = getattr(client._imap, "file", None)
+    if reader is not None and hasattr(reader, "peek"):
+        previous = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            if reader.peek(1):
+                return True
+        except (BlockingIOError, ssl.SSLWantReadError, InterruptedError):
+            pass
+        finally:
+            sock.settimeout(previous)
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
+        return bool(poller.poll(timeout * 1000))
+    ready, _, _ = select.select([sock], [], [], timeout)
+    return bool(ready)
+
+
+# --- the watcher ---------------------------------------------------------------------------
+
+
+class MailboxWatcher:
+    """Feeds every new message of one mailbox to ``handler``, exactly once in the normal case.
+
+    The checkpoint advances after each message (handled or failed), so a crash re-delivers at
+    most the message in flight; the handler dedupes by Message-ID. ``stop()`` is final.
+    """
+
+    def __init__(
+        self,
+        account: ImapAccount,
+        checkpoints: CheckpointStore,
+        handler: MessageHandler,
+        *,
+        leases: LeaseStore | None = None,
+        owner: str | None = None,
+        idle_renew: float = 540.0,
+        poll_interval: float = 30.0,
+        max_message_bytes: int = 25_000_000,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 300.0,
+        use_idle: bool = True,
+        lease_ttl: float = 60.0,
+        timeout: float = 30.0,
+    ) -> None:
+        self.account = account
+        self._checkpoints = checkpoints
+        self._handler = handler
+        self._leases = leases
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._idle_renew = idle_renew
+        self._poll_interval = poll_interval
+        self._max_bytes = max_message_bytes
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._use_idle = use_idle
+        self._lease_ttl = lease_ttl
+        self._lease_renew = min(20.0, lease_ttl / 3)
+        self._timeout = timeout
+        self.lease_name = f"watch:{account.key}"
+
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+        self._running = False
+        self._client: IMAPClient | None = None
+        self._uidvalidity = 0
+        self._lease_held = False
+        self._lease_checked = 0.0
+        self._standby_logged = False
+
+    # public API
+
+    def catch_up(self) -> int:
+        """Connect if needed and hand over every message above the checkpoint; returns the count.
+
+        Returns 0 without connecting when another watcher holds the lease.
+        """
+        with self._lock:
+            if not self._hold_lease():
+                return 0
+            try:
+                count = self._process_new(self._connected())
+            except MailboxError:
+                self._disconnect()
+                raise
+            except _CONNECTION_ERRORS as exc:
+                self._disconnect()
+                raise MailboxError(f"lost connection to {self.account.label}: {exc}") from exc
+            if count:
+                noun = "message" if count == 1 else "messages"
+                log.info("caught up on %s: %d new %s", self.account.label, count, noun)
+            else:
+                log.debug("caught up on %s: nothing new", self.account.label)
+            return count
+
+    def run(self) -> None:
+        """Watch until ``stop()``: catch up, IDLE (or poll), and reconnect after any failure."""
+        self._running = True
+        log.info("watching %s as %s", self.account.label, self.owner)
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not self._hold_lease():
+                        self._disconnect()
+                        self._sleep(self._lease_renew)
+                        continue
+                    self.catch_up()
+                    if failures:
+                        log.info("reconnected to %s", self.account.label)
+                    failures = 0
+                    self._wait_for_news()
+                except LoginError as exc:
+                    log.error("%s; check the password. Retrying in %.0f s", exc, self._backoff_max)
+                    self._disconnect()
+                    self._sleep(self._backoff_max)
+                except Exception as exc:
+                    delay = backoff_delay(
+                        failures, self._backoff_initial, self._backoff_max, random.random()
+                    )
+                    failures += 1
+                    if isinstance(exc, _CONNECTION_ERRORS):
+                        log.warning(
+                            "connection to %s failed: %s; reconnecting in %.1f s",
+                            self.account.label,
+                            _scrub(str(exc), self.account.password) or type(exc).__name__,
+                            delay,
+                        )
+                    else:
+                        log.exception(
+                            "unexpected error watching %s; retrying in %.1f s",
+                            self.account.label,
+                            delay,
+                        )
+                    self._disconnect()
+                    self._sleep(delay)
+        finally:
+            self._running = False
+            self.close()
+            log.info("stopped watching %s", self.account.label)
+
+    def stop(self) -> None:
+        """Ask ``run()`` to return (within about a second); safe from any thread, final."""
+        self._stop.set()
+        if not self._running:
+            self.close()
+
+    def close(self) -> None:
+        """Log out and release the lease; safe to call many times."""
+        with self._lock:
+            self._disconnect()
+            if self._leases is not None and self._lease_held:
+                self._lease_held = False
+                try:
+                    self._leases.release_lease(self.lease_name, self.owner)
+                except Exception as exc:
+                    log.warning("could not release lease %s: %s", self.lease_name, exc)
+
+    # connection
+
+    def _connected(self) -> IMAPClient:
+        if self._client is None:
+            client, reply = _open(self.account, self._timeout)
+            self._client = client
+            self._uidvalidity = int(reply.get(b"UIDVALIDITY", 0))
+            log.info("connected to %s (UIDVALIDITY %d)", self.account.label, self._uidvalidity)
+        return self._client
+
+    def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.socket().settimeout(2.0)
+            client.logout()
+        except Exception:
+            _shutdown(client)
+
+    # leases
+
+    def _hold_lease(self) -> bool:
+        """True while this watcher holds the mailbox lease, renewing it when due."""
+        if self._leases is None:
+            return True
+        now = time.monotonic()
+        if self._lease_held and now - self._lease_checked < self._lease_renew:
+            return True
+        ttl = timedelta(seconds=self._lease_ttl)
+        held = self._leases.acquire_lease(self.lease_name, self.owner, ttl)
+        self._lease_checked = now
+        if held and not self._lease_held:
+            log.info("holding lease %s", self.lease_name)
+            self._standby_logged = False
+        elif not held and self._lease_held:
+            log.warning("lost lease %s to another watcher; standing by", self.lease_name)
+            self._standby_logged = True
+        elif not held and not self._standby_logged:
+            log.info("another watcher holds %s; standing by", self.lease_name)
+            self._standby_logged = True
+        self._lease_held = held
+        return held
+
+    # processing
+
+    def _start_uid(self) -> int:
+        """The last handled UID, honouring UIDVALIDITY: a changed one means re-scan from UID 1."""
+        checkpoint = self._checkpoints.get_checkpoint(self.account.key)
+        if checkpoint is None:
+            return 0
+        uidvalidity, last_uid = checkpoint
+        if uidvalidity != self._uidvalidity:
+            log.warning(
+                "UIDVALIDITY of %s changed from %d to %d: re-scanning from UID 1",
+                self.account.label,
+                uidvalidity,
+                self._uidvalidity,
+            )
+            self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, 0)
+            return 0
+        return last_uid
+
+    def _process_new(self, client: IMAPClient) -> int:
+        client.noop()  # some servers only reveal new mail after a command
+        last_uid = self._start_uid()
+        found = client.search(["UID", f"{last_uid + 1}:*"])
+        uids = sorted(int(uid) for uid in found if int(uid) > last_uid)
+        count = 0
+        for batch in uid_batches(uids):
+            if self._stop.is_set():
+                break
+            bodies = self._fetch(client, batch)
+            for uid in batch:
+                if self._stop.is_set() or not self._hold_lease():
+                    return count
+                raw = bodies.get(uid)
+                if raw is None:
+                    log.info("UID %d of %s vanished before it was read", uid, self.account.label)
+                else:
+                    self._deliver(uid, raw)
+                    count += 1
+                self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, uid)
+        return count
+
+    def _fetch(self, client: IMAPClient, batch: list[int]) -> dict[int, bytes]:
+        """Raw bytes per UID with BODY.PEEK; over-sized ones as header + the first ~1 MB of text."""
+        sizes: dict[int, int] = {}
+        for uid, data in client.fetch(batch, [b"RFC822.SIZE"]).items():
+            sizes[int(uid)] = int(data.get(b"RFC822.SIZE", 0) or 0)
+        small = [uid for uid in batch if uid in sizes and sizes[uid] <= self._max_bytes]
+        large = [uid for uid in batch if uid in sizes and sizes[uid] > self._max_bytes]
+        bodies: dict[int, bytes] = {}
+        for chunk in size_chunks(small, sizes, max(FETCH_BYTES_BUDGET, self._max_bytes)):
+            for uid, data in client.fetch(chunk, [b"BODY.PEEK[]"]).items():
+                body = data.get(b"BODY[]")
+                if body is not None:
+                    bodies[int(uid)] = bytes(body)
+        for uid in large:
+            parts = [b"BODY.PEEK[HEADER]", f"BODY.PEEK[TEXT]<0.{TRUNCATED_TEXT_BYTES}>".encode()]
+            data = client.fetch([uid], parts).get(uid)
+            if data is None:
+                continue
+            header = bytes(data.get(b"BODY[HEADER]") or b"")
+            text = bytes(data.get(b"BODY[TEXT]<0>") or b"")
+            log.warning(
+                "UID %d of %s is %d bytes, over the %d limit: passing its header and the "
+                "first %d bytes of its body (truncated)",
+                uid,
+                self.account.label,
+                sizes[uid],
+                self._max_bytes,
+                len(text),
+            )
+            bodies[uid] = header + text
+        return bodies
+
+    def _deliver(self, uid: int, raw: bytes) -> None:
+        """Run the handler; a failure is logged and skipped so one poison message blocks nothing."""
+        try:
+            self._handler(uid, raw)
+        except Exception:
+            log.exception(
+                "handler failed on UID %d (Message-ID %s) of %s; skipping it",
+                uid,
+                message_id_of(raw) or "unknown",
+                self.account.label,
+            )
+
+    # waiting
+
+    def _wait_for_news(self) -> None:
+        client = self._client
+        if client is None or self._stop.is_set():
+            return
+        if self._use_idle and client.has_capability("IDLE"):
+            self._idle(client)
+        else:
+            self._sleep(self._poll_interval)
+
+    def _idle(self, client: IMAPClient) -> None:
+        """IDLE until the server says something, the renew time passes, or stop() is called."""
+        client.idle()
+        try:
+            deadline = time.monotonic() + self._idle_renew
+            while not self._stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._hold_lease():
+                    break
+                if _data_waiting(client, min(1.0, remaining)):
+                    break
+        finally:
+            client.idle_done()
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait, waking at least every second for stop() and to keep a held lease fresh."""
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if self._lease_held and not self._hold_lease():
+                return
+            self._stop.wait(min(1.0, remaining))

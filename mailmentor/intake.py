@@ -1,0 +1,237 @@
+"""Intake: decide what an incoming message means, as pure functions over parsed mail.
+
+`classify` says what kind of mail it is (ignored and why, a reply command, a forward of the mentor's
+answer, or the user writing to people). The `*_loop` functions build or change loops from it. The
+service applies these against the store; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from mailmentor import stages
+from mailmentor.errors import DurationError
+from mailmentor.model import EventType, Kind, Loop, Person, Stage
+from mailmentor.parsing.commands import Command, CommandName, resolve_snooze
+from mailmentor.parsing.message import Address, ForwardedMessage, ParsedMessage
+from mailmentor.parsing.quoting import excerpt
+from mailmentor.tokens import parse_reminder_message_id, parse_reply_address
+
+EXCERPT_LIMIT = 600
+_SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|tr|antw|vs|rv|enc)(\[\d+\])?\s*:\s*)+", re.I)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the user is and which address the service watches."""
+
+    user_addresses: tuple[str, ...]  # lower-cased; the first one receives reminders
+    service_address: str
+
+    def is_user(self, address: str) -> bool:
+        return address.lower() in self.user_addresses
+
+    def is_service(self, address: str) -> bool:
+        """The service address itself or any plus/token variant of it."""
+        local, _, domain = self.service_address.lower().rpartition("@")
+        a_local, _, a_domain = address.lower().rpartition("@")
+        if a_domain != domain:
+            return False
+        return a_local == local or a_local.startswith((local + "+", local + "-"))
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: str
+
+
+@dataclass(frozen=True)
+class CommandMail:
+    loop_id: str
+    token: str
+
+
+@dataclass(frozen=True)
+class ForwardMail:
+    forwards: tuple[ForwardedMessage, ...]
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    mentors: tuple[Address, ...]
+
+
+Classification = Ignored | CommandMail | ForwardMail | OutgoingMail
+
+
+def classify(msg: ParsedMessage, identity: Identity) -> Classification:
+    """Only the user's own, non-automatic mail can change anything; everything else is ignored."""
+    if msg.automatic:
+        return Ignored(f"automatic mail ({msg.automatic})")
+    sender = msg.sender.address if msg.sender else ""
+    if not sender:
+        return Ignored("no usable From address")
+    if identity.is_service(sender):
+        return Ignored(f"from the service address itself ({sender})")
+    if not identity.is_user(sender):
+        return Ignored(f"not from a user address ({sender})")
+    for address in (*msg.to, *msg.cc):
+        found = parse_reply_address(address.address, identity.service_address)
+        if found:
+            return CommandMail(*found)
+    for delivered in msg.delivered_to:
+        found = parse_reply_address(delivered, identity.service_address)
+        if found:
+            return CommandMail(*found)
+    for message_id in (*msg.in_reply_to, *reversed(msg.references)):
+        found = parse_reminder_message_id(message_id)
+        if found:
+            return CommandMail(*found)
+    if msg.forwarded:
+        return ForwardMail(msg.forwarded)
+    mentors = mentors_of(msg.to + msg.cc, identity)
+    if mentors:
+        return OutgoingMail(mentors)
+    return Ignored("addressed only to the service, with no loop token and nothing forwarded")
+
+
+def mentors_of(addresses: tuple[Address, ...], identity: Identity) -> tuple[Address, ...]:
+    """Recipients who are neither the user nor the service, each once."""
+    seen: dict[str, Address] = {}
+    for a in addresses:
+        if a.address and not identity.is_user(a.address) and not identity.is_service(a.address):
+            seen.setdefault(a.address, a)
+    return tuple(seen.values())
+
+
+def loop_id_for(thread_root: str, mentor: str) -> str:
+    """Deterministic, so handling the same message twice can never make two loops."""
+    digest = hashlib.sha256(f"{thread_root}\0{mentor.lower()}".encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:10]
+
+
+def normalize_subject(subject: str) -> str:
+    """Drop reply/forward prefixes so a thread's messages compare equal."""
+    return " ".join(_SUBJECT_PREFIX.sub("", subject).split())
+
+
+def clean_subject(subject: str) -> str:
+    return normalize_subject(subject) or "(no subject)"
+
+
+def _person(address: Address) -> Person:
+    return Person(address=address.address, name=address.name)
+
+
+def new_asked_loop(msg: ParsedMessage, mentor: Address, at: datetime) -> Loop:
+    """The user asked someone for advice (BCC'd the service)."""
+    root = msg.references[0] if msg.references else msg.message_id
+    ids = list(dict.fromkeys(msg.all_thread_ids()))
+    loop = Loop(
+        id=loop_id_for(root, mentor.address),
+        kind=Kind.ADVICE,
+        mentor=_person(mentor),
+        subject=clean_subject(msg.subject),
+        stage=Stage.ASKED,
+        created_at=at,
+        stage_entered_at=at,
+        message_ids=ids,
+        ask_excerpt=excerpt(msg.reply_text, EXCERPT_LIMIT),
+    )
+    return stages.record(loop, EventType.CREATED, at, f"message <{msg.message_id}>", "asked by BCC")
+
+
+def new_advised_loop(msg: ParsedMessage, forward: ForwardedMessage, at: datetime) -> Loop:
+    """A forwarded answer from a mentor with no loop yet: the loop starts at `advised`."""
+    assert forward.sender is not None
+    ids = forward_thread_ids(forward) or [msg.message_id]
+    loop = Loop(
+        id=loop_id_for(ids[0], forward.sender.address),
+        kind=Kind.ADVICE,
+        mentor=_person(forward.sender),
+        subject=clean_subject(forward.subject or msg.subject),
+        stage=Stage.ADVISED,
+        created_at=at,
+        stage_entered_at=at,
+        message_ids=ids,
+        advice_excerpt=excerpt(forward.text, EXCERPT_LIMIT),
+    )
+    return stages.record(
+        loop, EventType.CREATED, at, f"message <{msg.message_id}>", "advice forwarded"
+    )
+
+
+def forward_thread_ids(forward: ForwardedMessage) -> list[str]:
+    ids = [*forward.references, *forward.in_reply_to]
+    if forward.message_id:
+        ids.append(forward.message_id)
+    return list(dict.fromkeys(ids))
+
+
+def join_message(loop: Loop, msg: ParsedMessage, at: datetime) -> Loop:
+    """A later message of the thread, written by the user to the mentor."""
+    ids = list(dict.fromkeys([*loop.message_ids, *msg.all_thread_ids()]))
+    loop = loop.model_copy(update={"message_ids": ids})
+    source = f"message <{msg.message_id}>"
+    if stages.working_stage(loop) is Stage.ACTED and loop.stage.is_open:
+        return stages.advance(loop, Stage.REPORTED, EventType.MESSAGE, at, source, "wrote to mentor")
+    return stages.record(loop, EventType.MESSAGE, at, source, "joined the thread")
+
+
+def add_advice(loop: Loop, msg: ParsedMessage, forward: ForwardedMessage, at: datetime) -> Loop:
+    """The mentor's answer arrived: asked → advised; later stages just keep the text."""
+    ids = list(dict.fromkeys([*loop.message_ids, *forward_thread_ids(forward)]))
+    text = excerpt(forward.text, EXCERPT_LIMIT)
+    loop = loop.model_copy(
+        update={"message_ids": ids, "advice_excerpt": text or loop.advice_excerpt}
+    )
+    source = f"message <{msg.message_id}>"
+    if stages.working_stage(loop) is Stage.ASKED and loop.stage.is_open:
+        return stages.advance(loop, Stage.ADVISED, EventType.ADVICE, at, source, "advice forwarded")
+    return stages.record(loop, EventType.ADVICE, at, source, "more advice forwarded")
+
+
+def already_handled(loop: Loop, message_id: str) -> bool:
+    """Makes applying one message twice (after a crash) a no-op."""
+    source = f"message <{message_id}>"
+    return any(e.source == source for e in loop.events)
+
+
+_COMMAND_STAGES = {
+    CommandName.ADVISED: Stage.ADVISED,
+    CommandName.ACTED: Stage.ACTED,
+    CommandName.REPORTED: Stage.REPORTED,
+}
+
+
+def apply_command(
+    loop: Loop, command: Command, at: datetime, tz: ZoneInfo, message_id: str
+) -> Loop:
+    """Apply one reply command; raises stages.TransitionError or DurationError when it cannot."""
+    source = f"message <{message_id}>"
+    name = command.name
+    if name in _COMMAND_STAGES:
+        return stages.advance(
+            loop, _COMMAND_STAGES[name], EventType.COMMAND, at, source, f"command {name}"
+        )
+    if name is CommandName.GAVE_BACK:
+        return stages.give_back(loop, at, source, command.argument)
+    if name is CommandName.SNOOZE:
+        until = resolve_snooze(command.argument or "", at, tz)
+        if until <= at:
+            raise DurationError(f"snooze {command.argument!r} is not in the future")
+        return stages.snooze(loop, until, at, source)
+    if name is CommandName.STOP:
+        if not loop.stage.is_open:
+            raise stages.TransitionError(f"loop {loop.id} is already {loop.stage}")
+        return stages.drop(loop, EventType.COMMAND, at, source, "stopped by the user")
+    if name is CommandName.REOPEN:
+        return stages.reopen(loop, at, source)
+    if name is CommandName.NOTE:
+        return stages.record(loop, EventType.NOTE, at, source, command.argument)
+    raise stages.TransitionError(f"command {name} changes no loop")

@@ -1,0 +1,544 @@
+"""Render reminder, give-up and short reply mails (pure: data in, EmailMessage out).
+
+Nothing here sends or reads the clock; ``ctx.now`` comes from the injected clock so the same loop
+and action always render the same message, Message-ID included, which is what makes a retried
+send idempotent on the receiving side.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import EmailPolicy
+from email.utils import format_datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from mailmentor.model import ActionKind, Kind, Loop, PlannedAction, Stage
+from mailmentor.tokens import reminder_message_id, reply_address
+
+HELP_TEXT = """\
+acted (or done) — you acted on the advice
+advised — the mentor has answered
+reported — you told the mentor how it went
+gave back [note] — you gave something back (thanks, an article, an introduction)
+snooze 3d — pause this loop for a while (also: snooze 2w, snooze until friday)
+note <text> — add a note to the loop's history
+reopen — keep a loop that was let go
+stop — drop this loop, no more reminders
+help — this list"""
+
+#: How many thread ids go into References: enough to thread, bounded against huge threads.
+MAX_REFERENCES = 20
+MAX_SUBJECT = 120
+MAX_NAME = 60
+MAX_EXCERPT = 800
+
+_ID_HEADERS = frozenset({"message-id", "in-reply-to", "references"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]+")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|tr|sv|vs)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+_MESSAGE_ID = re.compile(r"[!-;=?-~]+")  # printable ASCII without '<', '>' and space
+
+
+class _MailPolicy(EmailPolicy):
+    """The default policy, except that Message-ID, In-Reply-To and References are folded by hand.
+
+    The stock folder RFC 2047-encodes a message id longer than a line, which threading code in
+    mail clients and IMAP servers does not decode; ids must stay verbatim.
+    """
+
+    def _fold_ids(self, name: str, value: str) -> str | None:
+        ids = str(value).split()
+        if not ids or not all(_MESSAGE_ID.fullmatch(i.strip("<>")) for i in ids):
+            return None
+        linesep = self.linesep
+        lines = [f"{name}: {ids[0]}"]
+        limit = self.max_line_length or 78
+        for item in ids[1:]:
+            if len(lines[-1]) + 1 + len(item) > limit:
+                lines.append(f" {item}")
+            else:
+                lines[-1] += f" {item}"
+        return linesep.join(lines) + linesep
+
+    def _fold_text(self, name: str, value: str) -> str | None:
+        text = str(value)
+        if not text or text != " ".join(text.split()):
+            return None
+        lines = _fold_tokens(f"{name}:", encode_words(text), self.max_line_length or 78)
+        return self.linesep.join(lines) + self.linesep
+
+    def _fold_own(self, name: str, value: Any) -> str | None:
+        key = name.lower()
+        if key in _ID_HEADERS:
+            return self._fold_ids(name, value)
+        if key == "subject":
+            return self._fold_text(name, value)
+        return None
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        """Keep a subject's literal text literal: '=?…?=' in it is text, not an encoded word."""
+        if name.lower() == "subject" and isinstance(value, str) and not hasattr(value, "name"):
+            text = " ".join(value.split())
+            if text and text == value:
+                value = " ".join(encode_words(text))
+        return super().header_store_parse(name, value)
+
+    def fold(self, name: str, value: Any) -> str:
+        folded = self._fold_own(name, value)
+        return folded if folded is not None else super().fold(name, value)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        folded = self._fold_own(name, value)
+        return folded.encode("ascii") if folded is not None else super().fold_binary(name, value)
+
+
+def _encoded_words(text: str, max_bytes: int = 42) -> list[str]:
+    """RFC 2047 base64 words for ``text``, split on character boundaries (each ≤ 68 chars)."""
+    words: list[str] = []
+    chunk = b""
+    for char in text:
+        data = char.encode("utf-8")
+        if chunk and len(chunk) + len(data) > max_bytes:
+            words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode('ascii')}?=")
+            chunk = b""
+        chunk += data
+    if chunk:
+        words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode('ascii')}?=")
+    return words
+
+
+def _needs_encoding(word: str) -> bool:
+    return not word.isascii() or "=?" in word or "?=" in word or len(word) > 60
+
+
+def encode_words(text: str) -> list[str]:
+    """Header tokens for single-spaced ``text``: ASCII words as they are, the rest RFC 2047.
+
+    Runs of words that need encoding become one run of encoded words with the spaces inside the
+    encoding, since decoders drop the whitespace between adjacent encoded words. (Python 3.11's
+    own folder loses or adds spaces in some mixes of ASCII and non-ASCII words.)
+    """
+    tokens: list[str] = []
+    run: list[str] = []
+    for word in text.split(" "):
+        if _needs_encoding(word):
+            run.append(word)
+            continue
+        if run:
+            tokens.extend(_encoded_words(" ".join(run)))
+            run = []
+        tokens.append(word)
+    if run:
+        tokens.extend(_encoded_words(" ".join(run)))
+    return tokens
+
+
+def _fold_tokens(start: str, tokens: list[str], limit: int) -> list[str]:
+    """Lay tokens out after ``start`` on lines of at most ``limit`` (a token may exceed it alone)."""
+    lines = [start]
+    for token in tokens:
+        if len(lines[-1]) + 1 + len(token) > limit and lines[-1] != start:
+            lines.append(f" {token}")
+        else:
+            lines[-1] += f" {token}"
+    return lines
+
+
+#: Policy of every message built here: CRLF, and 7-bit bodies (quoted-printable where needed) so any
+#: SMTP server accepts them as they are.
+MAIL_POLICY: EmailPolicy = _MailPolicy().clone(linesep="\r\n", cte_type="7bit")
+
+
+@dataclass(frozen=True)
+class ReminderContext:
+    """What rendering needs besides the loop: who writes to whom, the secret and the time."""
+
+    service_address: str
+    user_address: str
+    secret: bytes = field(repr=False)
+    timezone: ZoneInfo
+    now: datetime
+
+
+# --- small pure helpers ---------------------------------------------------------------------
+
+
+def header_text(value: str, limit: int = MAX_SUBJECT) -> str:
+    """One safe header line from hostile text: no CR/LF or control characters, bounded length."""
+    cleaned = " ".join(_CONTROL.sub(" ", str(value)).split())
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1].rstrip() + "…"
+    return cleaned
+
+
+def clean_body(value: str, limit: int = MAX_EXCERPT) -> str:
+    """Text for a mail body: newlines normalised, control characters dropped, bounded length."""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    text = _TEXT_CONTROL.sub("", text).strip()
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def clean_subject(subject: str) -> str:
+    """The loop subject for our own subjects: no Re:/Fwd: prefixes, one line, bounded."""
+    text = header_text(subject, limit=10 * MAX_SUBJECT)
+    text = _REPLY_PREFIX.sub("", text).strip()
+    return header_text(text, limit=80) or "(no subject)"
+
+
+def clean_message_id(value: str | None) -> str | None:
+    """A Message-ID without angle brackets, or None when it is absent or unsafe in a header."""
+    if not value:
+        return None
+    cleaned = str(value).strip().strip("<>").strip()
+    if not cleaned or len(cleaned) > 900 or not _MESSAGE_ID.fullmatch(cleaned):
+        return None
+    return cleaned
+
+
+def thread_references(message_ids: Iterable[str], limit: int = MAX_REFERENCES) -> list[str]:
+    """The thread's usable ids, de-duplicated, oldest first, capped to the last ``limit``."""
+    seen: set[str] = set()
+    result: list[str] = []
+    for raw in message_ids:
+        cleaned = clean_message_id(raw)
+        if cleaned and cleaned not in seen:
+            seen.add(cleaned)
+            result.append(cleaned)
+    return result[-limit:] if limit > 0 else []
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def elapsed(since: datetime, now: datetime) -> timedelta:
+    """Time from ``since`` to ``now``, never negative (naive datetimes are taken as UTC)."""
+    return max(_aware(now) - _aware(since), timedelta(0))
+
+
+def days_phrase(delta: timedelta) -> str:
+    """'Less than a day', '1 day', '5 days'."""
+    days = delta.days
+    if days < 1:
+        return "Less than a day"
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def human_span(delta: timedelta) -> str:
+    """A rounded span for people: '5 days', '3 weeks', '2 months'."""
+    days = delta.days
+    if days < 1:
+        return "a day"
+    if days < 14:
+        return "1 day" if days == 1 else f"{days} days"
+    if days < 60:
+        return f"{round(days / 7)} weeks"
+    return f"{round(days / 30)} months"
+
+
+def _local_date(when: datetime, zone: ZoneInfo) -> str:
+    local = _aware(when).astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b}"
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower() or "localhost"
+
+
+def _possessive(name: str) -> str:
+    return f"{name}'" if name.endswith("s") and "@" not in name else f"{name}'s"
+
+
+# --- what each stage says -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """The words of one message, ready for the templates."""
+
+    headline: str
+    subject: str
+    paragraphs: list[str]
+    since: str = ""
+    commands: str = ""
+    draft: str = ""
+    ideas: list[str] = field(default_factory=list)
+
+
+_COMMANDS: dict[Stage, str] = {
+    Stage.ASKED: "advised · snooze 3d · stop · help",
+    Stage.ADVISED: "done · snooze 3d · stop · help",
+    Stage.ACTED: "reported · snooze 3d · stop · help",
+    Stage.REPORTED: "gave back [note] · snooze 2w · stop · help",
+    Stage.GAVE_BACK: "gave back [note] · stop · help",
+}
+_GENERIC_COMMANDS = "done · snooze 3d · stop · help"
+
+
+def _since_event(stage: Stage, name: str) -> str:
+    return {
+        Stage.ASKED: f"you asked {name}",
+        Stage.ADVISED: f"{_possessive(name)} advice arrived",
+        Stage.ACTED: f"you acted on {_possessive(name)} advice",
+        Stage.REPORTED: f"you reported back to {name}",
+        Stage.GAVE_BACK: f"you last gave something back to {name}",
+    }.get(stage, "the last change on this loop")
+
+
+def _draft(name: str, subject: str) -> str:
+    return (
+        f"Hi {name},\n\n"
+        f"Thanks again for your advice on {subject}. Here is what I did: …\n"
+        "What came of it so far: …\n"
+        "What I learned: …\n\n"
+        "Thank you!"
+    )
+
+
+_IDEAS = [
+    "Thank them with one concrete result their advice led to.",
+    "Send an article, a tool or a talk that fits what they care about.",
+    "Offer an introduction to someone they would like to meet.",
+    "Ask what they are working on, and how you could help.",
+]
+
+
+def _stage_copy(loop: Loop, stage: Stage, name: str, subject: str) -> _Copy:
+    if loop.kind not in (Kind.ADVICE, Kind.INTRO):
+        return _Copy(
+            headline=f"Check in with {name}",
+            subject=f"Check in with {name}: {subject}",
+            paragraphs=[f"A good moment to check in with {name} about {subject}."],
+        )
+    if stage is Stage.ASKED:
+        return _Copy(
+            headline=f"No answer yet from {name}",
+            subject=f"No answer yet from {name}: {subject}",
+            paragraphs=[
+                f"If it still matters, a short, kind follow-up often helps: {name} may simply "
+                "have missed it. Or give it more time; people are busy.",
+                f"If {name} already answered, reply “advised” (or forward the answer to me).",
+            ],
+        )
+    if stage is Stage.ADVISED:
+        return _Copy(
+            headline=f"Act on {_possessive(name)} advice",
+            subject=f"Act on {_possessive(name)} advice: {subject}",
+            paragraphs=[
+                "Pick one thing from the advice and try it, in your own way. "
+                "Reply “done” when you have acted on it.",
+            ],
+        )
+    if stage is Stage.ACTED:
+        return _Copy(
+            headline=f"Tell {name} how it went",
+            subject=f"Tell {name} how it went: {subject}",
+            paragraphs=[
+                f"{name} will want to know what came of the advice. A few lines are enough; "
+                "here is a start you can copy:",
+            ],
+            draft=_draft(name, subject),
+        )
+    if stage is Stage.REPORTED:
+        return _Copy(
+            headline=f"Give something back to {name}",
+            subject=f"Give something back to {name}: {subject}",
+            paragraphs=["Advice is a gift; a small one back keeps the relationship alive. Ideas:"],
+            ideas=list(_IDEAS),
+        )
+    if stage is Stage.GAVE_BACK:
+        return _Copy(
+            headline=f"Keep in touch with {name}",
+            subject=f"Keep in touch with {name}: {subject}",
+            paragraphs=[f"A while since you last gave something back to {name}. Ideas:"],
+            ideas=list(_IDEAS),
+        )
+    return _Copy(
+        headline=f"About {subject}",
+        subject=f"Reminder: {subject} ({name})",
+        paragraphs=[f"A reminder about your loop with {name}."],
+    )
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("mailmentor", "templates"),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2", "html"), default_for_string=False, default=False
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["quote"] = _quote
+    return env
+
+
+def _quote(text: str) -> str:
+    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
+
+
+def _render(name: str, **values: Any) -> str:
+    return _environment().get_template(name).render(**values)
+
+
+def _new_message(
+    ctx: ReminderContext,
+    *,
+    subject: str,
+    message_id: str,
+    thread: Sequence[str],
+    loop: Loop | None,
+) -> EmailMessage:
+    """A message with the headers every mail we send carries."""
+    msg = EmailMessage(policy=MAIL_POLICY)
+    msg["From"] = Address(display_name="mailmentor", addr_spec=header_text(ctx.service_address))
+    msg["To"] = Address(addr_spec=header_text(ctx.user_address))
+    msg["Subject"] = header_text(subject)
+    msg["Date"] = format_datetime(_aware(ctx.now).astimezone(ctx.timezone))
+    msg["Message-ID"] = f"<{message_id}>"
+    if thread:
+        msg["In-Reply-To"] = f"<{thread[-1]}>"
+        msg["References"] = " ".join(f"<{i}>" for i in thread)
+    if loop is not None:
+        msg["Reply-To"] = reply_address(ctx.service_address, loop.id, ctx.secret)
+        msg["X-Mailmentor-Loop"] = header_text(loop.id, limit=64)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    return msg
+
+
+def _set_bodies(msg: EmailMessage, template: str, values: dict[str, Any]) -> EmailMessage:
+    msg.set_content(_render(f"{template}.txt.j2", **values), charset="utf-8")
+    msg.add_alternative(_render(f"{template}.html.j2", **values), subtype="html", charset="utf-8")
+    return msg
+
+
+def _loop_values(loop: Loop, ctx: ReminderContext) -> dict[str, Any]:
+    mentor_name = header_text(loop.mentor.name, limit=MAX_NAME)
+    mentor_address = header_text(loop.mentor.address, limit=MAX_NAME * 2)
+    return {
+        "loop_id": header_text(loop.id, limit=64),
+        "mentor": f"{mentor_name} <{mentor_address}>" if mentor_name else mentor_address,
+        "ask_excerpt": clean_body(loop.ask_excerpt),
+        "advice_excerpt": clean_body(loop.advice_excerpt),
+        "local_date": _local_date(loop.stage_entered_at, ctx.timezone),
+    }
+
+
+def _short_name(loop: Loop) -> str:
+    return header_text(loop.mentor.short_name, limit=MAX_NAME) or "your mentor"
+
+
+def build_reminder(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> EmailMessage:
+    """The reminder for ``action``: what to do next about ``loop``, threaded beside its conversation.
+
+    A give-up action renders the give-up notice instead.
+    """
+    if action.kind is ActionKind.GIVE_UP:
+        return build_give_up_notice(loop, action, ctx)
+    name = _short_name(loop)
+    subject = clean_subject(loop.subject)
+    copy = _stage_copy(loop, action.stage, name, subject)
+    since = days_phrase(elapsed(loop.stage_entered_at, ctx.now))
+    values = _loop_values(loop, ctx) | {
+        "headline": copy.headline,
+        "paragraphs": copy.paragraphs,
+        "since": f"{since} since {_since_event(action.stage, name)}",
+        "draft": copy.draft,
+        "ideas": copy.ideas,
+        "commands": _COMMANDS.get(action.stage, _GENERIC_COMMANDS),
+        "sequence": action.sequence,
+        "subject": subject,
+    }
+    msg = _new_message(
+        ctx,
+        subject=copy.subject,
+        message_id=reminder_message_id(loop.id, action.key, ctx.secret, _domain(ctx.service_address)),
+        thread=thread_references(loop.message_ids),
+        loop=loop,
+    )
+    return _set_bodies(msg, "reminder", values)
+
+
+def build_give_up_notice(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> EmailMessage:
+    """Tell the user a loop is being let go (no more reminders), and how to keep it."""
+    name = _short_name(loop)
+    subject = clean_subject(loop.subject)
+    span = human_span(elapsed(loop.stage_entered_at, ctx.now))
+    if action.stage is Stage.ASKED:
+        headline = f"No answer from {name} in {span}"
+    else:
+        headline = f"Nothing new with {name} in {span}"
+    values = _loop_values(loop, ctx) | {
+        "headline": headline,
+        "paragraphs": [
+            f"{headline} — letting this one go; reply “reopen” to keep it.",
+            "No hard feelings: people get busy. The loop stays in your history.",
+        ],
+        "since": "",
+        "draft": "",
+        "ideas": [],
+        "commands": "reopen · help",
+        "sequence": 0,
+        "subject": subject,
+    }
+    msg = _new_message(
+        ctx,
+        subject=f"Letting go: {subject} ({headline[0].lower()}{headline[1:]})",
+        message_id=reminder_message_id(loop.id, action.key, ctx.secret, _domain(ctx.service_address)),
+        thread=thread_references(loop.message_ids),
+        loop=loop,
+    )
+    return _set_bodies(msg, "reminder", values)
+
+
+def build_reply(
+    to_message_id: str | None,
+    subject: str,
+    body_text: str,
+    ctx: ReminderContext,
+    loop: Loop | None = None,
+) -> EmailMessage:
+    """One short reply (``help``, unknown command), threaded to the user's mail via In-Reply-To.
+
+    Its Message-ID is derived from the incoming one, so answering the same mail twice yields the
+    same id; with a loop it is a reminder-style id, so a reply to it still names the loop.
+    """
+    incoming = clean_message_id(to_message_id)
+    seed = f"{incoming}help" if incoming else f"{subject}\n{body_text}\n{ctx.now.isoformat()}help"
+    domain = _domain(ctx.service_address)
+    if loop is not None:
+        message_id = reminder_message_id(loop.id, seed, ctx.secret, domain)
+        thread = thread_references(loop.message_ids, MAX_REFERENCES - 1)
+    else:
+        message_id = f"mm.reply.{hashlib.sha256(seed.encode('utf-8')).hexdigest()[:12]}@{domain}"
+        thread = []
+    if incoming:
+        thread = [i for i in thread if i != incoming] + [incoming]
+    line = header_text(subject) or "mailmentor"
+    if not _REPLY_PREFIX.match(line):
+        line = f"Re: {line}"
+    msg = _new_message(ctx, subject=line, message_id=message_id, thread=thread, loop=loop)
+    text = clean_body(body_text, limit=20_000)
+    values = {"paragraphs": [p for p in text.split("\n\n") if p.strip()]}
+    return _set_bodies(msg, "reply", values)

@@ -1,0 +1,210 @@
+"""A real SMTP server (aiosmtpd, in a thread, on a free loopback port) that records what arrives.
+
+Tests and the demo send through the real client code path and then look at what actually
+arrived; ``fail_next`` makes the server answer like a busy or refusing one, to exercise retries.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from types import TracebackType
+from typing import Any, Literal, Self, cast
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from mailmentor.smtp import SmtpAccount
+
+log = logging.getLogger(__name__)
+
+SinkSecurity = Literal["none", "starttls", "ssl"]
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """One message as the server received it: envelope, raw bytes and the parsed message."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    raw: bytes
+    message: EmailMessage
+
+
+class _Controller(Controller):  # type: ignore[misc]
+    """Controller that binds port 0 and reads the real port back before its start-up probe."""
+
+    def _trigger_server(self) -> None:
+        if self.port == 0 and self.server is not None:
+            self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self._sink = sink
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        failure = self._sink._take_failure()
+        if failure is not None:
+            return failure
+        raw = bytes(envelope.original_content or envelope.content or b"")
+        message = cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+        received = ReceivedMessage(
+            mail_from=str(envelope.mail_from or ""),
+            rcpt_tos=tuple(str(r) for r in envelope.rcpt_tos),
+            raw=raw,
+            message=message,
+        )
+        self._sink._record(received)
+        return "250 OK"
+
+
+class SmtpSink:
+    """An SMTP server for tests and the demo; ``start()`` returns the account to send through.
+
+    ``security`` with a server ``tls_context`` serves implicit TLS ("ssl") or requires STARTTLS;
+    ``credentials`` makes it check AUTH (535 on a wrong password).
+    """
+
+    def __init__(
+        self,
+        on_message: Callable[[ReceivedMessage], None] | None = None,
+        *,
+        security: SinkSecurity = "none",
+        tls_context: ssl.SSLContext | None = None,
+        client_tls_context: ssl.SSLContext | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        if security != "none" and tls_context is None:
+            raise ValueError(f"SmtpSink security={security!r} needs a server tls_context")
+        self._on_message = on_message
+        self._security: SinkSecurity = security
+        self._tls_context = tls_context
+        self._client_tls_context = client_tls_context
+        self._credentials = credentials
+        self._messages: list[ReceivedMessage] = []
+        self._failures: list[str] = []
+        self._changed = threading.Condition()
+        self._controller: _Controller | None = None
+        self._account: SmtpAccount | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if self._credentials is None or not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user, password = self._credentials
+        ok = auth_data.login == user.encode() and auth_data.password == password.encode()
+        return AuthResult(success=ok, handled=False)
+
+    def start(self) -> SmtpAccount:
+        """Start serving on 127.0.0.1 (a free port) and return the account that reaches it."""
+        if self._account is not None:
+            return self._account
+        kwargs: dict[str, Any] = {"server_hostname": "mailmentor-sink", "ready_timeout": 10.0}
+        if self._security == "ssl":
+            kwargs["ssl_context"] = self._tls_context
+        elif self._security == "starttls":
+            kwargs["tls_context"] = self._tls_context
+            kwargs["require_starttls"] = True
+        if self._credentials is not None:
+            kwargs["authenticator"] = self._authenticate
+            kwargs["auth_require_tls"] = self._security == "starttls"
+        controller = _Controller(_Handler(self), hostname="127.0.0.1", port=0, **kwargs)
+        controller.start()
+        self._controller = controller
+        user, password = self._credentials or (None, None)
+        self._account = SmtpAccount(
+            host="127.0.0.1",
+            port=int(controller.port),
+            user=user,
+            password=password,
+            security=self._security,
+            tls_context=self._client_tls_context,
+            timeout=10.0,
+        )
+        return self._account
+
+    def stop(self) -> None:
+        """Stop serving; safe to call twice."""
+        controller, self._controller = self._controller, None
+        self._account = None
+        if controller is not None:
+            controller.stop()
+
+    @property
+    def account(self) -> SmtpAccount:
+        """The account of the running server."""
+        if self._account is None:
+            raise RuntimeError("SmtpSink is not started")
+        return self._account
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- what arrived ------------------------------------------------------------------------
+
+    @property
+    def messages(self) -> list[ReceivedMessage]:
+        """A copy of every message received so far, oldest first."""
+        with self._changed:
+            return list(self._messages)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMessage]:
+        """Block until at least ``count`` messages arrived; TimeoutError naming the count if not."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._messages) >= count, timeout):
+                raise TimeoutError(
+                    f"SMTP sink: expected {count} message(s) within {timeout:g}s, "
+                    f"got {len(self._messages)}"
+                )
+            return list(self._messages)
+
+    def fail_next(self, code: int, times: int = 1) -> None:
+        """Answer the next ``times`` DATA commands with ``code`` (e.g. 451 or 550)."""
+        if not 400 <= code <= 599:
+            raise ValueError(f"fail_next: {code} is not an SMTP failure code (400–599)")
+        text = "try later" if code < 500 else "no"
+        with self._changed:
+            self._failures.extend([f"{code} {text}"] * times)
+
+    def clear(self) -> None:
+        """Forget received messages and pending failures."""
+        with self._changed:
+            self._messages.clear()
+            self._failures.clear()
+
+    # --- called from the server thread -------------------------------------------------------
+
+    def _take_failure(self) -> str | None:
+        with self._changed:
+            return self._failures.pop(0) if self._failures else None
+
+    def _record(self, received: ReceivedMessage) -> None:
+        """Run the callback first, so whoever waits for the message also sees its effect."""
+        if self._on_message is not None:
+            try:
+                self._on_message(received)
+            except Exception:  # the server thread must keep serving
+                log.exception("SmtpSink on_message callback failed")
+        with self._changed:
+            self._messages.append(received)
+            self._changed.notify_all()

@@ -1,0 +1,96 @@
+"""What is due next for a loop: a pure function of the loop's timestamps and the rules.
+
+There is no clock here. Due times derive from when the loop entered its stage and when it was
+last reminded, so the same loop and rules always give the same answer (and the same
+``PlannedAction.key``), which is what makes scheduling idempotent. The caller compares
+``due_at`` with its own clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
+from mailmentor.rules.model import Rules
+
+#: plan_horizon never simulates more steps than this, whatever the rules say.
+MAX_HORIZON_STEPS = 1000
+
+
+def plan_next(loop: Loop, rules: Rules) -> PlannedAction | None:
+    """The next reminder, give-up or wake-up due for ``loop``, or None if nothing is."""
+    if not loop.stage.is_open:
+        return None
+    if loop.stage is Stage.SNOOZED:
+        if loop.snoozed_until is None:
+            return None
+        return PlannedAction(
+            kind=ActionKind.WAKE,
+            due_at=loop.snoozed_until,
+            stage=Stage.SNOOZED,
+            sequence=1,
+            rule="snooze",
+        )
+    rule_set = rules.for_kind(loop.kind)
+    rule = rule_set.stages.get(loop.stage) if rule_set else None
+    if rule_set is None or rule is None:
+        return None
+    entered = loop.stage_entered_at
+    sent = max(loop.nudges, 0)
+    next_at: datetime | None = None
+    if sent == 0:
+        next_at = entered + rule.after
+    elif rule.every is not None and sent < rule.max:
+        # A loop that counts nudges but lost the time of the last one: assume they went on time.
+        last = loop.last_reminder_at or entered + rule.after + (sent - 1) * rule.every
+        next_at = last + rule.every
+    name = rule_set.rule_name(loop.stage)
+    if rule.give_up_after is not None:
+        give_up_at = entered + rule.give_up_after
+        if next_at is None or next_at >= give_up_at:
+            return PlannedAction(
+                kind=ActionKind.GIVE_UP,
+                due_at=give_up_at,
+                stage=loop.stage,
+                sequence=sent + 1,
+                rule=name,
+            )
+    if next_at is None:
+        return None
+    return PlannedAction(
+        kind=ActionKind.REMIND, due_at=next_at, stage=loop.stage, sequence=sent + 1, rule=name
+    )
+
+
+def plan_horizon(loop: Loop, rules: Rules, until: datetime) -> list[PlannedAction]:
+    """Every action due up to ``until`` if each happened on time and nothing else did.
+
+    For ``mailmentor plan``: reminders are taken as sent at their due time; a give-up ends the
+    loop; a wake returns the loop to ``snoozed_from`` (asked if unknown) as if it entered that
+    stage afresh at the wake time, with no reminders sent yet.
+    """
+    actions: list[PlannedAction] = []
+    current = loop
+    for _ in range(MAX_HORIZON_STEPS):
+        action = plan_next(current, rules)
+        if action is None or action.due_at > until:
+            break
+        actions.append(action)
+        if action.kind is ActionKind.GIVE_UP:
+            break
+        if action.kind is ActionKind.WAKE:
+            current = current.model_copy(
+                update={
+                    "stage": current.snoozed_from or Stage.ASKED,
+                    "stage_entered_at": action.due_at,
+                    "nudges": 0,
+                    "last_reminder_at": None,
+                    "snoozed_until": None,
+                    "snoozed_from": None,
+                }
+            )
+        else:
+            current = current.model_copy(
+                update={"nudges": current.nudges + 1, "last_reminder_at": action.due_at}
+            )
+    return actions

@@ -1,0 +1,372 @@
+"""The service: applies intake, the stage machine, rules and scheduling against the store.
+
+This is the one place where the pure parts meet Redis and the outbox. The watcher calls
+`handle_raw`, the scheduler calls `tick`, the send actor calls `deliver`; each is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import redis
+
+from mailmentor import intake, stages
+from mailmentor.clock import Clock
+from mailmentor.errors import DurationError, LoopNotFound, PermanentSendError
+from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
+from mailmentor.parsing.commands import CommandName, parse_command
+from mailmentor.parsing.message import ParsedMessage, parse_message
+from mailmentor.reminders import (
+    HELP_TEXT,
+    ReminderContext,
+    build_give_up_notice,
+    build_reminder,
+    build_reply,
+)
+from mailmentor.rules import Rules
+from mailmentor.schedule import plan_next
+from mailmentor.smtp import SmtpAccount, send_message_sync
+from mailmentor.store import Store
+from mailmentor.tokens import verify_token
+
+log = logging.getLogger("mailmentor.service")
+
+#: A claimed due loop comes back to the scheduler after this long if its send never finished.
+CLAIM_LEASE = timedelta(minutes=10)
+SEND_LEASE = timedelta(minutes=5)
+
+
+class Outbox(Protocol):
+    """Where work for the send actors goes (dramatiq in production, in tests too)."""
+
+    def deliver_later(self, loop_id: str, action_key: str) -> None: ...
+
+    def reply_later(self, message: str, key: str) -> None: ...
+
+
+Listener = Callable[[str, Loop | None], None]
+
+
+@dataclass
+class Service:
+    store: Store
+    rules: Callable[[], Rules]
+    clock: Clock
+    identity: intake.Identity
+    secret: bytes
+    timezone: ZoneInfo
+    outbox: Outbox
+    smtp: SmtpAccount
+    listeners: list[Listener] = field(default_factory=list)
+
+    # -- intake -------------------------------------------------------------------------------
+
+    def handle_raw(self, uid: int, raw: bytes) -> str:
+        """Watcher entry point: never loses a message to a passing Redis outage."""
+        msg = parse_message(raw)
+        delay = 0.5
+        while True:
+            try:
+                outcome = self.handle_message(msg)
+            except redis.ConnectionError as exc:
+                log.warning("redis unavailable while handling uid %s (%s); retrying", uid, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            log.info("message <%s> (uid %s): %s", msg.message_id, uid, outcome)
+            return outcome
+
+    def handle_message(self, msg: ParsedMessage) -> str:
+        if self.store.is_processed(msg.message_id):
+            return "already handled"
+        kind = intake.classify(msg, self.identity)
+        if isinstance(kind, intake.Ignored):
+            outcome = f"ignored: {kind.reason}"
+        elif isinstance(kind, intake.CommandMail):
+            outcome = self._command(msg, kind)
+        elif isinstance(kind, intake.ForwardMail):
+            outcome = self._forward(msg, kind)
+        else:
+            outcome = self._outgoing(msg, kind)
+        self.store.mark_processed(msg.message_id)
+        return outcome
+
+    def _outgoing(self, msg: ParsedMessage, kind: intake.OutgoingMail) -> str:
+        now = self.clock.now()
+        known = self._loops_of(msg.all_thread_ids())
+        results = []
+        for mentor in kind.mentors:
+            match = [loop for loop in known if loop.mentor.address == mentor.address]
+            if match:
+                loop = self._change(
+                    match[-1].id,
+                    lambda lp: lp
+                    if intake.already_handled(lp, msg.message_id)
+                    else intake.join_message(lp, msg, now),
+                )
+                results.append(f"joined loop {loop.id} ({loop.stage})")
+            else:
+                loop = intake.new_asked_loop(msg, mentor, now)
+                self._create(loop)
+                results.append(f"new loop {loop.id} with {mentor.address}")
+        return "; ".join(results)
+
+    def _forward(self, msg: ParsedMessage, kind: intake.ForwardMail) -> str:
+        now = self.clock.now()
+        results = []
+        for forward in kind.forwards:
+            sender = forward.sender
+            if sender is None or not sender.address:
+                results.append("a forward with no sender was skipped")
+                continue
+            if self.identity.is_user(sender.address):
+                results.append("forward of the user's own mail: not advice")
+                continue
+            loop = self._loop_for_forward(msg, forward)
+            if loop is None:
+                created = intake.new_advised_loop(msg, forward, now)
+                self._create(created)
+                results.append(f"new loop {created.id} advised by {sender.address}")
+            else:
+                changed = self._change(
+                    loop.id,
+                    lambda lp, fw=forward: lp  # type: ignore[misc]
+                    if intake.already_handled(lp, msg.message_id)
+                    else intake.add_advice(lp, msg, fw, now),
+                )
+                results.append(f"advice for loop {changed.id} ({changed.stage})")
+        return "; ".join(results) or "nothing usable forwarded"
+
+    def _loop_for_forward(self, msg: ParsedMessage, forward: intake.ForwardedMessage) -> Loop | None:
+        """By Message-ID first; else the newest open loop with that mentor and subject."""
+        assert forward.sender is not None
+        mentor = forward.sender.address
+        ids = [*intake.forward_thread_ids(forward), *msg.references, *msg.in_reply_to]
+        by_id = [lp for lp in self._loops_of(ids) if lp.mentor.address == mentor]
+        if by_id:
+            return by_id[-1]
+        subject = intake.normalize_subject(forward.subject or msg.subject).lower()
+        candidates = [
+            lp
+            for lp in self.store.list_loops()
+            if lp.mentor.address == mentor
+            and lp.stage.is_open
+            and intake.normalize_subject(lp.subject).lower() == subject
+        ]
+        return candidates[-1] if candidates else None
+
+    def _command(self, msg: ParsedMessage, kind: intake.CommandMail) -> str:
+        if not verify_token(self.secret, kind.loop_id, kind.token):
+            return f"ignored: invalid token for loop {kind.loop_id}"
+        loop = self.store.find_loop(kind.loop_id)
+        if loop is None:
+            return f"ignored: command for unknown loop {kind.loop_id}"
+        command = parse_command(msg.reply_text)
+        if command is None:
+            return "ignored: empty reply"
+        if command.name is CommandName.HELP:
+            self._reply(msg, f"Re: {loop.subject}", HELP_TEXT, loop)
+            return "answered help"
+        if command.name is CommandName.UNKNOWN:
+            text = f'mailmentor did not understand "{command.argument}".\n\n{HELP_TEXT}'
+            self._reply(msg, f"Re: {loop.subject}", text, loop)
+            return f"answered unknown command {command.argument!r}"
+        now = self.clock.now()
+        try:
+            changed = self._change(
+                loop.id,
+                lambda lp: lp
+                if intake.already_handled(lp, msg.message_id)
+                else intake.apply_command(lp, command, now, self.timezone, msg.message_id),
+            )
+        except (stages.TransitionError, DurationError) as exc:
+            return f"command {command.name} not applied: {exc}"
+        return f"command {command.name}: loop {changed.id} is {changed.stage}"
+
+    def _reply(self, msg: ParsedMessage, subject: str, text: str, loop: Loop | None) -> None:
+        reply = build_reply(msg.message_id, subject, text, self._context(), loop)
+        self.outbox.reply_later(reply.as_string(), f"reply:{msg.message_id}")
+
+    # -- loops and schedule -------------------------------------------------------------------
+
+    def _loops_of(self, message_ids: tuple[str, ...] | list[str]) -> list[Loop]:
+        found = []
+        for loop_id in self.store.loops_for_message_ids(message_ids):
+            loop = self.store.find_loop(loop_id)
+            if loop is not None:
+                found.append(loop)
+        return sorted(found, key=lambda lp: lp.created_at)
+
+    def _create(self, loop: Loop) -> None:
+        loop = loop.model_copy(update={"next_action": plan_next(loop, self.rules())})
+        if self.store.add_loop(loop):
+            self.store.index_message_ids(loop.id, loop.message_ids)
+            self._publish_schedule(loop)
+            self._notify(f"loop {loop.id} started: {loop.stage} with {loop.mentor}", loop)
+        else:
+            self._change(loop.id, lambda lp: lp)
+
+    def _change(self, loop_id: str, change: Callable[[Loop], Loop]) -> Loop:
+        """Apply a pure change, re-plan the next action, and keep the indexes in step."""
+        before: list[Loop] = []
+        rules = self.rules()
+
+        def apply(loop: Loop) -> Loop:
+            before[:] = [loop]
+            changed = change(loop)
+            return changed.model_copy(update={"next_action": plan_next(changed, rules)})
+
+        loop = self.store.update_loop(loop_id, apply)
+        self.store.index_message_ids(loop.id, loop.message_ids)
+        self._publish_schedule(loop)
+        old = before[0] if before else None
+        if old is not None and old.stage != loop.stage:
+            self._notify(f"loop {loop.id}: {old.stage} → {loop.stage}", loop)
+        return loop
+
+    def _publish_schedule(self, loop: Loop) -> None:
+        if loop.next_action is None:
+            self.store.unschedule(loop.id)
+        else:
+            self.store.schedule(loop.id, loop.next_action.due_at)
+
+    def _notify(self, text: str, loop: Loop | None) -> None:
+        log.info("%s", text)
+        for listener in self.listeners:
+            listener(text, loop)
+
+    def reconcile(self) -> int:
+        """Re-plan every open loop under the current rules (start-up, rule changes)."""
+        count = 0
+        for loop in self.store.list_loops():
+            if not loop.stage.is_open:
+                self.store.unschedule(loop.id)
+                continue
+            action = plan_next(loop, self.rules())
+            if action != loop.next_action:
+                self._change(loop.id, lambda lp: lp)
+            else:
+                self._publish_schedule(loop)
+            count += 1
+        return count
+
+    def tick(self) -> int:
+        """Move due loops to the outbox; a loop whose plan moved under new rules is re-filed."""
+        now = self.clock.now()
+        sent = 0
+        for loop_id in self.store.claim_due(now, CLAIM_LEASE):
+            loop = self.store.find_loop(loop_id)
+            if loop is None or not loop.stage.is_open:
+                self.store.unschedule(loop_id)
+                continue
+            action = plan_next(loop, self.rules())
+            if action != loop.next_action:
+                loop = self._change(loop_id, lambda lp: lp)
+                action = loop.next_action
+            if action is None:
+                continue
+            if action.due_at > now:
+                self.store.schedule(loop_id, action.due_at)
+                continue
+            self.outbox.deliver_later(loop_id, action.key)
+            sent += 1
+        return sent
+
+    # -- delivery (runs in the send actor) ------------------------------------------------------
+
+    def deliver(self, loop_id: str, action_key: str) -> str:
+        """Send the reminder for one due action, at most once, and record it on the loop."""
+        try:
+            loop = self.store.get_loop(loop_id)
+        except LoopNotFound:
+            return f"loop {loop_id} is gone"
+        action = loop.next_action
+        if action is None or action.key != action_key:
+            return f"loop {loop_id} moved on; {action_key} is stale"
+        send_key = f"{loop_id}:{action_key}"
+        if not self.store.was_sent(send_key):
+            if not self.store.begin_send(send_key, SEND_LEASE):
+                return f"{send_key} is being sent by another worker"
+            message = self._render(loop, action)
+            try:
+                send_message_sync(self.smtp, message)
+            except PermanentSendError as exc:
+                self.store.finish_send(send_key)
+                self._record_due(loop_id, action, str(exc))
+                log.error("reminder for loop %s failed for good: %s", loop_id, exc)
+                return f"failed: {exc}"
+            except BaseException:
+                self.store.abort_send(send_key)
+                raise
+            self.store.finish_send(send_key)
+            self._notify(f"sent to {self.smtp_user_address}: {message['Subject']}", loop)
+        self._record_due(loop_id, action, "")
+        return f"sent {action.kind} for loop {loop_id}"
+
+    @property
+    def smtp_user_address(self) -> str:
+        return self.identity.user_addresses[0]
+
+    def _record_due(self, loop_id: str, action: PlannedAction, error: str) -> None:
+        now = self.clock.now()
+
+        def record(loop: Loop) -> Loop:
+            if loop.next_action is None or loop.next_action.key != action.key:
+                return loop  # already recorded by an earlier run of this job
+            return stages.apply_due_action(loop, action, now, error)
+
+        self._change(loop_id, record)
+
+    def _render(self, loop: Loop, action: PlannedAction) -> EmailMessage:
+        ctx = self._context()
+        if action.kind is ActionKind.GIVE_UP:
+            return build_give_up_notice(loop, action, ctx)
+        if action.kind is ActionKind.WAKE:
+            woken = stages.wake(loop, ctx.now)
+            as_reminder = action.model_copy(
+                update={"kind": ActionKind.REMIND, "stage": woken.stage, "rule": "snooze"}
+            )
+            return build_reminder(woken, as_reminder, ctx)
+        return build_reminder(loop, action, ctx)
+
+    def send_reply(self, message: str, key: str) -> str:
+        """Send a short reply (help, unknown command) once."""
+        if self.store.was_sent(key) or not self.store.begin_send(key, SEND_LEASE):
+            return f"{key} already sent"
+        from email import message_from_string, policy
+
+        parsed = message_from_string(message, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        try:
+            send_message_sync(self.smtp, parsed)
+        except PermanentSendError as exc:
+            self.store.finish_send(key)
+            return f"reply failed: {exc}"
+        except BaseException:
+            self.store.abort_send(key)
+            raise
+        self.store.finish_send(key)
+        return f"sent reply {key}"
+
+    def _context(self) -> ReminderContext:
+        return ReminderContext(
+            service_address=self.identity.service_address,
+            user_address=self.smtp_user_address,
+            secret=self.secret,
+            timezone=self.timezone,
+            now=self.clock.now(),
+        )
+
+
+def describe_stage(stage: Stage) -> str:
+    return stage.value.replace("_", " ")
+
+
+__all__ = ["Outbox", "Service", "datetime"]

@@ -1,0 +1,168 @@
+"""Configuration from MAILMENTOR_* environment variables, a .env file and a secrets directory.
+
+Everything has a sensible default so `mailmentor demo` and `mailmentor run` start with no configuration at
+all; what a real deployment must set is checked by `require_*`, which name the variable at fault.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mailmentor.errors import ConfigError
+
+Security = Literal["ssl", "starttls", "none"]
+ENV_PREFIX = "MAILMENTOR_"
+SECRETS_DIR_ENV = "MAILMENTOR_SECRETS_DIR"
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("mailmentor"))
+
+
+class Settings(BaseSettings):
+    """All settings; names are the environment variables without the MAILMENTOR_ prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    imap_host: str = ""
+    imap_port: int = Field(default=0, ge=0, le=65535)
+    imap_user: str = ""
+    imap_password: SecretStr = SecretStr("")
+    imap_security: Security = "ssl"
+    imap_folder: str = "INBOX"
+
+    smtp_host: str = ""
+    smtp_port: int = Field(default=0, ge=0, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_security: Security = "starttls"
+
+    service_address: str = ""
+    user_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    redis_url: str = ""
+    data_dir: Path = Field(default_factory=default_data_dir)
+    rules_dir: Path | None = None
+    timezone: str = "UTC"
+    secret_key: SecretStr = SecretStr("")
+
+    scheduler_interval: float = Field(default=1.0, gt=0)
+    worker_threads: int = Field(default=2, ge=1, le=64)
+
+    @field_validator("user_addresses", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("user_addresses")
+    @classmethod
+    def _check_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            _check_address(address)
+        return [a.lower() for a in value]
+
+    @field_validator("service_address")
+    @classmethod
+    def _check_service(cls, value: str) -> str:
+        if value:
+            _check_address(value)
+        return value.strip().lower()
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use a name like Europe/Berlin)") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def imap_configured(self) -> bool:
+        return bool(self.imap_host)
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+    def imap_port_or_default(self) -> int:
+        return self.imap_port or {"ssl": 993, "starttls": 143, "none": 143}[self.imap_security]
+
+    def smtp_port_or_default(self) -> int:
+        return self.smtp_port or {"ssl": 465, "starttls": 587, "none": 25}[self.smtp_security]
+
+
+def _check_address(address: str) -> None:
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local or "." not in domain and domain != "localhost" or " " in address.strip():
+        raise ValueError(f"{address!r} is not an email address")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; any invalid value becomes one ConfigError line naming the variable."""
+    secrets_dir = Path(os.environ.get(SECRETS_DIR_ENV, DEFAULT_SECRETS_DIR))
+    try:
+        return Settings(
+            _secrets_dir=secrets_dir if secrets_dir.is_dir() else None,  # type: ignore[call-arg]
+            **overrides,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{ENV_PREFIX}{field.upper()}: {message}") from None
+
+
+def require_mail_accounts(settings: Settings) -> None:
+    """A real deployment needs these; the demo mailbox does not."""
+    needed = {
+        "IMAP_USER": settings.imap_user,
+        "IMAP_PASSWORD": settings.imap_password.get_secret_value(),
+        "SMTP_HOST": settings.smtp_host,
+        "SERVICE_ADDRESS": settings.service_address,
+        "USER_ADDRESSES": ",".join(settings.user_addresses),
+    }
+    for name, value in needed.items():
+        if not value:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name}: missing (needed because MAILMENTOR_IMAP_HOST is set)"
+            )
+
+
+def secret_key(settings: Settings) -> bytes:
+    """SECRET_KEY if given, else one generated once and kept in DATA_DIR (so tokens survive restarts)."""
+    given = settings.secret_key.get_secret_value()
+    if given:
+        return given.encode()
+    path = settings.data_dir / "secret_key"
+    try:
+        if path.exists():
+            return path.read_text().strip().encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        return key.encode()
+    except OSError as exc:
+        raise ConfigError(f"{ENV_PREFIX}DATA_DIR: cannot keep the secret key in {path}: {exc}") from exc

@@ -1,0 +1,140 @@
+"""The stage machine: pure functions that turn a loop and what happened into the next loop.
+
+Every change appends an Event (time, source, resulting stage), so a loop's history tells its whole story.
+Functions return new Loop objects and never touch storage or the clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from mailmentor.model import STAGE_ORDER, ActionKind, Event, EventType, Loop, PlannedAction, Stage
+
+
+class TransitionError(ValueError):
+    """A command asked for a move the loop cannot make (e.g. back to an earlier stage)."""
+
+
+def record(loop: Loop, type_: EventType, at: datetime, source: str, detail: str = "") -> Loop:
+    """Append an event without changing the stage."""
+    event = Event(at=at, type=type_, source=source, stage=loop.stage, detail=detail)
+    return loop.model_copy(update={"events": [*loop.events, event]})
+
+
+def move(
+    loop: Loop, to: Stage, type_: EventType, at: datetime, source: str, detail: str = ""
+) -> Loop:
+    """Enter a new stage: nudge counters start again, snooze state is cleared."""
+    event = Event(at=at, type=type_, source=source, stage=to, detail=detail)
+    return loop.model_copy(
+        update={
+            "stage": to,
+            "stage_entered_at": at,
+            "nudges": 0,
+            "last_reminder_at": None,
+            "snoozed_until": None,
+            "snoozed_from": None if to is not Stage.SNOOZED else loop.snoozed_from,
+            "events": [*loop.events, event],
+        }
+    )
+
+
+def working_stage(loop: Loop) -> Stage:
+    """The stage that counts for progress: a snoozed loop still stands where it was snoozed."""
+    if loop.stage is Stage.SNOOZED and loop.snoozed_from is not None:
+        return loop.snoozed_from
+    return loop.stage
+
+
+def advance(
+    loop: Loop, to: Stage, type_: EventType, at: datetime, source: str, detail: str = ""
+) -> Loop:
+    """Move forward to `to`; moving backwards or out of an ended loop is refused."""
+    current = working_stage(loop)
+    if not loop.stage.is_open:
+        raise TransitionError(f"loop {loop.id} is {loop.stage}; reply 'reopen' first")
+    if STAGE_ORDER.index(to) <= STAGE_ORDER.index(current):
+        raise TransitionError(f"loop {loop.id} is already {current}")
+    return move(loop, to, type_, at, source, detail)
+
+
+def snooze(loop: Loop, until: datetime, at: datetime, source: str) -> Loop:
+    if not loop.stage.is_open:
+        raise TransitionError(f"loop {loop.id} is {loop.stage}; nothing to snooze")
+    previous = working_stage(loop)
+    event = Event(
+        at=at,
+        type=EventType.SNOOZED,
+        source=source,
+        stage=Stage.SNOOZED,
+        detail=f"until {until.isoformat()}",
+    )
+    return loop.model_copy(
+        update={
+            "stage": Stage.SNOOZED,
+            "snoozed_until": until,
+            "snoozed_from": previous,
+            "events": [*loop.events, event],
+        }
+    )
+
+
+def wake(loop: Loop, at: datetime, source: str = "snooze ended") -> Loop:
+    """Return a snoozed loop to its stage; the wake-up itself is delivered as that stage's reminder."""
+    if loop.stage is not Stage.SNOOZED or loop.snoozed_from is None:
+        return loop
+    back = loop.snoozed_from
+    event = Event(at=at, type=EventType.WOKE, source=source, stage=back)
+    return loop.model_copy(
+        update={
+            "stage": back,
+            "snoozed_until": None,
+            "snoozed_from": None,
+            "events": [*loop.events, event],
+        }
+    )
+
+
+def drop(loop: Loop, type_: EventType, at: datetime, source: str, detail: str = "") -> Loop:
+    if not loop.stage.is_open:
+        return loop
+    return move(loop, Stage.DROPPED, type_, at, source, detail)
+
+
+def reopen(loop: Loop, at: datetime, source: str) -> Loop:
+    """Bring a dropped loop back to the stage it was in before it was dropped."""
+    if loop.stage is not Stage.DROPPED:
+        raise TransitionError(f"loop {loop.id} is {loop.stage}, not dropped")
+    before = next(
+        (e.stage for e in reversed(loop.events) if e.stage not in (Stage.DROPPED, Stage.SNOOZED)),
+        Stage.ASKED,
+    )
+    return move(loop, before, EventType.COMMAND, at, source, "reopened")
+
+
+def give_back(loop: Loop, at: datetime, source: str, note: str = "") -> Loop:
+    """Giving back completes the loop's cycle: gave_back, then closed."""
+    current = working_stage(loop)
+    if not loop.stage.is_open:
+        raise TransitionError(f"loop {loop.id} is {loop.stage}")
+    if current is not Stage.GAVE_BACK:
+        loop = move(loop, Stage.GAVE_BACK, EventType.COMMAND, at, source, note)
+    return move(loop, Stage.CLOSED, EventType.COMMAND, at, source, "cycle complete")
+
+
+def record_reminder(loop: Loop, action: PlannedAction, at: datetime, error: str = "") -> Loop:
+    """Count a nudge (sent, or failed for good) so the cadence moves on either way."""
+    type_ = EventType.REMINDER_FAILED if error else EventType.REMINDER_SENT
+    source = f"rule {action.rule} #{action.sequence}"
+    loop = record(loop, type_, at, source, error)
+    return loop.model_copy(update={"nudges": loop.nudges + 1, "last_reminder_at": at})
+
+
+def apply_due_action(loop: Loop, action: PlannedAction, at: datetime, error: str = "") -> Loop:
+    """What a delivered (or permanently failed) scheduled action does to the loop."""
+    if action.kind is ActionKind.GIVE_UP:
+        detail = "no progress within give_up_after" + (f"; notice failed: {error}" if error else "")
+        return drop(loop, EventType.GAVE_UP, at, f"rule {action.rule}", detail)
+    if action.kind is ActionKind.WAKE:
+        loop = wake(loop, at)
+    return record_reminder(loop, action, at, error)

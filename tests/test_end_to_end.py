@@ -1,0 +1,318 @@
+"""The advice loop end to end on real servers: pymap (or Dovecot), aiosmtpd, embedded Redis.
+
+Time is a ManualClock shared by the service and the test; the scheduler is ticked by the test so
+that days pass in milliseconds. The watcher and the dramatiq send workers run for real.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from mailmentor.clock import ManualClock
+from mailmentor.imap import ImapAccount, append_message
+from mailmentor.model import EventType, Loop, Stage
+from mailmentor.sandbox.smtp_sink import SmtpSink
+from mailmentor.service import Service
+from mailmentor.settings import load_settings
+from mailmentor.tokens import parse_reply_address, verify_token
+from tests import mail_factory as mf
+from workers.stack import Stack
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T | None], timeout: float = 10.0, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+
+
+class Harness:
+    """The whole service on the test servers, with helpers to drive it like a user."""
+
+    def __init__(self, stack: Stack, imap: ImapAccount, sink: SmtpSink, clock: ManualClock):
+        self.stack = stack
+        self.imap = imap
+        self.sink = sink
+        self.clock = clock
+
+    @property
+    def service(self) -> Service:
+        return self.stack.service
+
+    def deliver(self, raw: bytes) -> None:
+        append_message(self.imap, raw)
+
+    def loops(self) -> list[Loop]:
+        return self.service.store.list_loops()
+
+    def only_loop(self) -> Loop:
+        return wait_for(lambda: (self.loops() or [None])[0], what="a loop")
+
+    def wait_stage(self, stage: Stage, loop_id: str | None = None) -> Loop:
+        def check() -> Loop | None:
+            loops = self.loops()
+            for loop in loops:
+                if (loop_id is None or loop.id == loop_id) and loop.stage is stage:
+                    return loop
+            return None
+
+        return wait_for(check, what=f"stage {stage}")
+
+    def pass_days(self, days: float) -> None:
+        self.clock.advance(timedelta(days=days))
+        self.service.tick()
+
+    def next_reminder(self, count: int) -> EmailMessage:
+        return self.sink.wait_for(count, timeout=15)[count - 1].message
+
+    def handled(self, message_id: str) -> bool:
+        return self.service.store.is_processed(message_id.strip("<>"))
+
+
+@pytest.fixture
+def harness(
+    redis_server: Any,
+    redis_client: Any,
+    imap_server: ImapAccount,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+) -> Iterator[Harness]:
+    settings = load_settings(
+        redis_url=redis_server.url,
+        imap_host="",
+        smtp_host="",
+        data_dir=tmp_path / "data",
+        rules_dir=None,
+        service_address=mf.SERVICE,
+        user_addresses=[mf.USER],
+        secret_key="test-secret",
+        timezone="Europe/Berlin",
+    )
+    clock = ManualClock()
+    stack = Stack(
+        settings, clock=clock, imap=imap_server, smtp=smtp_sink.start(), scheduler=False
+    )
+    stack.start()
+    try:
+        yield Harness(stack, imap_server, smtp_sink, clock)
+    finally:
+        stack.stop()
+
+
+def test_bcc_forward_remind_and_reply_close_the_loop(harness: Harness) -> None:
+    h = harness
+    h.deliver(mf.ask())
+    loop = h.only_loop()
+    assert (loop.stage, loop.mentor.address, loop.mentor.name) == (Stage.ASKED, mf.MENTOR_ADDRESS, "Alan Kay")
+    assert loop.subject == "Advice on pricing page?"
+    assert "converts at 1%" in loop.ask_excerpt
+    assert loop.message_ids == ["ask-1@client.example"]
+
+    h.deliver(mf.gmail_forward())
+    loop = h.wait_stage(Stage.ADVISED)
+    assert "three plans" in loop.advice_excerpt
+
+    h.pass_days(1)
+    time.sleep(0.5)
+    assert h.sink.messages == [], "no reminder before `after` (2d) has passed"
+    h.pass_days(1.1)
+    reminder = h.next_reminder(1)
+    assert "Alan" in reminder["Subject"]
+    assert reminder["Auto-Submitted"] == "auto-generated"
+    assert reminder["To"].addresses[0].addr_spec == mf.USER
+    assert "ask-1@client.example" in reminder["In-Reply-To"]
+    assert "ask-1@client.example" in reminder["References"]
+    assert reminder["Message-ID"]
+    found = parse_reply_address(reminder["Reply-To"].addresses[0].addr_spec, mf.SERVICE)
+    assert found is not None and found[0] == loop.id
+    assert verify_token(b"test-secret", *found)
+
+    h.deliver(mf.reply_to_reminder(reminder, "Done!"))
+    h.wait_stage(Stage.ACTED)
+    h.pass_days(7.1)
+    reminder = h.next_reminder(2)
+    h.deliver(mf.reply_to_reminder(reminder, "reported"))
+    h.wait_stage(Stage.REPORTED)
+    h.pass_days(30.1)
+    reminder = h.next_reminder(3)
+    h.deliver(mf.reply_to_reminder(reminder, "gave back sent him the numbers"))
+    loop = h.wait_stage(Stage.CLOSED)
+    assert [e.stage for e in loop.events if e.type is EventType.COMMAND] == [
+        Stage.ACTED,
+        Stage.REPORTED,
+        Stage.GAVE_BACK,
+        Stage.CLOSED,
+    ]
+    assert any("sent him the numbers" in e.detail for e in loop.events)
+    h.pass_days(90)
+    time.sleep(0.5)
+    assert len(h.sink.messages) == 3, "a closed loop gets no more reminders"
+
+
+def _advised_with_reminder(h: Harness) -> tuple[Loop, EmailMessage]:
+    h.deliver(mf.ask())
+    h.only_loop()
+    h.deliver(mf.rfc822_forward("<ask-1@client.example>"))
+    loop = h.wait_stage(Stage.ADVISED)
+    assert "Raise prices" in loop.advice_excerpt
+    h.pass_days(2.1)
+    return loop, h.next_reminder(1)
+
+
+def test_snooze_then_wake_with_a_reminder(harness: Harness) -> None:
+    h = harness
+    loop, reminder = _advised_with_reminder(h)
+    h.deliver(mf.reply_to_reminder(reminder, "snooze 3d"))
+    snoozed = h.wait_stage(Stage.SNOOZED)
+    assert snoozed.snoozed_from is Stage.ADVISED
+    h.pass_days(2.9)
+    time.sleep(0.5)
+    assert len(h.sink.messages) == 1
+    h.pass_days(0.2)
+    h.next_reminder(2)
+    h.wait_stage(Stage.ADVISED)
+
+
+def test_stop_drops_the_loop_and_silences_it(harness: Harness) -> None:
+    h = harness
+    loop, reminder = _advised_with_reminder(h)
+    h.deliver(mf.reply_to_reminder(reminder, "STOP"))
+    h.wait_stage(Stage.DROPPED)
+    h.pass_days(60)
+    time.sleep(0.5)
+    assert len(h.sink.messages) == 1
+
+
+def test_strangers_bad_tokens_and_auto_replies_change_nothing(harness: Harness) -> None:
+    h = harness
+    loop, reminder = _advised_with_reminder(h)
+    stranger = mf.reply_to_reminder(reminder, "done", sender="Mallory <mallory@evil.example>")
+    h.deliver(stranger)
+    h.deliver(mf.auto_reply(str(reminder["Reply-To"])))
+    forged = reminder
+    forged.replace_header("Reply-To", f"mentor+r-{loop.id}-aaaaaaaaaa@example.com")
+    forged.replace_header("Message-ID", "<not-a-reminder@example.com>")
+    h.deliver(mf.reply_to_reminder(forged, "done"))
+    wait_for(lambda: len([m for m in h.service.store.list_loops()]) == 1 and _all_handled(h, 5))
+    assert h.service.store.get_loop(loop.id).stage is Stage.ADVISED
+    assert len(h.sink.messages) == 1, "ignored mail is never answered"
+
+
+def _all_handled(h: Harness, expected: int) -> bool:
+    checkpoint = h.service.store.get_checkpoint(h.imap.key)
+    return checkpoint is not None and checkpoint[1] >= 0 and _count(h) >= expected
+
+
+def _count(h: Harness) -> int:
+    from imapclient import IMAPClient
+
+    from mailmentor.imap import connect
+
+    client: IMAPClient = connect(h.imap)
+    try:
+        uids = client.select_folder(h.imap.folder)
+        checkpoint = h.service.store.get_checkpoint(h.imap.key)
+        last = checkpoint[1] if checkpoint else 0
+        all_uids = client.search(["ALL"])
+        return len([u for u in all_uids if u <= last]) if uids else 0
+    finally:
+        client.logout()
+
+
+def test_help_and_unknown_commands_get_one_short_reply(harness: Harness) -> None:
+    h = harness
+    loop, reminder = _advised_with_reminder(h)
+    h.deliver(mf.reply_to_reminder(reminder, "help"))
+    help_reply = h.next_reminder(2)
+    assert "snooze" in help_reply.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    h.deliver(mf.reply_to_reminder(reminder, "what is this"))
+    unknown = h.next_reminder(3)
+    assert "what is this" in unknown.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert h.service.store.get_loop(loop.id).stage is Stage.ADVISED
+
+
+def test_follow_up_after_acting_counts_as_report(harness: Harness) -> None:
+    h = harness
+    loop, reminder = _advised_with_reminder(h)
+    h.deliver(mf.reply_to_reminder(reminder, "acted"))
+    h.wait_stage(Stage.ACTED)
+    h.deliver(mf.follow_up("<ask-1@client.example>"))
+    reported = h.wait_stage(Stage.REPORTED)
+    assert len(reported.message_ids) >= 2
+
+
+def test_restarted_watcher_does_not_process_twice(harness: Harness) -> None:
+    h = harness
+    h.deliver(mf.ask())
+    loop = h.only_loop()
+    h.deliver(mf.gmail_forward())
+    loop = h.wait_stage(Stage.ADVISED)
+    events = len(loop.events)
+    h.stack.stop()
+    # A new process: same Redis, same mailbox, fresh watcher from the stored checkpoint.
+    again = Stack(
+        h.stack.settings, clock=h.clock, imap=h.imap, smtp=h.stack.smtp, scheduler=False
+    )
+    again.start()
+    try:
+        h.stack = again
+        h.deliver(mf.follow_up("<ask-1@client.example>", "one more thing"))
+        wait_for(lambda: len(h.service.store.get_loop(loop.id).events) > events, what="new message")
+        after = h.service.store.get_loop(loop.id)
+        assert len(after.events) == events + 1, [e.source for e in after.events]
+        assert len(h.loops()) == 1
+    finally:
+        again.stop()
+
+
+def test_retried_delivery_sends_once(harness: Harness) -> None:
+    h = harness
+    loop, _ = _advised_with_reminder(h)
+    h.clock.advance(timedelta(days=3.1))
+    current = h.service.store.get_loop(loop.id)
+    assert current.next_action is not None
+    key = current.next_action.key
+    h.service.deliver(loop.id, key)
+    h.service.deliver(loop.id, key)
+    time.sleep(0.3)
+    assert len(h.sink.messages) == 2
+
+
+def test_smtp_5xx_is_recorded_and_not_retried(harness: Harness) -> None:
+    h = harness
+    h.deliver(mf.ask())
+    h.deliver(mf.gmail_forward())
+    loop = h.wait_stage(Stage.ADVISED)
+    h.sink.fail_next(550)
+    h.pass_days(2.1)
+
+    def failed() -> Loop | None:
+        current = h.service.store.get_loop(loop.id)
+        return current if any(e.type is EventType.REMINDER_FAILED for e in current.events) else None
+
+    current = wait_for(failed, what="the failure on the loop")
+    assert "550" in [e for e in current.events if e.type is EventType.REMINDER_FAILED][0].detail
+    assert h.sink.messages == []
+
+
+def test_smtp_4xx_is_retried_with_backoff(harness: Harness) -> None:
+    h = harness
+    h.deliver(mf.ask())
+    h.deliver(mf.gmail_forward())
+    h.wait_stage(Stage.ADVISED)
+    h.sink.fail_next(451)
+    h.pass_days(2.1)
+    reminder = h.next_reminder(1)
+    assert "Alan" in reminder["Subject"]

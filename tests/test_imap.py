@@ -1,0 +1,461 @@
+"""mailmentor.imap against real IMAP servers (pymap, and Dovecot when installed) on loopback."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from mailmentor.errors import LoginError, MailboxError
+from mailmentor.imap import (
+    ImapAccount,
+    MailboxWatcher,
+    appended_uid,
+    backoff_delay,
+    connect,
+    message_id_of,
+    size_chunks,
+    uid_batches,
+)
+from mailmentor.sandbox.imap_server import LocalImapServer, free_port
+from tests.servers.imap_server import MemoryCheckpoints, MemoryLeases
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def make_mail(n: int, body: str = "Hello.") -> bytes:
+    return (
+        f"From: Ada <ada@example.com>\r\nTo: mentor@example.com\r\n"
+        f"Subject: message {n}\r\nMessage-ID: <m{n}@example.com>\r\n"
+        f"Date: Mon, 05 Jan 2026 09:00:00 +0000\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+def append_all(account: ImapAccount, mails: list[bytes]) -> None:
+    """Append over one connection (logins cost ~0.1 s on pymap)."""
+    client = connect(account)
+    try:
+        for raw in mails:
+            client.append(account.folder, raw)
+    finally:
+        client.logout()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "it") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Recorder:
+    """A handler that records what it was given and can be told to fail on some Message-IDs."""
+
+    def __init__(self, fail_on: frozenset[str] = frozenset()) -> None:
+        self.seen: list[tuple[int, bytes]] = []
+        self.fail_on = fail_on
+        self._lock = threading.Lock()
+
+    def __call__(self, uid: int, raw: bytes) -> None:
+        with self._lock:
+            self.seen.append((uid, raw))
+        if (message_id_of(raw) or "") in self.fail_on:
+            raise ValueError("handler exploded")
+
+    @property
+    def ids(self) -> list[str | None]:
+        with self._lock:
+            return [message_id_of(raw) for _, raw in self.seen]
+
+    @property
+    def uids(self) -> list[int]:
+        with self._lock:
+            return [uid for uid, _ in self.seen]
+
+
+@contextmanager
+def running(watcher: MailboxWatcher) -> Iterator[threading.Thread]:
+    thread = threading.Thread(target=watcher.run, name="watcher", daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        watcher.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "run() did not return after stop()"
+
+
+def idle_started(watcher: MailboxWatcher) -> bool:
+    client = watcher._client
+    return client is not None and client._idle_tag is not None
+
+
+# --- pure helpers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"Message-ID: <a@b>\r\n\r\nbody", "<a@b>"),
+        (b"Subject: x\nmessage-id:   <c@d>  \n\nbody", "<c@d>"),
+        (b"Message-ID:\r\n <folded@x>\r\nSubject: y\r\n\r\n", "<folded@x>"),
+        (b"Subject: none\r\n\r\nMessage-ID: <in-body@x>\r\n", None),
+        (b"", None),
+        (b"\xff\xfe\x00garbage", None),
+        (b"Message-ID: <\xff@x>\r\n\r\n", "<\ufffd@x>"),
+    ],
+)
+def test_message_id_of(raw: bytes, expected: str | None) -> None:
+    assert message_id_of(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (b"[APPENDUID 3626417437 101] APPEND completed.", 101),
+        ("[appenduid 1 7] done", 7),
+        (b"APPEND completed.", None),
+        (None, None),
+    ],
+)
+def test_appended_uid(response: bytes | str | None, expected: int | None) -> None:
+    assert appended_uid(response) == expected
+
+
+@pytest.mark.parametrize(
+    ("uids", "size", "expected"),
+    [([], 2, []), ([1, 2, 3], 2, [[1, 2], [3]]), ([5, 9], 50, [[5, 9]])],
+)
+def test_uid_batches(uids: list[int], size: int, expected: list[list[int]]) -> None:
+    assert list(uid_batches(uids, size)) == expected
+
+
+@pytest.mark.parametrize(
+    ("sizes", "budget", "expected"),
+    [
+        ({1: 10, 2: 10, 3: 10}, 25, [[1, 2], [3]]),
+        ({1: 100, 2: 1}, 25, [[1], [2]]),
+        ({1: 1, 2: 1, 3: 1}, 25, [[1, 2, 3]]),
+    ],
+)
+def test_size_chunks(sizes: dict[int, int], budget: int, expected: list[list[int]]) -> None:
+    assert list(size_chunks(sorted(sizes), sizes, budget)) == expected
+
+
+@pytest.mark.parametrize(
+    ("attempt", "rand", "expected"),
+    [(0, 0.0, 0.5), (0, 0.999, 0.9995), (3, 0.0, 4.0), (20, 0.0, 150.0), (10_000, 0.0, 150.0)],
+)
+def test_backoff_delay(attempt: int, rand: float, expected: float) -> None:
+    assert backoff_delay(attempt, 1.0, 300.0, rand) == pytest.approx(expected)
+
+
+def test_account_repr_and_key_hide_the_password() -> None:
+    account = ImapAccount("imap.example.com", 993, "me@example.com", "hunter2-secret")
+    assert "hunter2-secret" not in repr(account)
+    assert account.key == "me@example.com@imap.example.com:993/INBOX"
+
+
+# --- connect / append ----------------------------------------------------------------------
+
+
+def test_login_error_names_user_and_hides_password(any_imap_server: ImapAccount) -> None:
+    bad = ImapAccount(
+        any_imap_server.host, any_imap_server.port, any_imap_server.user, "Wr0ng-S3cret!", "none"
+    )
+    with pytest.raises(LoginError) as caught:
+        connect(bad, timeout=5)
+    text = str(caught.value)
+    assert "Wr0ng-S3cret!" not in text
+    assert f"{bad.user}@{bad.host}" in text
+
+
+def test_unreachable_server_is_a_mailbox_error_naming_host_and_port() -> None:
+    port = free_port()
+    account = ImapAccount("127.0.0.1", port, "me", "pw-not-shown", security="none")
+    with pytest.raises(MailboxError) as caught:
+        connect(account, timeout=2)
+    assert not isinstance(caught.value, LoginError)
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "pw-not-shown" not in str(caught.value)
+
+
+def test_missing_folder_is_named(any_imap_server: ImapAccount) -> None:
+    account = ImapAccount(
+        any_imap_server.host,
+        any_imap_server.port,
+        any_imap_server.user,
+        any_imap_server.password,
+        security="none",
+        folder="No-Such-Folder",
+    )
+    with pytest.raises(MailboxError, match="No-Such-Folder"):
+        connect(account, timeout=5)
+
+
+def test_tls_to_a_plaintext_server_is_a_mailbox_error(imap_server: ImapAccount) -> None:
+    account = ImapAccount(imap_server.host, imap_server.port, "u", "p", security="ssl")
+    with pytest.raises(MailboxError, match="TLS|reach"):
+        connect(account, timeout=5)
+
+
+def test_append_message_returns_the_uid(any_imap_server: ImapAccount) -> None:
+    from mailmentor.imap import append_message
+
+    first = append_message(any_imap_server, make_mail(1))
+    second = append_message(any_imap_server, make_mail(2), flags=["\\Flagged"])
+    assert first is not None and second is not None and second > first
+
+
+# --- the watcher ---------------------------------------------------------------------------
+
+
+def test_catch_up_processes_existing_mail_in_uid_order_exactly_once(
+    any_imap_server: ImapAccount,
+) -> None:
+    append_all(any_imap_server, [make_mail(n) for n in range(3)])
+    checkpoints, handler = MemoryCheckpoints(), Recorder()
+    watcher = MailboxWatcher(any_imap_server, checkpoints, handler)
+    try:
+        assert watcher.catch_up() == 3
+        assert watcher.catch_up() == 0
+    finally:
+        watcher.close()
+    assert handler.ids == ["<m0@example.com>", "<m1@example.com>", "<m2@example.com>"]
+    assert handler.uids == sorted(handler.uids)
+    assert handler.seen[0][1].startswith(b"From: Ada")
+    stored = checkpoints.get_checkpoint(any_imap_server.key)
+    assert stored is not None and stored[1] == handler.uids[-1]
+    assert checkpoints.writes == 3  # advanced after each message
+    client = connect(any_imap_server)
+    try:
+        flags = client.fetch(handler.uids, ["FLAGS"])
+    finally:
+        client.logout()
+    assert all(b"\\Seen" not in data[b"FLAGS"] for data in flags.values())
+
+
+def test_catch_up_fetches_in_batches(imap_server: ImapAccount) -> None:
+    append_all(imap_server, [make_mail(n) for n in range(120)])
+    handler = Recorder()
+    watcher = MailboxWatcher(imap_server, MemoryCheckpoints(), handler)
+    try:
+        assert watcher.catch_up() == 120
+    finally:
+        watcher.close()
+    assert handler.ids == [f"<m{n}@example.com>" for n in range(120)]
+
+
+def test_a_restarted_watcher_does_not_reprocess(imap_server: ImapAccount) -> None:
+    append_all(imap_server, [make_mail(1), make_mail(2)])
+    checkpoints = MemoryCheckpoints()
+    first = MailboxWatcher(imap_server, checkpoints, Recorder())
+    assert first.catch_up() == 2
+    first.close()
+    append_all(imap_server, [make_mail(3)])
+    handler = Recorder()
+    second = MailboxWatcher(imap_server, checkpoints, handler)
+    try:
+        assert second.catch_up() == 1
+    finally:
+        second.close()
+    assert handler.ids == ["<m3@example.com>"]
+
+
+def test_uidvalidity_change_rescans_from_uid_1(
+    any_imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    append_all(any_imap_server, [make_mail(1), make_mail(2)])
+    checkpoints, handler = MemoryCheckpoints(), Recorder()
+    checkpoints.set_checkpoint(any_imap_server.key, 12345, 1_000_000)
+    watcher = MailboxWatcher(any_imap_server, checkpoints, handler)
+    with caplog.at_level(logging.WARNING, "mailmentor.imap"):
+        try:
+            assert watcher.catch_up() == 2
+        finally:
+            watcher.close()
+    assert "UIDVALIDITY" in caplog.text and "re-scanning" in caplog.text
+    stored = checkpoints.get_checkpoint(any_imap_server.key)
+    assert stored is not None and stored[0] != 12345 and stored[1] == handler.uids[-1]
+
+
+def test_a_failing_handler_is_logged_and_skipped(
+    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    append_all(imap_server, [make_mail(n) for n in range(3)])
+    checkpoints = MemoryCheckpoints()
+    handler = Recorder(fail_on=frozenset({"<m0@example.com>"}))
+    watcher = MailboxWatcher(imap_server, checkpoints, handler)
+    with caplog.at_level(logging.ERROR, "mailmentor.imap"):
+        try:
+            assert watcher.catch_up() == 3
+        finally:
+            watcher.close()
+    assert len(handler.seen) == 3
+    failure = next(r for r in caplog.records if "handler failed" in r.getMessage())
+    assert f"UID {handler.uids[0]}" in failure.getMessage()
+    assert "<m0@example.com>" in failure.getMessage()
+    assert failure.exc_info is not None
+    stored = checkpoints.get_checkpoint(imap_server.key)
+    assert stored is not None and stored[1] == handler.uids[-1]
+
+
+def test_oversized_message_passes_header_and_the_start_of_its_text(
+    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    big = make_mail(1, body="x" * 1_200_000)
+    append_all(imap_server, [make_mail(0), big])
+    handler = Recorder()
+    watcher = MailboxWatcher(imap_server, MemoryCheckpoints(), handler, max_message_bytes=100_000)
+    with caplog.at_level(logging.WARNING, "mailmentor.imap"):
+        try:
+            assert watcher.catch_up() == 2
+        finally:
+            watcher.close()
+    small_raw, big_raw = handler.seen[0][1], handler.seen[1][1]
+    assert small_raw == make_mail(0)
+    header, _, text = big_raw.partition(b"\r\n\r\n")
+    assert message_id_of(big_raw) == "<m1@example.com>"
+    assert len(text) == 1_000_000 and set(text) == {ord("x")}
+    assert "truncated" in caplog.text
+
+
+def test_idle_sees_mail_appended_by_another_connection(any_imap_server: ImapAccount) -> None:
+    handler = Recorder()
+    watcher = MailboxWatcher(any_imap_server, MemoryCheckpoints(), handler)
+    with running(watcher):
+        wait_for(lambda: idle_started(watcher), what="IDLE")
+        started = time.monotonic()
+        append_all(any_imap_server, [make_mail(7)])
+        wait_for(lambda: handler.ids == ["<m7@example.com>"], timeout=5, what="the new mail")
+        assert time.monotonic() - started < 3
+        wait_for(lambda: idle_started(watcher), what="IDLE again")
+        append_all(any_imap_server, [make_mail(8)])
+        wait_for(lambda: len(handler.seen) == 2, timeout=5, what="the second mail")
+    assert handler.ids == ["<m7@example.com>", "<m8@example.com>"]
+
+
+def test_polling_fallback_sees_new_mail(imap_server: ImapAccount) -> None:
+    handler = Recorder()
+    watcher = MailboxWatcher(
+        imap_server, MemoryCheckpoints(), handler, use_idle=False, poll_interval=0.2
+    )
+    with running(watcher):
+        wait_for(lambda: watcher._client is not None, what="the first connection")
+        append_all(imap_server, [make_mail(1)])
+        wait_for(lambda: handler.ids == ["<m1@example.com>"], timeout=5, what="the polled mail")
+        assert not idle_started(watcher)
+
+
+def test_handler_failure_does_not_stop_the_running_watcher(imap_server: ImapAccount) -> None:
+    handler = Recorder(fail_on=frozenset({"<m1@example.com>"}))
+    watcher = MailboxWatcher(imap_server, MemoryCheckpoints(), handler)
+    with running(watcher):
+        wait_for(lambda: idle_started(watcher), what="IDLE")
+        append_all(imap_server, [make_mail(1)])
+        wait_for(lambda: len(handler.seen) == 1, what="the poison mail")
+        append_all(imap_server, [make_mail(2)])
+        wait_for(lambda: len(handler.seen) == 2, what="the next mail")
+
+
+def test_reconnects_after_the_server_restarts(
+    pymap_server: LocalImapServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    account = pymap_server.account
+    handler = Recorder()
+    watcher = MailboxWatcher(
+        account, MemoryCheckpoints(), handler, backoff_initial=0.05, backoff_max=0.5
+    )
+    with caplog.at_level(logging.INFO, "mailmentor.imap"), running(watcher):
+        wait_for(lambda: idle_started(watcher), what="IDLE")
+        append_all(account, [make_mail(1)])
+        wait_for(lambda: len(handler.seen) == 1, what="the first mail")
+        pymap_server.stop()
+        pymap_server.start()  # same port, new (empty) mailbox with a new UIDVALIDITY
+        assert pymap_server.account == account
+        append_all(account, [make_mail(2)])
+        wait_for(lambda: len(handler.seen) == 2, what="mail after the restart")
+    assert handler.ids == ["<m1@example.com>", "<m2@example.com>"]
+    assert "reconnecting in" in caplog.text
+    assert "reconnected" in caplog.text
+
+
+def test_reconnects_after_the_socket_dies(any_imap_server: ImapAccount) -> None:
+    handler = Recorder()
+    watcher = MailboxWatcher(any_imap_server, MemoryCheckpoints(), handler, backoff_initial=0.05)
+    with running(watcher):
+        wait_for(lambda: idle_started(watcher), what="IDLE")
+        client = watcher._client
+        assert client is not None
+        first_connection = client
+        client.socket().shutdown(socket.SHUT_RDWR)
+        append_all(any_imap_server, [make_mail(1)])
+        wait_for(lambda: len(handler.seen) == 1, what="mail after the drop")
+        assert watcher._client is not first_connection
+
+
+def test_stop_returns_promptly_and_logs_out(any_imap_server: ImapAccount) -> None:
+    watcher = MailboxWatcher(any_imap_server, MemoryCheckpoints(), Recorder(), idle_renew=600)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    wait_for(lambda: idle_started(watcher), what="IDLE")
+    started = time.monotonic()
+    watcher.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 2.0
+    assert watcher._client is None
+
+
+def test_stop_before_run_returns_at_once(imap_server: ImapAccount) -> None:
+    watcher = MailboxWatcher(imap_server, MemoryCheckpoints(), Recorder())
+    watcher.stop()
+    started = time.monotonic()
+    watcher.run()
+    assert time.monotonic() - started < 1.0
+
+
+def test_only_the_lease_holder_processes(
+    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    leases, checkpoints = MemoryLeases(), MemoryCheckpoints()
+    first_handler, second_handler = Recorder(), Recorder()
+    first = MailboxWatcher(
+        imap_server, checkpoints, first_handler, leases=leases, owner="first", lease_ttl=1.5
+    )
+    second = MailboxWatcher(
+        imap_server, checkpoints, second_handler, leases=leases, owner="second", lease_ttl=1.5
+    )
+    with caplog.at_level(logging.INFO, "mailmentor.imap"):
+        with running(first):
+            wait_for(lambda: idle_started(first), what="the first watcher to IDLE")
+            with running(second):
+                append_all(imap_server, [make_mail(1), make_mail(2)])
+                wait_for(lambda: len(first_handler.seen) == 2, what="the lease holder")
+                time.sleep(1.2)  # long enough for the lease to be renewed and re-checked
+                assert second_handler.seen == []
+                assert second._client is None  # a standby watcher keeps no connection
+                assert leases.holder(first.lease_name) == "first"
+                first.stop()
+                append_all(imap_server, [make_mail(3)])
+                wait_for(lambda: len(second_handler.seen) == 1, what="the takeover")
+        assert second_handler.ids == ["<m3@example.com>"]
+    assert caplog.text.count("another watcher holds") == 1
+    assert leases.holder(first.lease_name) is None  # both released on stop
+
+
+def test_run_keeps_retrying_a_login_error_without_showing_the_password(
+    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = ImapAccount(imap_server.host, imap_server.port, imap_server.user, "Not-It-42", "none")
+    watcher = MailboxWatcher(bad, MemoryCheckpoints(), Recorder(), backoff_max=0.2)
+    with caplog.at_level(logging.INFO, "mailmentor.imap"), running(watcher):
+        wait_for(lambda: caplog.text.count("login failed") >= 2, what="two login attempts")
+    assert "Not-It-42" not in caplog.text

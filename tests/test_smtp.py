@@ -1,0 +1,274 @@
+"""SMTP sending against a real aiosmtpd server on loopback: delivery, error mapping, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import pytest
+import trustme
+
+from mailmentor.errors import PermanentSendError, SendError, TemporarySendError
+from mailmentor.model import ActionKind, Loop, Person, PlannedAction, Stage
+from mailmentor.reminders import ReminderContext, build_reminder
+from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
+from mailmentor.smtp import SmtpAccount, classify, envelope, send_message, send_message_sync
+from mailmentor.tokens import parse_reply_address
+from tests.servers.smtp_server import smtp_sink  # noqa: F401  (fixture, until conftest loads it)
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+SERVICE = "mentor@example.com"
+
+
+def reminder() -> EmailMessage:
+    loop = Loop(
+        id="k3v9x2abqe",
+        mentor=Person(address="zoe@example.de", name="Zoë Müller-Lüdenscheidt"),
+        subject="Preisgestaltung für das nächste Geschäftsjahr",
+        created_at=T0,
+        stage_entered_at=T0,
+        message_ids=["ask1@example.com"],
+        advice_excerpt="Charge more.",
+    )
+    action = PlannedAction(
+        kind=ActionKind.REMIND, due_at=T0, stage=Stage.ADVISED, sequence=1, rule="advice.advised"
+    )
+    ctx = ReminderContext(SERVICE, "me@example.com", b"secret", ZoneInfo("UTC"), T0)
+    return build_reminder(loop, action, ctx)
+
+
+def plain(to: str = "me@example.com") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = f"mailmentor <{SERVICE}>"
+    message["To"] = to
+    message["Subject"] = "hello"
+    message.set_content("body")
+    return message
+
+
+def test_reminder_arrives_with_headers_intact(smtp_sink: SmtpSink) -> None:  # noqa: F811
+    sent = reminder()
+    send_message_sync(smtp_sink.account, sent)
+    (received,) = smtp_sink.wait_for(1)
+    assert received.mail_from == SERVICE
+    assert received.rcpt_tos == ("me@example.com",)
+    got = received.message
+    for name in ("Subject", "Message-ID", "In-Reply-To", "References", "Reply-To", "Date"):
+        assert got[name] == sent[name], name
+    assert got["Subject"] == "Act on Zoë's advice: Preisgestaltung für das nächste Geschäftsjahr"
+    assert got["Auto-Submitted"] == "auto-generated"
+    assert parse_reply_address(got["Reply-To"], SERVICE) is not None
+    part = got.get_body(("plain",))
+    assert part is not None and "Zoë Müller-Lüdenscheidt" in part.get_content()
+
+
+def test_async_send_and_several_recipients(smtp_sink: SmtpSink) -> None:  # noqa: F811
+    message = plain("me@example.com, Other Me <other@example.com>")
+    message["Cc"] = "cc@example.com"
+    asyncio.run(send_message(smtp_sink.account, message))
+    (received,) = smtp_sink.wait_for(1)
+    assert received.rcpt_tos == ("me@example.com", "other@example.com", "cc@example.com")
+
+
+def test_envelope() -> None:
+    message = plain("A <a@example.com>, b@example.com, a@example.com")
+    assert envelope(message) == (SERVICE, ["a@example.com", "b@example.com"])
+
+
+def test_missing_recipient_is_permanent() -> None:
+    message = plain()
+    del message["To"]
+    with pytest.raises(PermanentSendError, match="no To"):
+        send_message_sync(SmtpAccount("127.0.0.1", 1, security="none"), message)
+
+
+def test_451_is_temporary_and_then_succeeds(smtp_sink: SmtpSink) -> None:  # noqa: F811
+    smtp_sink.fail_next(451)
+    with pytest.raises(TemporarySendError) as caught:
+        send_message_sync(smtp_sink.account, plain())
+    assert caught.value.code == 451
+    assert f"127.0.0.1:{smtp_sink.account.port}" in str(caught.value)
+    assert "451" in str(caught.value)
+    assert smtp_sink.messages == []
+    send_message_sync(smtp_sink.account, plain())
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_550_is_permanent(smtp_sink: SmtpSink) -> None:  # noqa: F811
+    smtp_sink.fail_next(550, times=2)
+    for _ in range(2):
+        with pytest.raises(PermanentSendError) as caught:
+            send_message_sync(smtp_sink.account, plain())
+        assert caught.value.code == 550
+    assert not isinstance(caught.value, TemporarySendError)
+    send_message_sync(smtp_sink.account, plain())
+    smtp_sink.wait_for(1)
+
+
+def test_fail_next_rejects_success_codes(smtp_sink: SmtpSink) -> None:  # noqa: F811
+    with pytest.raises(ValueError, match="250"):
+        smtp_sink.fail_next(250)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_connection_refused_is_temporary() -> None:
+    account = SmtpAccount("127.0.0.1", free_port(), security="none", timeout=2)
+    with pytest.raises(TemporarySendError) as caught:
+        send_message_sync(account, plain())
+    assert caught.value.code is None
+    assert f"127.0.0.1:{account.port}" in str(caught.value)
+
+
+@pytest.fixture
+def rude_server() -> Iterator[tuple[int, threading.Event]]:
+    """A TCP server that accepts and then either hangs up or stays silent (set the event)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop, silent = threading.Event(), threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            if silent.is_set():
+                held.append(conn)
+            else:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1]), silent
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_dropped_connection_is_temporary(rude_server: tuple[int, threading.Event]) -> None:
+    port, _ = rude_server
+    with pytest.raises(TemporarySendError):
+        send_message_sync(SmtpAccount("127.0.0.1", port, security="none", timeout=2), plain())
+
+
+def test_silent_server_times_out_temporarily(rude_server: tuple[int, threading.Event]) -> None:
+    port, silent = rude_server
+    silent.set()
+    with pytest.raises(TemporarySendError):
+        send_message_sync(SmtpAccount("127.0.0.1", port, security="none", timeout=0.5), plain())
+
+
+@pytest.fixture(scope="module")
+def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) contexts from a throwaway CA."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_with_auth(security: str, tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    server, client = tls
+    sink = SmtpSink(
+        security="ssl" if security == "ssl" else "starttls",
+        tls_context=server,
+        client_tls_context=client,
+        credentials=("mailmentor", "pw-Secret-123"),
+    )
+    with sink:
+        account = sink.account
+        assert account.security == security
+        assert "pw-Secret-123" not in repr(account)
+        send_message_sync(account, reminder())
+        assert sink.wait_for(1)[0].mail_from == SERVICE
+
+        with pytest.raises(PermanentSendError) as caught:
+            send_message_sync(dataclasses.replace(account, password="wrong-pw-Secret"), plain())
+        assert caught.value.code == 535
+        assert "wrong-pw-Secret" not in str(caught.value)
+
+        untrusted = dataclasses.replace(account, tls_context=None)
+        with pytest.raises(PermanentSendError, match="TLS"):
+            send_message_sync(untrusted, plain())
+
+
+def test_starttls_required_but_not_used_is_permanent(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server, _ = tls
+    with SmtpSink(security="starttls", tls_context=server) as sink:
+        with pytest.raises(PermanentSendError) as caught:
+            send_message_sync(dataclasses.replace(sink.account, security="none"), plain())
+        assert caught.value.code == 530
+
+
+def test_password_never_in_error_text() -> None:
+    import aiosmtplib
+
+    account = SmtpAccount("smtp.example.com", 587, user="u", password="hunter2-secret")
+    exc = aiosmtplib.SMTPAuthenticationError(535, "bad credentials for hunter2-secret")
+    error = classify(exc, account)
+    assert isinstance(error, PermanentSendError)
+    assert "hunter2-secret" not in str(error)
+    assert "smtp.example.com:587" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("codes", "kind", "code"),
+    [([450, 451], TemporarySendError, 450), ([451, 550], PermanentSendError, 550)],
+)
+def test_refused_recipients(codes: list[int], kind: type[SendError], code: int) -> None:
+    import aiosmtplib
+
+    refused = [aiosmtplib.SMTPRecipientRefused(c, "nope", f"r{c}@x") for c in codes]
+    error = classify(aiosmtplib.SMTPRecipientsRefused(refused), SmtpAccount("h", 25))
+    assert type(error) is kind
+    assert error.code == code
+
+
+def test_sink_callback_clear_and_stop() -> None:
+    seen: list[ReceivedMessage] = []
+    sink = SmtpSink(on_message=seen.append)
+    account = sink.start()
+    assert sink.start() is account
+    send_message_sync(account, plain())
+    assert sink.wait_for(1) and len(seen) == 1
+    with pytest.raises(TimeoutError, match="2 message"):
+        sink.wait_for(2, timeout=0.1)
+    sink.clear()
+    assert sink.messages == []
+    sink.stop()
+    sink.stop()
+    with pytest.raises(RuntimeError):
+        _ = sink.account
+    with pytest.raises(TemporarySendError):
+        send_message_sync(dataclasses.replace(account, timeout=2), plain())
+
+
+def test_a_failing_callback_does_not_break_the_server() -> None:
+    def boom(_: ReceivedMessage) -> None:
+        raise RuntimeError("callback failed")
+
+    with SmtpSink(on_message=boom) as sink:
+        send_message_sync(sink.account, plain())
+        assert len(sink.wait_for(1)) == 1

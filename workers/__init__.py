@@ -1,0 +1,1 @@
+"""Long-running processes and dramatiq actors; thin wrappers over the mailmentor library."""
