@@ -174,7 +174,11 @@ def list_loops(settings: Settings, *, as_json: bool, include_ended: bool) -> int
         table.add_column(column)
     tz = settings.tz
     for lp in loops:
-        due = lp.next_reminder_at.astimezone(tz).strftime("%a %d %b %H:%M") if lp.next_reminder_at else "—"
+        due = (
+            lp.next_reminder_at.astimezone(tz).strftime("%a %d %b %H:%M")
+            if lp.next_reminder_at
+            else "—"
+        )
         table.add_row(lp.id, str(lp.stage), str(lp.mentor), lp.subject, due)
     Console().print(table)
     return 0
@@ -185,7 +189,9 @@ def show_loop(settings: Settings, loop_id: str, *, as_json: bool) -> int:
         try:
             loop = store.get_loop(loop_id)
         except LoopNotFound:
-            print(f"mailmentor: no loop with id {loop_id!r} (see `mailmentor loops`)", file=sys.stderr)
+            print(
+                f"mailmentor: no loop with id {loop_id!r} (see `mailmentor loops`)", file=sys.stderr
+            )
             return 1
     if as_json:
         print(loop.model_dump_json(indent=2))
@@ -235,8 +241,10 @@ def show_plan(settings: Settings, *, days: int, rules_dir: Path | None) -> int:
     for loop in loops:
         for action in plan_horizon(loop, rules, until):
             when = max(action.due_at, now).astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
-            print(f"{when}  {loop.id}  {action.stage:<9} {action.kind:<8} {action.rule:<18} "
-                  f"{loop.mentor.short_name}: {loop.subject}")
+            print(
+                f"{when}  {loop.id}  {action.stage:<9} {action.kind:<8} {action.rule:<18} "
+                f"{loop.mentor.short_name}: {loop.subject}"
+            )
             count += 1
     print(f"{count} reminders in the next {days} days for {len(loops)} open loops")
     return 0

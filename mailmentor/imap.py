@@ -267,8 +267,9 @@ def append_message(
     return appended_uid(response)
 
 
-def _data_waiting(client: IMAPClient, timeout: float) -> bool:
-    """True when the server sent something (or hung up) while we IDLE; waits up to ``timeout``.
+def _data_waiting(client: IMAPClient, timeout: float, wake: socket.socket | None = None) -> bool:
+    """True when the server sent something (or hung up) while we IDLE, or ``wake`` became
+    readable; waits up to ``timeout``.
 
     imapclient's ``idle_check`` reads lines from a non-blocking socket and fails on a line that
     arrives in pieces (it does with pymap, FIELD-NOTES), so we only *wait* here and let the
@@ -288,11 +289,13 @@ def _data_waiting(client: IMAPClient, timeout: float) -> bool:
             pass
         finally:
             sock.settimeout(previous)
+    watched = [sock] if wake is None else [sock, wake]
     if hasattr(select, "poll"):
         poller = select.poll()
-        poller.register(sock, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
+        for item in watched:
+            poller.register(item, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
         return bool(poller.poll(timeout * 1000))
-    ready, _, _ = select.select([sock], [], [], timeout)
+    ready, _, _ = select.select(watched, [], [], timeout)
     return bool(ready)
 
 
@@ -342,6 +345,8 @@ class MailboxWatcher:
         self._stop = threading.Event()
         self._lock = threading.RLock()
         self._running = False
+        self._wake_lock = threading.Lock()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._client: IMAPClient | None = None
         self._uidvalidity = 0
         self._lease_held = False
@@ -375,7 +380,9 @@ class MailboxWatcher:
 
     def run(self) -> None:
         """Watch until ``stop()``: catch up, IDLE (or poll), and reconnect after any failure."""
-        self._running = True
+        with self._wake_lock:
+            self._running = True
+            self._wake = socket.socketpair()  # stop() writes here to end an IDLE at once
         log.info("watching %s as %s", self.account.label, self.owner)
         failures = 0
         try:
@@ -415,14 +422,23 @@ class MailboxWatcher:
                     self._disconnect()
                     self._sleep(delay)
         finally:
-            self._running = False
+            with self._wake_lock:
+                self._running = False
+                for end in self._wake or ():
+                    end.close()
+                self._wake = None
             self.close()
             log.info("stopped watching %s", self.account.label)
 
     def stop(self) -> None:
-        """Ask ``run()`` to return (within about a second); safe from any thread, final."""
+        """Ask ``run()`` to return (at once, unless mid-fetch); safe from any thread, final."""
         self._stop.set()
-        if not self._running:
+        with self._wake_lock:
+            running = self._running
+            if self._wake is not None:
+                with contextlib.suppress(OSError):
+                    self._wake[1].send(b"!")
+        if not running:
             self.close()
 
     def close(self) -> None:
@@ -585,7 +601,8 @@ class MailboxWatcher:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._hold_lease():
                     break
-                if _data_waiting(client, min(1.0, remaining)):
+                wake = self._wake[0] if self._wake else None
+                if _data_waiting(client, min(1.0, remaining), wake):
                     break
         finally:
             client.idle_done()

@@ -80,24 +80,29 @@ def classify(msg: ParsedMessage, identity: Identity) -> Classification:
         return Ignored(f"from the service address itself ({sender})")
     if not identity.is_user(sender):
         return Ignored(f"not from a user address ({sender})")
-    for address in (*msg.to, *msg.cc):
-        found = parse_reply_address(address.address, identity.service_address)
-        if found:
-            return CommandMail(*found)
-    for delivered in msg.delivered_to:
-        found = parse_reply_address(delivered, identity.service_address)
-        if found:
-            return CommandMail(*found)
-    for message_id in (*msg.in_reply_to, *reversed(msg.references)):
-        found = parse_reminder_message_id(message_id)
-        if found:
-            return CommandMail(*found)
+    command = command_token(msg, identity)
+    if command:
+        return command
     if msg.forwarded:
         return ForwardMail(msg.forwarded)
     mentors = mentors_of(msg.to + msg.cc, identity)
     if mentors:
         return OutgoingMail(mentors)
     return Ignored("addressed only to the service, with no loop token and nothing forwarded")
+
+
+def command_token(msg: ParsedMessage, identity: Identity) -> CommandMail | None:
+    """A loop token in a recipient address (our Reply-To) or in a reminder's Message-ID."""
+    recipients = [a.address for a in (*msg.to, *msg.cc)] + list(msg.delivered_to)
+    for address in recipients:
+        found = parse_reply_address(address, identity.service_address)
+        if found:
+            return CommandMail(*found)
+    for message_id in (*msg.in_reply_to, *reversed(msg.references)):
+        found = parse_reminder_message_id(message_id)
+        if found:
+            return CommandMail(*found)
+    return None
 
 
 def mentors_of(addresses: tuple[Address, ...], identity: Identity) -> tuple[Address, ...]:
@@ -179,7 +184,9 @@ def join_message(loop: Loop, msg: ParsedMessage, at: datetime) -> Loop:
     loop = loop.model_copy(update={"message_ids": ids})
     source = f"message <{msg.message_id}>"
     if stages.working_stage(loop) is Stage.ACTED and loop.stage.is_open:
-        return stages.advance(loop, Stage.REPORTED, EventType.MESSAGE, at, source, "wrote to mentor")
+        return stages.advance(
+            loop, Stage.REPORTED, EventType.MESSAGE, at, source, "wrote to mentor"
+        )
     return stages.record(loop, EventType.MESSAGE, at, source, "joined the thread")
 
 

@@ -1,4 +1,5 @@
-"""Rules that follow their directory: edits apply without a restart; a broken edit keeps the last good."""
+"""Rules that follow their directory: edits apply without a restart; a broken edit keeps the
+last good rules in force."""
 
 from __future__ import annotations
 

@@ -473,7 +473,9 @@ def build_reminder(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> E
     msg = _new_message(
         ctx,
         subject=copy.subject,
-        message_id=reminder_message_id(loop.id, action.key, ctx.secret, _domain(ctx.service_address)),
+        message_id=reminder_message_id(
+            loop.id, action.key, ctx.secret, _domain(ctx.service_address)
+        ),
         thread=thread_references(loop.message_ids),
         loop=loop,
     )
@@ -505,7 +507,9 @@ def build_give_up_notice(loop: Loop, action: PlannedAction, ctx: ReminderContext
     msg = _new_message(
         ctx,
         subject=f"Letting go: {subject} ({headline[0].lower()}{headline[1:]})",
-        message_id=reminder_message_id(loop.id, action.key, ctx.secret, _domain(ctx.service_address)),
+        message_id=reminder_message_id(
+            loop.id, action.key, ctx.secret, _domain(ctx.service_address)
+        ),
         thread=thread_references(loop.message_ids),
         loop=loop,
     )

@@ -22,7 +22,7 @@ from mailmentor.clock import Clock
 from mailmentor.errors import DurationError, LoopNotFound, PermanentSendError
 from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
 from mailmentor.parsing.commands import CommandName, parse_command
-from mailmentor.parsing.message import ParsedMessage, parse_message
+from mailmentor.parsing.message import ForwardedMessage, ParsedMessage, parse_message
 from mailmentor.reminders import (
     HELP_TEXT,
     ReminderContext,
@@ -68,7 +68,7 @@ class Service:
 
     # -- intake -------------------------------------------------------------------------------
 
-    def handle_raw(self, uid: int, raw: bytes) -> str:
+    def handle_raw(self, uid: int, raw: bytes) -> None:
         """Watcher entry point: never loses a message to a passing Redis outage."""
         msg = parse_message(raw)
         delay = 0.5
@@ -81,7 +81,7 @@ class Service:
                 delay = min(delay * 2, 30.0)
                 continue
             log.info("message <%s> (uid %s): %s", msg.message_id, uid, outcome)
-            return outcome
+            return
 
     def handle_message(self, msg: ParsedMessage) -> str:
         if self.store.is_processed(msg.message_id):
@@ -107,9 +107,11 @@ class Service:
             if match:
                 loop = self._change(
                     match[-1].id,
-                    lambda lp: lp
-                    if intake.already_handled(lp, msg.message_id)
-                    else intake.join_message(lp, msg, now),
+                    lambda lp: (
+                        lp
+                        if intake.already_handled(lp, msg.message_id)
+                        else intake.join_message(lp, msg, now)
+                    ),
                 )
                 results.append(f"joined loop {loop.id} ({loop.stage})")
             else:
@@ -137,14 +139,16 @@ class Service:
             else:
                 changed = self._change(
                     loop.id,
-                    lambda lp, fw=forward: lp  # type: ignore[misc]
-                    if intake.already_handled(lp, msg.message_id)
-                    else intake.add_advice(lp, msg, fw, now),
+                    lambda lp, fw=forward: (
+                        lp  # type: ignore[misc]
+                        if intake.already_handled(lp, msg.message_id)
+                        else intake.add_advice(lp, msg, fw, now)
+                    ),
                 )
                 results.append(f"advice for loop {changed.id} ({changed.stage})")
         return "; ".join(results) or "nothing usable forwarded"
 
-    def _loop_for_forward(self, msg: ParsedMessage, forward: intake.ForwardedMessage) -> Loop | None:
+    def _loop_for_forward(self, msg: ParsedMessage, forward: ForwardedMessage) -> Loop | None:
         """By Message-ID first; else the newest open loop with that mentor and subject."""
         assert forward.sender is not None
         mentor = forward.sender.address
@@ -182,9 +186,11 @@ class Service:
         try:
             changed = self._change(
                 loop.id,
-                lambda lp: lp
-                if intake.already_handled(lp, msg.message_id)
-                else intake.apply_command(lp, command, now, self.timezone, msg.message_id),
+                lambda lp: (
+                    lp
+                    if intake.already_handled(lp, msg.message_id)
+                    else intake.apply_command(lp, command, now, self.timezone, msg.message_id)
+                ),
             )
         except (stages.TransitionError, DurationError) as exc:
             return f"command {command.name} not applied: {exc}"

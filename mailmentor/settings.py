@@ -1,7 +1,8 @@
 """Configuration from MAILMENTOR_* environment variables, a .env file and a secrets directory.
 
-Everything has a sensible default so `mailmentor demo` and `mailmentor run` start with no configuration at
-all; what a real deployment must set is checked by `require_*`, which name the variable at fault.
+Everything has a sensible default so `mailmentor demo` and `mailmentor run` start with no
+configuration at all; what a real deployment must set is checked by `require_*`, which name
+the variable at fault.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
@@ -90,7 +91,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use a name like Europe/Berlin)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use a name like Europe/Berlin)"
+            ) from None
         return value
 
     @property
@@ -114,11 +117,12 @@ class Settings(BaseSettings):
 
 def _check_address(address: str) -> None:
     local, at, domain = address.strip().rpartition("@")
-    if not at or not local or "." not in domain and domain != "localhost" or " " in address.strip():
+    bad_domain = "." not in domain and domain != "localhost"
+    if not at or not local or bad_domain or " " in address.strip():
         raise ValueError(f"{address!r} is not an email address")
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read settings; any invalid value becomes one ConfigError line naming the variable."""
     secrets_dir = Path(os.environ.get(SECRETS_DIR_ENV, DEFAULT_SECRETS_DIR))
     try:
@@ -150,7 +154,7 @@ def require_mail_accounts(settings: Settings) -> None:
 
 
 def secret_key(settings: Settings) -> bytes:
-    """SECRET_KEY if given, else one generated once and kept in DATA_DIR (so tokens survive restarts)."""
+    """SECRET_KEY if given, else one generated once and kept in DATA_DIR so tokens survive."""
     given = settings.secret_key.get_secret_value()
     if given:
         return given.encode()
@@ -165,4 +169,6 @@ def secret_key(settings: Settings) -> bytes:
             handle.write(key + "\n")
         return key.encode()
     except OSError as exc:
-        raise ConfigError(f"{ENV_PREFIX}DATA_DIR: cannot keep the secret key in {path}: {exc}") from exc
+        raise ConfigError(
+            f"{ENV_PREFIX}DATA_DIR: cannot keep the secret key in {path}: {exc}"
+        ) from exc

@@ -141,6 +141,7 @@ async def send_message(account: SmtpAccount, message: EmailMessage) -> None:
         raise PermanentSendError(f"SMTP {account.where}: message has no {missing} address")
     raw = _flatten(message)
     client = _client(account)
+    transport: asyncio.BaseTransport | None = None
     try:
         with _mapped_errors(account):
             await client.connect()  # and STARTTLS when configured
@@ -155,13 +156,15 @@ async def send_message(account: SmtpAccount, message: EmailMessage) -> None:
             ):
                 options.append("SMTPUTF8")
             await client.sendmail(sender, recipients, raw, mail_options=options)
+        transport = client.transport  # quit() closes it gracefully, which may not finish
         with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
             await client.quit()  # the message is accepted; a failed goodbye changes nothing
     finally:
         # abort(), not a graceful TLS close: that needs loop turns that asyncio.run may not give,
         # and would leave the socket open. After QUIT (or a failure) nothing is lost.
-        if client.transport is not None:
-            client.transport.abort()
+        for open_transport in (transport, client.transport):
+            if isinstance(open_transport, asyncio.Transport):
+                open_transport.abort()
         client.close()
         await asyncio.sleep(0)  # let the transport close its socket before the loop ends
 

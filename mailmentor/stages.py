@@ -1,6 +1,7 @@
 """The stage machine: pure functions that turn a loop and what happened into the next loop.
 
-Every change appends an Event (time, source, resulting stage), so a loop's history tells its whole story.
+Every change appends an Event (time, source, resulting stage), so a loop's history tells its
+whole story.
 Functions return new Loop objects and never touch storage or the clock.
 """
 
@@ -80,7 +81,7 @@ def snooze(loop: Loop, until: datetime, at: datetime, source: str) -> Loop:
 
 
 def wake(loop: Loop, at: datetime, source: str = "snooze ended") -> Loop:
-    """Return a snoozed loop to its stage; the wake-up itself is delivered as that stage's reminder."""
+    """Return a snoozed loop to its stage; the wake-up is delivered as that stage's reminder."""
     if loop.stage is not Stage.SNOOZED or loop.snoozed_from is None:
         return loop
     back = loop.snoozed_from

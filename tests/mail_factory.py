@@ -54,7 +54,9 @@ def gmail_forward(subject: str = "Re: Advice on pricing page?") -> bytes:
 
 def rfc822_forward(in_reply_to: str) -> bytes:
     """The mentor's answer attached as message/rfc822, carrying its own threading headers."""
-    answer = _base(MENTOR, f"Ada <{USER}>", "Re: Advice on pricing page?", "<answer-1@mentor.example>")
+    answer = _base(
+        MENTOR, f"Ada <{USER}>", "Re: Advice on pricing page?", "<answer-1@mentor.example>"
+    )
     answer["In-Reply-To"] = in_reply_to
     answer["References"] = in_reply_to
     answer.set_content("Raise prices by 20% and watch churn for a month.\n\nAlan\n")

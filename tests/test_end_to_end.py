@@ -101,9 +101,7 @@ def harness(
         timezone="Europe/Berlin",
     )
     clock = ManualClock()
-    stack = Stack(
-        settings, clock=clock, imap=imap_server, smtp=smtp_sink.start(), scheduler=False
-    )
+    stack = Stack(settings, clock=clock, imap=imap_server, smtp=smtp_sink.start(), scheduler=False)
     stack.start()
     try:
         yield Harness(stack, imap_server, smtp_sink, clock)
@@ -115,7 +113,11 @@ def test_bcc_forward_remind_and_reply_close_the_loop(harness: Harness) -> None:
     h = harness
     h.deliver(mf.ask())
     loop = h.only_loop()
-    assert (loop.stage, loop.mentor.address, loop.mentor.name) == (Stage.ASKED, mf.MENTOR_ADDRESS, "Alan Kay")
+    assert (loop.stage, loop.mentor.address, loop.mentor.name) == (
+        Stage.ASKED,
+        mf.MENTOR_ADDRESS,
+        "Alan Kay",
+    )
     assert loop.subject == "Advice on pricing page?"
     assert "converts at 1%" in loop.ask_excerpt
     assert loop.message_ids == ["ask-1@client.example"]
@@ -173,7 +175,7 @@ def _advised_with_reminder(h: Harness) -> tuple[Loop, EmailMessage]:
 
 def test_snooze_then_wake_with_a_reminder(harness: Harness) -> None:
     h = harness
-    loop, reminder = _advised_with_reminder(h)
+    _, reminder = _advised_with_reminder(h)
     h.deliver(mf.reply_to_reminder(reminder, "snooze 3d"))
     snoozed = h.wait_stage(Stage.SNOOZED)
     assert snoozed.snoozed_from is Stage.ADVISED
@@ -187,7 +189,7 @@ def test_snooze_then_wake_with_a_reminder(harness: Harness) -> None:
 
 def test_stop_drops_the_loop_and_silences_it(harness: Harness) -> None:
     h = harness
-    loop, reminder = _advised_with_reminder(h)
+    _, reminder = _advised_with_reminder(h)
     h.deliver(mf.reply_to_reminder(reminder, "STOP"))
     h.wait_stage(Stage.DROPPED)
     h.pass_days(60)
@@ -245,7 +247,7 @@ def test_help_and_unknown_commands_get_one_short_reply(harness: Harness) -> None
 
 def test_follow_up_after_acting_counts_as_report(harness: Harness) -> None:
     h = harness
-    loop, reminder = _advised_with_reminder(h)
+    _, reminder = _advised_with_reminder(h)
     h.deliver(mf.reply_to_reminder(reminder, "acted"))
     h.wait_stage(Stage.ACTED)
     h.deliver(mf.follow_up("<ask-1@client.example>"))
@@ -262,9 +264,7 @@ def test_restarted_watcher_does_not_process_twice(harness: Harness) -> None:
     events = len(loop.events)
     h.stack.stop()
     # A new process: same Redis, same mailbox, fresh watcher from the stored checkpoint.
-    again = Stack(
-        h.stack.settings, clock=h.clock, imap=h.imap, smtp=h.stack.smtp, scheduler=False
-    )
+    again = Stack(h.stack.settings, clock=h.clock, imap=h.imap, smtp=h.stack.smtp, scheduler=False)
     again.start()
     try:
         h.stack = again
@@ -280,6 +280,7 @@ def test_restarted_watcher_does_not_process_twice(harness: Harness) -> None:
 def test_retried_delivery_sends_once(harness: Harness) -> None:
     h = harness
     loop, _ = _advised_with_reminder(h)
+    wait_for(lambda: h.service.store.get_loop(loop.id).nudges == 1, what="first send recorded")
     h.clock.advance(timedelta(days=3.1))
     current = h.service.store.get_loop(loop.id)
     assert current.next_action is not None
@@ -303,7 +304,8 @@ def test_smtp_5xx_is_recorded_and_not_retried(harness: Harness) -> None:
         return current if any(e.type is EventType.REMINDER_FAILED for e in current.events) else None
 
     current = wait_for(failed, what="the failure on the loop")
-    assert "550" in [e for e in current.events if e.type is EventType.REMINDER_FAILED][0].detail
+    failure = next(e for e in current.events if e.type is EventType.REMINDER_FAILED)
+    assert "550" in failure.detail
     assert h.sink.messages == []
 
 

@@ -21,7 +21,6 @@ from mailmentor.reminders import ReminderContext, build_reminder
 from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
 from mailmentor.smtp import SmtpAccount, classify, envelope, send_message, send_message_sync
 from mailmentor.tokens import parse_reply_address
-from tests.servers.smtp_server import smtp_sink  # noqa: F401  (fixture, until conftest loads it)
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SERVICE = "mentor@example.com"
@@ -53,7 +52,7 @@ def plain(to: str = "me@example.com") -> EmailMessage:
     return message
 
 
-def test_reminder_arrives_with_headers_intact(smtp_sink: SmtpSink) -> None:  # noqa: F811
+def test_reminder_arrives_with_headers_intact(smtp_sink: SmtpSink) -> None:
     sent = reminder()
     send_message_sync(smtp_sink.account, sent)
     (received,) = smtp_sink.wait_for(1)
@@ -69,7 +68,7 @@ def test_reminder_arrives_with_headers_intact(smtp_sink: SmtpSink) -> None:  # n
     assert part is not None and "Zoë Müller-Lüdenscheidt" in part.get_content()
 
 
-def test_async_send_and_several_recipients(smtp_sink: SmtpSink) -> None:  # noqa: F811
+def test_async_send_and_several_recipients(smtp_sink: SmtpSink) -> None:
     message = plain("me@example.com, Other Me <other@example.com>")
     message["Cc"] = "cc@example.com"
     asyncio.run(send_message(smtp_sink.account, message))
@@ -89,7 +88,7 @@ def test_missing_recipient_is_permanent() -> None:
         send_message_sync(SmtpAccount("127.0.0.1", 1, security="none"), message)
 
 
-def test_451_is_temporary_and_then_succeeds(smtp_sink: SmtpSink) -> None:  # noqa: F811
+def test_451_is_temporary_and_then_succeeds(smtp_sink: SmtpSink) -> None:
     smtp_sink.fail_next(451)
     with pytest.raises(TemporarySendError) as caught:
         send_message_sync(smtp_sink.account, plain())
@@ -101,7 +100,7 @@ def test_451_is_temporary_and_then_succeeds(smtp_sink: SmtpSink) -> None:  # noq
     assert len(smtp_sink.wait_for(1)) == 1
 
 
-def test_550_is_permanent(smtp_sink: SmtpSink) -> None:  # noqa: F811
+def test_550_is_permanent(smtp_sink: SmtpSink) -> None:
     smtp_sink.fail_next(550, times=2)
     for _ in range(2):
         with pytest.raises(PermanentSendError) as caught:
@@ -112,7 +111,7 @@ def test_550_is_permanent(smtp_sink: SmtpSink) -> None:  # noqa: F811
     smtp_sink.wait_for(1)
 
 
-def test_fail_next_rejects_success_codes(smtp_sink: SmtpSink) -> None:  # noqa: F811
+def test_fail_next_rejects_success_codes(smtp_sink: SmtpSink) -> None:
     with pytest.raises(ValueError, match="250"):
         smtp_sink.fail_next(250)
 

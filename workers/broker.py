@@ -18,14 +18,11 @@ _broker: RedisBroker | None = None
 
 
 def setup(url: str) -> RedisBroker:
-    """Point dramatiq at this Redis; later calls with the same URL are no-ops."""
+    """Point dramatiq at this Redis with a fresh broker (a Worker leaves middleware behind)."""
     global _broker
     if _broker is not None:
-        if getattr(_broker, "_mailmentor_url", None) == url:
-            return _broker
         _broker.close()
-    broker = RedisBroker(url=url, namespace="mailmentor")
-    broker._mailmentor_url = url
+    broker = RedisBroker(url=url, namespace="mailmentor")  # type: ignore[no-untyped-call]
     dramatiq.set_broker(broker)
     _broker = broker
     # Actors declared earlier (by a previous setup in this process) follow the new broker.

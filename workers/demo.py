@@ -100,7 +100,11 @@ class Demo:
             smtp = sink.start()
             self.say(f"local SMTP sink (aiosmtpd) on {smtp.host}:{smtp.port}")
             self.stack = Stack(
-                settings, clock=SystemClock(), imap=self.account, smtp=smtp, listeners=[self.on_stage]
+                settings,
+                clock=SystemClock(),
+                imap=self.account,
+                smtp=smtp,
+                listeners=[self.on_stage],
             )
             self.stack.start()
             self.say("embedded Redis, watcher, scheduler and send workers running")
@@ -153,7 +157,7 @@ def ask(message_id: str) -> bytes:
     msg["From"] = f"You <{DEMO_USER}>"
     msg["To"] = MENTOR
     msg["Subject"] = "Advice on our pricing page?"
-    msg["Date"] = format_datetime(time_now())
+    msg["Date"] = format_datetime(SystemClock().now())
     msg["Message-ID"] = message_id
     msg.set_content(
         "Hi Alan,\n\nOur pricing page converts at 1%. You've seen a hundred of these: "
@@ -167,7 +171,7 @@ def forward_of_answer(ask_id: str) -> bytes:
     msg["From"] = f"You <{DEMO_USER}>"
     msg["To"] = DEMO_SERVICE
     msg["Subject"] = "Fwd: Re: Advice on our pricing page?"
-    msg["Date"] = format_datetime(time_now())
+    msg["Date"] = format_datetime(SystemClock().now())
     msg["Message-ID"] = make_msgid(domain="you.example")
     msg.set_content(
         "FYI\n\n"
@@ -187,7 +191,7 @@ def reply_to(reminder: EmailMessage, command: str) -> bytes:
     msg["From"] = f"You <{DEMO_USER}>"
     msg["To"] = str(reminder["Reply-To"])
     msg["Subject"] = f"Re: {reminder['Subject']}"
-    msg["Date"] = format_datetime(time_now())
+    msg["Date"] = format_datetime(SystemClock().now())
     msg["Message-ID"] = make_msgid(domain="you.example")
     msg["In-Reply-To"] = str(reminder["Message-ID"])
     msg["References"] = f"{reminder.get('References', '')} {reminder['Message-ID']}".strip()
@@ -199,10 +203,6 @@ def reply_to(reminder: EmailMessage, command: str) -> bytes:
 def _text_of(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
     return part.get_content() if isinstance(part, EmailMessage) else ""
-
-
-def time_now():  # type: ignore[no-untyped-def]
-    return SystemClock().now()
 
 
 def run_demo() -> int:

@@ -135,7 +135,9 @@ class Stack:
         worker.start()
         self._closers.append(lambda: worker.stop(timeout=10_000))
         if self.scheduler:
-            self._thread("scheduler", lambda: run_scheduler(
+            self._thread(
+                "scheduler",
+                lambda: run_scheduler(
                     self.service, rules, self.stop_event, settings.scheduler_interval
                 ),
             )

@@ -68,7 +68,7 @@ _PREFIX = re.compile(
 
 
 def subject_kind(subject: str) -> str:
-    """ "forward", "reply" or "" from the subject's first prefix ("Fwd:", "RE:", "AW:"…)."""
+    """Classify a subject by its first prefix ("Fwd:", "RE:", "AW:"…): forward, reply or ""."""
     match = _PREFIX.match(subject or "")
     if not match:
         return ""
@@ -92,9 +92,12 @@ def strip_subject_prefixes(subject: str) -> str:
 # --- loose addresses ("John Doe <j@x>", "'Doe, J' <j@x>; k@y", "J [mailto:j@x]") ----------------
 
 _ANGLE = re.compile(r"<\s*([^<>\s]+@[^<>\s]+?)\s*>")
-_BARE = re.compile(
-    r"[^\s<>()\[\]\"'“”‘’«»,;:*]+@[^\s<>()\[\]\"'“”‘’«»,;:*]+[^\s<>()\[\]\"'“”‘’«»,;:*.]"
-)
+_ADDRESS_CHARS = re.compile(r"[^\s<>()\[\]\"'“”‘’«»,;:*]+")
+
+
+def _bare_addresses(value: str) -> list[re.Match[str]]:
+    """Runs of address characters that contain an '@' (linear: no backtracking regex)."""
+    return [m for m in _ADDRESS_CHARS.finditer(value) if "@" in m.group(0).strip(".@")]
 
 
 def _prepare(text: str) -> str:
@@ -111,13 +114,13 @@ def parse_loose_addresses(text: str) -> tuple[Address, ...]:
     spans: list[tuple[int, int, str]] = [
         (m.start(), m.end(), m.group(1)) for m in _ANGLE.finditer(value)
     ]
-    for match in _BARE.finditer(value):
+    for match in _bare_addresses(value):
         if any(start <= match.start() < end for start, end, _ in spans):
             continue
         rest = value[match.end() :].lstrip(" \t\"'“”‘’«»*")
         if rest.startswith("<"):
             continue  # "bessie@x <bessie@x>": the first one is the display name
-        spans.append((match.start(), match.end(), match.group(0)))
+        spans.append((match.start(), match.end(), match.group(0).rstrip(".")))
     spans.sort()
     out: list[Address] = []
     previous_end = 0
@@ -334,10 +337,12 @@ def _attribution_forward(lines: list[str], subject: str) -> ForwardedMessage | N
 
 def _attribution_sender(header: str) -> Address | None:
     value = _prepare(header)
-    match = _ANGLE.search(value) or _BARE.search(value)
-    if not match:
+    angle = _ANGLE.search(value)
+    bare = _bare_addresses(value)
+    match = angle or (bare[0] if bare else None)
+    if match is None:
         return None
-    raw = match.group(1) if match.re is _ANGLE else match.group(0)
+    raw = match.group(1) if match is angle else match.group(0).rstrip(".")
     address = normalize_address(raw)
     if not address:
         return None
@@ -408,7 +413,7 @@ def attached_forwards(msg: Message, depth: int = 0) -> tuple[ForwardedMessage, .
                 if inner:
                     found.append(_from_message(inner[0], level + 1))
             elif is_attachment(part) and filename_of(part).lower().endswith(".eml"):
-                parsed = BytesParser(policy=policy.default).parsebytes(part_bytes(part))
+                parsed = BytesParser(policy=policy.compat32).parsebytes(part_bytes(part))
                 found.append(_from_message(parsed, level + 1))
         except Exception:  # one unreadable attachment must not hide the others
             continue

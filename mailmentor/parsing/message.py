@@ -4,6 +4,10 @@ The watcher must survive anything a mailbox holds (broken MIME, unknown charsets
 headers, 60-level nesting, huge parts), so every step here is defensive: headers are read raw and
 decoded by hand, bodies are decoded from at most ``MAX_PART_BYTES`` of each part, MIME trees are
 walked to ``MAX_DEPTH`` only, and a last-resort fallback turns even a parser crash into a record.
+
+Because nothing relies on policy.default's header objects (which raise on some bad headers), the
+stdlib parser runs with policy.compat32 only to split the MIME tree: ~2.5x faster here, and the
+FIELD-NOTES measured the same ratio.
 """
 
 from __future__ import annotations
@@ -108,15 +112,27 @@ _CHARSET_ALIASES = {
 }
 
 
+_WESTERN_SINGLE_BYTE = frozenset(("cp1252", "iso-8859-15", "windows-1252", "latin-1"))
+
+
 def single_line(text: str) -> str:
     """No CR/LF or control characters, whitespace runs collapsed: safe for logs and headers."""
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Decode with the declared charset when it is a real text codec, else UTF-8, else cp1252."""
+    """Decode with the declared charset when it is a real text codec, else UTF-8, else cp1252.
+
+    Text labelled ASCII or Latin-1 that is valid UTF-8 is read as UTF-8: mislabelled UTF-8 is
+    common, while Latin-1 text that happens to form valid multi-byte UTF-8 is very rare.
+    """
     name = (charset or "").strip().strip("\"'").split("*")[0].lower()
     name = _CHARSET_ALIASES.get(name, name)
+    if name in _WESTERN_SINGLE_BYTE:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     if name:
         try:
             info = codecs.lookup(name)
@@ -202,7 +218,7 @@ def decode_header_text(raw: str) -> str:
 
 
 def raw_headers(msg: Message, name: str) -> list[str]:
-    """Every raw value of header ``name``; never raises, even on headers policy.default rejects."""
+    """Every raw value of header ``name``, undecoded; never raises, whatever the header holds."""
     wanted = name.lower()
     values: list[str] = []
     try:
@@ -591,12 +607,11 @@ def body_text(msg: Message, depth: int = 0) -> str:
             continue
         if is_attachment(part):
             continue
-        if ctype == "text/plain":
+        plain_size = sum(len(t.strip()) for t in plain)
+        if ctype == "text/plain" and plain_size <= MAX_TEXT:
             plain.append(part_text(part))
-        elif ctype == "text/html":
-            html.append(part_text(part))
-        if sum(map(len, plain)) > MAX_TEXT and not html:
-            break
+        elif ctype == "text/html" and not plain_size and sum(map(len, html)) <= MAX_TEXT:
+            html.append(part_text(part))  # only needed while no plain text has turned up
     chosen_text = [t for t in plain if t.strip()] or [t for t in html if t.strip()]
     return "\n\n".join(t.strip("\n") for t in chosen_text)[:MAX_TEXT]
 
@@ -680,7 +695,7 @@ def _parse(raw: bytes) -> ParsedMessage:
     from mailmentor.parsing.automatic import automatic_reason
     from mailmentor.parsing.forwards import extract_forwards
 
-    msg = BytesParser(policy=policy.default).parsebytes(raw[:MAX_RAW_BYTES])
+    msg = BytesParser(policy=policy.compat32).parsebytes(raw[:MAX_RAW_BYTES])
     head = header_fields(msg)
     text = body_text(msg)
     forwarded = extract_forwards(msg, text=text, subject=head.subject)

@@ -10,6 +10,7 @@ import pytest
 from mailmentor.parsing.message import (
     MAX_TEXT,
     Address,
+    decode_bytes,
     decode_words,
     html_to_text,
     normalize_address,
@@ -45,6 +46,25 @@ from tests.parsing._support import fixture
 )
 def test_decode_words(raw: str, expected: str) -> None:
     assert decode_words(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "charset", "expected"),
+    [
+        ("Grüße".encode(), "utf-8", "Grüße"),
+        ("Grüße".encode(), "iso-8859-1", "Grüße"),  # mislabelled UTF-8 is common
+        ("Grüße".encode("latin-1"), "iso-8859-1", "Grüße"),
+        ("Grüße".encode("latin-1"), None, "Grüße"),  # no charset: UTF-8, else cp1252
+        ("€".encode("cp1252"), "us-ascii", "€"),
+        ("привет".encode("koi8-r"), "KOI8-R", "привет"),
+        ("日本".encode("shift_jis"), "x-sjis", "日本"),
+        (b"abc", "rot13", "abc"),  # not a text codec: ignored
+        (b"abc", '"utf-8"', "abc"),
+        (b"\xff", "utf-8", "\ufffd"),
+    ],
+)
+def test_decode_bytes(data: bytes, charset: str | None, expected: str) -> None:
+    assert decode_bytes(data, charset) == expected
 
 
 @pytest.mark.parametrize(

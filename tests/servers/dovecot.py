@@ -62,6 +62,12 @@ service imap-login {{
     port = 0
   }}
 }}
+# no per-IP auth penalty: the login-error tests would slow every later login by 2-15 s
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 protocol imap {{
   mail_max_userip_connections = 200
 }}
