@@ -12,15 +12,17 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from mailmentor import __version__
 from mailmentor.clock import SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis, running_url
-from mailmentor.errors import LoopNotFound, MailmentorError, RulesError
+from mailmentor.errors import ConfigError, LoopNotFound, MailmentorError, RulesError
 from mailmentor.model import Loop
 from mailmentor.rules import default_rules_dir, load_rules
+from mailmentor.rules.loader import load_rules_file
 from mailmentor.schedule import plan_horizon
 from mailmentor.settings import Settings, load_settings
 from mailmentor.store import Store
@@ -66,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="rule file commands")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
     check = rules_sub.add_parser("check", help="validate rule files; print every problem")
-    check.add_argument("directory", nargs="?", type=Path, metavar="DIR")
+    check.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        metavar="DIR",
+        help="a rule directory or one rule file (default: MAILMENTOR_RULES_DIR, else rules/)",
+    )
 
     plan = sub.add_parser("plan", help="dry run: reminders the next N days would bring")
     plan.add_argument("--days", type=int, default=30, help="how far ahead (default 30)")
@@ -83,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("dramatiq", "pika", "asyncio", "mail.log", "pymap"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings: Settings | None = None
     try:
         if args.command == "rules":
             return rules_check(args.directory)
@@ -102,7 +111,34 @@ def main(argv: list[str] | None = None) -> int:
     except MailmentorError as exc:
         print(f"mailmentor: error: {exc}", file=sys.stderr)
         return 2
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        # An unreachable Redis is a setup problem: one line naming it, not a traceback.
+        print(f"mailmentor: error: {redis_problem(settings, exc)}", file=sys.stderr)
+        return 2
     return 2
+
+
+def redis_problem(settings: Settings | None, exc: Exception) -> str:
+    """One line naming the Redis that failed, without the password of its URL."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if settings is not None and settings.redis_url:
+        where = redact_url(settings.redis_url)
+        return f"MAILMENTOR_REDIS_URL: cannot reach Redis at {where}: {reason}"
+    where = str(settings.data_dir) if settings is not None else "the data directory"
+    return f"cannot reach the embedded Redis of {where}: {reason}"
+
+
+def redact_url(url: str) -> str:
+    """``redis://user:secret@host`` → ``redis://user:***@host``: URLs may carry passwords."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rpartition("@")[2]
+        user = parts.username or ""
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    except ValueError:
+        return "(unparsable URL)"
 
 
 def run(settings: Settings) -> int:
@@ -134,7 +170,12 @@ def open_store(settings: Settings) -> Iterator[Store]:
     if not url:
         server = EmbeddedRedis(settings.data_dir)
         url = server.start()
-    client = redis.Redis.from_url(url)
+    try:
+        client = redis.Redis.from_url(url)
+    except ValueError as exc:
+        if server is not None:
+            server.stop()
+        raise ConfigError(f"MAILMENTOR_REDIS_URL: {exc}") from None
     try:
         yield Store(client)
     finally:
@@ -170,7 +211,10 @@ def list_loops(settings: Settings, *, as_json: bool, include_ended: bool) -> int
     from rich.table import Table
 
     table = Table(title=f"{len(loops)} loops")
-    for column in ("id", "stage", "mentor", "subject", "next reminder"):
+    # Ids are what `show` takes: never wrapped or cut, however narrow the terminal.
+    table.add_column("id", no_wrap=True, min_width=max((len(lp.id) for lp in loops), default=2))
+    table.add_column("stage", no_wrap=True)
+    for column in ("mentor", "subject", "next reminder"):
         table.add_column(column)
     tz = settings.tz
     for lp in loops:
@@ -218,7 +262,7 @@ def show_loop(settings: Settings, loop_id: str, *, as_json: bool) -> int:
 def rules_check(directory: Path | None) -> int:
     directory = directory or load_settings().rules_dir or default_rules_dir()
     try:
-        rules = load_rules(directory)
+        rules = load_rules_file(directory) if directory.is_file() else load_rules(directory)
     except RulesError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

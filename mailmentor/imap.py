@@ -299,6 +299,15 @@ def _data_waiting(client: IMAPClient, timeout: float, wake: socket.socket | None
     return bool(ready)
 
 
+def _take_exists(client: IMAPClient) -> bool:
+    """Whether the server announced a mailbox size (untagged EXISTS) since the last call.
+
+    imaplib keeps the untagged responses a command did not ask for; this consumes EXISTS.
+    """
+    responses = getattr(client._imap, "untagged_responses", None)
+    return isinstance(responses, dict) and responses.pop("EXISTS", None) is not None
+
+
 # --- the watcher ---------------------------------------------------------------------------
 
 
@@ -516,18 +525,35 @@ class MailboxWatcher:
         return last_uid
 
     def _process_new(self, client: IMAPClient) -> int:
+        """Search and hand over until a search ran with no new mail announced during it.
+
+        A server may announce a message (untagged EXISTS) in the same reply as a SEARCH that
+        was evaluated just before it arrived, and will not announce it again in IDLE: so any
+        EXISTS seen during a round means one more round (pymap does this under load).
+        """
+        count = 0
         client.noop()  # some servers only reveal new mail after a command
-        last_uid = self._start_uid()
-        found = client.search(["UID", f"{last_uid + 1}:*"])
-        uids = sorted(int(uid) for uid in found if int(uid) > last_uid)
+        while not self._stop.is_set():
+            _take_exists(client)  # everything announced so far is visible to this search
+            last_uid = self._start_uid()
+            found = client.search(["UID", f"{last_uid + 1}:*"])
+            uids = sorted(int(uid) for uid in found if int(uid) > last_uid)
+            handled, finished = self._process_uids(client, uids)
+            count += handled
+            if not finished or not _take_exists(client):
+                break
+        return count
+
+    def _process_uids(self, client: IMAPClient, uids: list[int]) -> tuple[int, bool]:
+        """Hand over ``uids`` in order; returns (how many, whether all were done)."""
         count = 0
         for batch in uid_batches(uids):
             if self._stop.is_set():
-                break
+                return count, False
             bodies = self._fetch(client, batch)
             for uid in batch:
                 if self._stop.is_set() or not self._hold_lease():
-                    return count
+                    return count, False
                 raw = bodies.get(uid)
                 if raw is None:
                     log.info("UID %d of %s vanished before it was read", uid, self.account.label)
@@ -535,7 +561,7 @@ class MailboxWatcher:
                     self._deliver(uid, raw)
                     count += 1
                 self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, uid)
-        return count
+        return count, True
 
     def _fetch(self, client: IMAPClient, batch: list[int]) -> dict[int, bytes]:
         """Raw bytes per UID with BODY.PEEK; over-sized ones as header + the first ~1 MB of text."""
@@ -597,7 +623,8 @@ class MailboxWatcher:
         client.idle()
         try:
             deadline = time.monotonic() + self._idle_renew
-            while not self._stop.is_set():
+            # an EXISTS read together with the IDLE continuation is not on the socket any more
+            while not self._stop.is_set() and not _take_exists(client):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._hold_lease():
                     break

@@ -37,12 +37,17 @@ class Identity:
         return address.lower() in self.user_addresses
 
     def is_service(self, address: str) -> bool:
-        """The service address itself or any plus/token variant of it."""
+        """The service address itself or any plus/token variant of it.
+
+        '-' only separates tags when the service already is a plus address (as in tokens), so
+        a colleague such as ``mentor-jane@`` next to ``mentor@`` stays a person.
+        """
         local, _, domain = self.service_address.lower().rpartition("@")
         a_local, _, a_domain = address.lower().rpartition("@")
         if a_domain != domain:
             return False
-        return a_local == local or a_local.startswith((local + "+", local + "-"))
+        tags = (local + "+", local + "-") if "+" in local else (local + "+",)
+        return a_local == local or a_local.startswith(tags)
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,8 @@ class Loop(BaseModel):
     stage_entered_at: datetime
     #: Every Message-ID (without angle brackets) known to belong to the thread, root first.
     message_ids: list[str] = Field(default_factory=list)
+    #: An explicit first reminder (e.g. from mentor+3d@): replaces `after` until the stage changes.
+    first_reminder_at: datetime | None = None
     ask_excerpt: str = ""
     advice_excerpt: str = ""
     #: Reminders sent (or attempted) since the loop entered its current stage.

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -145,7 +145,7 @@ def encode_words(text: str) -> list[str]:
 
 
 def _fold_tokens(start: str, tokens: list[str], limit: int) -> list[str]:
-    """Lay tokens out after ``start`` on lines of at most ``limit`` (a token may exceed it alone)."""
+    """Lay tokens out after ``start`` on lines of at most ``limit`` (one token may exceed it)."""
     lines = [start]
     for token in tokens:
         if len(lines[-1]) + 1 + len(token) > limit and lines[-1] != start:
@@ -401,6 +401,18 @@ def _render(name: str, **values: Any) -> str:
     return _environment().get_template(name).render(**values)
 
 
+def _address(value: str, what: str, display_name: str = "") -> Address:
+    """A configured address as a header value; a bad one is named in the error."""
+    text = header_text(value, limit=320)
+    spec = parseaddr(text)[1] if "<" in text else text
+    try:
+        if "@" not in spec:
+            raise ValueError("no '@'")
+        return Address(display_name=display_name, addr_spec=spec)
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"invalid {what} {value!r}: {exc}") from None
+
+
 def _new_message(
     ctx: ReminderContext,
     *,
@@ -411,8 +423,8 @@ def _new_message(
 ) -> EmailMessage:
     """A message with the headers every mail we send carries."""
     msg = EmailMessage(policy=MAIL_POLICY)
-    msg["From"] = Address(display_name="mailmentor", addr_spec=header_text(ctx.service_address))
-    msg["To"] = Address(addr_spec=header_text(ctx.user_address))
+    msg["From"] = _address(ctx.service_address, "service address", display_name="mailmentor")
+    msg["To"] = _address(ctx.user_address, "user address")
     msg["Subject"] = header_text(subject)
     msg["Date"] = format_datetime(_aware(ctx.now).astimezone(ctx.timezone))
     msg["Message-ID"] = f"<{message_id}>"
@@ -450,7 +462,7 @@ def _short_name(loop: Loop) -> str:
 
 
 def build_reminder(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> EmailMessage:
-    """The reminder for ``action``: what to do next about ``loop``, threaded beside its conversation.
+    """The reminder for ``action``: what to do next about ``loop``, threaded beside its thread.
 
     A give-up action renders the give-up notice instead.
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
+from mailmentor.model import ActionKind, EventType, Loop, PlannedAction, Stage
 from mailmentor.rules.model import Rules
 
 #: plan_horizon never simulates more steps than this, whatever the rules say.
@@ -33,6 +33,16 @@ def plan_next(loop: Loop, rules: Rules) -> PlannedAction | None:
         )
     rule_set = rules.for_kind(loop.kind)
     rule = rule_set.stages.get(loop.stage) if rule_set else None
+    if loop.first_reminder_at is not None and loop.nudges == 0:
+        # The user set the first reminder in the address (mentor+3d@): it wins over the rules.
+        name = rule_set.rule_name(loop.stage) if rule_set else f"{loop.kind}.{loop.stage}"
+        return PlannedAction(
+            kind=ActionKind.REMIND,
+            due_at=loop.first_reminder_at,
+            stage=loop.stage,
+            sequence=1,
+            rule=f"{name} (scheduled by address)",
+        )
     if rule_set is None or rule is None:
         return None
     entered = loop.stage_entered_at
@@ -47,6 +57,9 @@ def plan_next(loop: Loop, rules: Rules) -> PlannedAction | None:
     name = rule_set.rule_name(loop.stage)
     if rule.give_up_after is not None:
         give_up_at = entered + rule.give_up_after
+        if loop.last_reminder_at is not None and _woke_since(loop, entered):
+            # The user snoozed: the time asleep does not count against them.
+            give_up_at = max(give_up_at, loop.last_reminder_at + (rule.every or rule.after))
         if next_at is None or next_at >= give_up_at:
             return PlannedAction(
                 kind=ActionKind.GIVE_UP,
@@ -60,6 +73,10 @@ def plan_next(loop: Loop, rules: Rules) -> PlannedAction | None:
     return PlannedAction(
         kind=ActionKind.REMIND, due_at=next_at, stage=loop.stage, sequence=sent + 1, rule=name
     )
+
+
+def _woke_since(loop: Loop, entered: datetime) -> bool:
+    return any(e.type is EventType.WOKE and e.at >= entered for e in loop.events)
 
 
 def plan_horizon(loop: Loop, rules: Rules, until: datetime) -> list[PlannedAction]:

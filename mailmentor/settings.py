@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     def _check_addresses(cls, value: list[str]) -> list[str]:
         for address in value:
             _check_address(address)
-        return [a.lower() for a in value]
+        return [a.strip().lower() for a in value]
 
     @field_validator("service_address")
     @classmethod
@@ -161,10 +161,13 @@ def secret_key(settings: Settings) -> bytes:
     path = settings.data_dir / "secret_key"
     try:
         if path.exists():
-            return path.read_text().strip().encode()
+            return _stored_key(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         key = secrets.token_hex(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process started at the same moment and won
+            return _stored_key(path)
         with os.fdopen(fd, "w") as handle:
             handle.write(key + "\n")
         return key.encode()
@@ -172,3 +175,14 @@ def secret_key(settings: Settings) -> bytes:
         raise ConfigError(
             f"{ENV_PREFIX}DATA_DIR: cannot keep the secret key in {path}: {exc}"
         ) from exc
+
+
+def _stored_key(path: Path) -> bytes:
+    """An empty key would make every loop token guessable, so it is refused, never used."""
+    key = path.read_text().strip().encode()
+    if not key:
+        raise ConfigError(
+            f"{ENV_PREFIX}DATA_DIR: the secret key file {path} is empty; delete it to make a new"
+            " one (open loops' reply tokens will change) or set MAILMENTOR_SECRET_KEY"
+        )
+    return key

@@ -139,7 +139,8 @@ async def send_message(account: SmtpAccount, message: EmailMessage) -> None:
     if not sender or not recipients:
         missing = "From" if not sender else "To"
         raise PermanentSendError(f"SMTP {account.where}: message has no {missing} address")
-    raw = _flatten(message)
+    with _mapped_errors(account):
+        raw = _flatten(message)
     client = _client(account)
     transport: asyncio.BaseTransport | None = None
     try:

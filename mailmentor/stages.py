@@ -33,6 +33,7 @@ def move(
             "stage_entered_at": at,
             "nudges": 0,
             "last_reminder_at": None,
+            "first_reminder_at": None,
             "snoozed_until": None,
             "snoozed_from": None if to is not Stage.SNOOZED else loop.snoozed_from,
             "events": [*loop.events, event],
@@ -54,6 +55,9 @@ def advance(
     current = working_stage(loop)
     if not loop.stage.is_open:
         raise TransitionError(f"loop {loop.id} is {loop.stage}; reply 'reopen' first")
+    if to not in STAGE_ORDER or current not in STAGE_ORDER:
+        # snoozed/dropped are entered by snooze()/drop(), never by moving "forward"
+        raise TransitionError(f"loop {loop.id} cannot advance from {current} to {to}")
     if STAGE_ORDER.index(to) <= STAGE_ORDER.index(current):
         raise TransitionError(f"loop {loop.id} is already {current}")
     return move(loop, to, type_, at, source, detail)

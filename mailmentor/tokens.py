@@ -62,7 +62,7 @@ def reply_address(service_address: str, loop_id: str, secret: bytes) -> str:
 def parse_reply_address(address: str, service_address: str) -> tuple[str, str] | None:
     """(loop_id, token) when ``address`` is a reply address of this service, else None.
 
-    Accepts a bare address or a header value such as ``"mailmentor" <…>``; compares case-insensitively.
+    Accepts a bare address or a header value such as ``"mailmentor" <…>``; case-insensitive.
     The token is returned unchecked: call :func:`verify_token`.
     """
     if not isinstance(address, str) or not isinstance(service_address, str):

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+import trustme
 
 from mailmentor.errors import LoginError, MailboxError
 from mailmentor.imap import (
     ImapAccount,
     MailboxWatcher,
+    _data_waiting,
     appended_uid,
     backoff_delay,
     connect,
@@ -23,6 +28,7 @@ from mailmentor.imap import (
     uid_batches,
 )
 from mailmentor.sandbox.imap_server import LocalImapServer, free_port
+from mailmentor.store import Store
 from tests.servers.imap_server import MemoryCheckpoints, MemoryLeases
 
 # --- helpers -------------------------------------------------------------------------------
@@ -202,7 +208,7 @@ def test_missing_folder_is_named(any_imap_server: ImapAccount) -> None:
 
 def test_tls_to_a_plaintext_server_is_a_mailbox_error(imap_server: ImapAccount) -> None:
     account = ImapAccount(imap_server.host, imap_server.port, "u", "p", security="ssl")
-    with pytest.raises(MailboxError, match="TLS|reach"):
+    with pytest.raises(MailboxError, match=r"TLS|reach"):
         connect(account, timeout=5)
 
 
@@ -308,12 +314,14 @@ def test_a_failing_handler_is_logged_and_skipped(
 
 
 def test_oversized_message_passes_header_and_the_start_of_its_text(
-    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    any_imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
     big = make_mail(1, body="x" * 1_200_000)
-    append_all(imap_server, [make_mail(0), big])
+    append_all(any_imap_server, [make_mail(0), big])
     handler = Recorder()
-    watcher = MailboxWatcher(imap_server, MemoryCheckpoints(), handler, max_message_bytes=100_000)
+    watcher = MailboxWatcher(
+        any_imap_server, MemoryCheckpoints(), handler, max_message_bytes=100_000
+    )
     with caplog.at_level(logging.WARNING, "mailmentor.imap"):
         try:
             assert watcher.catch_up() == 2
@@ -322,6 +330,7 @@ def test_oversized_message_passes_header_and_the_start_of_its_text(
     small_raw, big_raw = handler.seen[0][1], handler.seen[1][1]
     assert small_raw == make_mail(0)
     header, _, text = big_raw.partition(b"\r\n\r\n")
+    assert header == big.partition(b"\r\n\r\n")[0]
     assert message_id_of(big_raw) == "<m1@example.com>"
     assert len(text) == 1_000_000 and set(text) == {ord("x")}
     assert "truncated" in caplog.text
@@ -459,3 +468,108 @@ def test_run_keeps_retrying_a_login_error_without_showing_the_password(
     with caplog.at_level(logging.INFO, "mailmentor.imap"), running(watcher):
         wait_for(lambda: caplog.text.count("login failed") >= 2, what="two login attempts")
     assert "Not-It-42" not in caplog.text
+
+
+def test_data_waiting_counts_bytes_already_buffered(imap_server: ImapAccount) -> None:
+    """After a peek pulled the server's reply into the reader, the socket is drained but the
+    data is still waiting: a select-only check would sleep through it."""
+    client = connect(imap_server)
+    try:
+        client.idle()
+        assert not _data_waiting(client, 0.05)
+        append_all(imap_server, [make_mail(1)])
+        assert _data_waiting(client, 5)
+        assert _data_waiting(client, 0)  # now from the reader's buffer
+        _, responses = client.idle_done()
+        assert (1, b"EXISTS") in responses
+    finally:
+        client.logout()
+
+
+# --- TLS (pymap offers STARTTLS with a certificate made by trustme) ------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[LocalImapServer, trustme.CA]]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    cert.private_key_pem.write_to_path(str(key_file))
+    server = LocalImapServer(cert_file=str(cert_file), key_file=str(key_file))
+    server.start()
+    try:
+        yield server, ca
+    finally:
+        server.stop()
+
+
+def test_starttls_with_an_untrusted_certificate_is_a_tls_failure(
+    tls_server: tuple[LocalImapServer, trustme.CA],
+) -> None:
+    account = tls_server[0].account
+    assert account.security == "starttls"
+    with pytest.raises(MailboxError, match=f"TLS failure .*{account.host}:{account.port}"):
+        connect(account, timeout=5)
+
+
+def test_watcher_over_starttls_catches_up_and_idles(
+    tls_server: tuple[LocalImapServer, trustme.CA],
+) -> None:
+    server, ca = tls_server
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    account = dataclasses.replace(server.account, ssl_context=context)
+    append_all(account, [make_mail(1)])
+    handler = Recorder()
+    watcher = MailboxWatcher(account, MemoryCheckpoints(), handler)
+    with running(watcher):
+        wait_for(lambda: idle_started(watcher), what="IDLE over TLS")
+        client = watcher._client
+        assert client is not None and isinstance(client.socket(), ssl.SSLSocket)
+        append_all(account, [make_mail(2)])
+        wait_for(lambda: len(handler.seen) == 2, timeout=5, what="mail over TLS")
+    assert handler.ids == ["<m1@example.com>", "<m2@example.com>"]
+
+
+def test_watcher_on_the_redis_store_hands_over_the_lease(
+    imap_server: ImapAccount, store: Store
+) -> None:
+    """The real CheckpointStore/LeaseStore: a second watcher resumes where the first stopped."""
+    append_all(imap_server, [make_mail(1), make_mail(2)])
+    first_handler, second_handler = Recorder(), Recorder()
+    first = MailboxWatcher(imap_server, store, first_handler, leases=store, owner="a")
+    second = MailboxWatcher(imap_server, store, second_handler, leases=store, owner="b")
+    try:
+        assert first.catch_up() == 2
+        assert second.catch_up() == 0  # standing by: "a" holds the lease
+        append_all(imap_server, [make_mail(3)])
+        first.close()  # releases the lease
+        assert second.catch_up() == 1
+    finally:
+        first.close()
+        second.close()
+    assert first_handler.ids == ["<m1@example.com>", "<m2@example.com>"]
+    assert second_handler.ids == ["<m3@example.com>"]
+
+
+def test_mail_arriving_while_the_watcher_connects_and_searches_is_not_missed(
+    any_imap_server: ImapAccount,
+) -> None:
+    """pymap can announce a message in the reply to a SEARCH that did not include it, and
+    never again: new mail racing the watcher's own commands must still be handed over."""
+    handler = Recorder()
+    watcher = MailboxWatcher(any_imap_server, MemoryCheckpoints(), handler)
+    client = connect(any_imap_server)
+    try:
+        with running(watcher):
+            for n in range(15):
+                client.append(any_imap_server.folder, make_mail(n))
+                time.sleep(0.003 * (n % 4))
+            wait_for(lambda: len(handler.seen) == 15, timeout=10, what="all 15 messages")
+    finally:
+        client.logout()
+    assert sorted(handler.ids, key=str) == sorted(
+        (f"<m{n}@example.com>" for n in range(15)), key=str
+    )
+    assert handler.uids == sorted(handler.uids)

@@ -52,7 +52,9 @@ def make_loop(**changes: object) -> Loop:
     return Loop.model_validate(values)
 
 
-def make_action(stage: Stage = Stage.ADVISED, sequence: int = 1, **changes: object) -> PlannedAction:
+def make_action(
+    stage: Stage = Stage.ADVISED, sequence: int = 1, **changes: object
+) -> PlannedAction:
     values: dict[str, object] = {
         "kind": ActionKind.REMIND,
         "due_at": T0 + timedelta(days=3),
@@ -77,7 +79,7 @@ def make_ctx(now: datetime = T0 + timedelta(days=3)) -> ReminderContext:
 def reparse(message: EmailMessage) -> EmailMessage:
     """What a receiving client sees: the bytes on the wire, parsed again."""
     raw = message.as_bytes()
-    return cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def text_of(message: EmailMessage, subtype: str = "plain") -> str:
@@ -250,6 +252,13 @@ def test_subjects_survive_folding_exactly(words: list[str]) -> None:
     assert parsed["Subject"] == subject
 
 
+def test_configured_addresses() -> None:
+    ctx = replace(make_ctx(), user_address="Me Myself <me@example.com>")
+    assert build_reminder(make_loop(), make_action(), ctx)["To"] == "me@example.com"
+    with pytest.raises(ValueError, match="user address 'nobody'"):
+        build_reminder(make_loop(), make_action(), replace(ctx, user_address="nobody"))
+
+
 def test_reply_prefixes_are_dropped_from_the_loop_subject() -> None:
     assert clean_subject("Re: Fwd: RE: Pricing page") == "Pricing page"
     assert clean_subject("AW: [advice] Pricing") == "[advice] Pricing"
@@ -384,9 +393,7 @@ def test_real_world_subjects_and_names_round_trip() -> None:
     assert files
     ctx = make_ctx()
     for path in files:
-        source = cast(
-            EmailMessage, email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        )
+        source = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         name = email.utils.parseaddr(_header(source, "From"))[0]
         ids = [_header(source, "Message-ID"), *_header(source, "References").split()]
         loop = make_loop(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from typing import IO
 from imapclient import IMAPClient
 
 from mailmentor.errors import MailboxError
-from mailmentor.imap import ImapAccount
+from mailmentor.imap import ImapAccount, Security
 
 # pymap hashes passwords with 500,000 PBKDF2 rounds: ~0.15 s per login, which dominates a
 # test's run time. This throwaway loopback server's throwaway password needs no such cost.
@@ -49,19 +50,28 @@ class LocalImapServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        cert_file: str | None = None,
+        key_file: str | None = None,
     ) -> None:
         self.user = user
         self.password = password
         self.host = host
         self.port = port
         self._fixed_port = port != 0
+        self.cert_file = cert_file
+        self.key_file = key_file
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
 
     @property
     def account(self) -> ImapAccount:
-        """The account for the running (or last started) server."""
-        return ImapAccount(self.host, self.port, self.user, self.password, security="none")
+        """The account for the running (or last started) server.
+
+        With a certificate the server offers STARTTLS (and refuses LOGIN before it); the caller
+        adds an ``ssl_context`` that trusts the certificate.
+        """
+        security: Security = "starttls" if self.cert_file else "none"
+        return ImapAccount(self.host, self.port, self.user, self.password, security=security)
 
     def start(self) -> ImapAccount:
         """Run pymap and wait until it accepts a login; raises MailboxError with its stderr tail."""
@@ -114,7 +124,8 @@ class LocalImapServer:
             self.host,
             "--port",
             str(self.port),
-            "--no-tls",
+            *(["--cert", self.cert_file] if self.cert_file else ["--no-tls"]),
+            *(["--key", self.key_file] if self.key_file else []),
             "dict",
             "--demo-user",
             self.user,
@@ -152,6 +163,11 @@ class LocalImapServer:
         except OSError:
             return False
         try:
+            if self.cert_file:
+                readiness_only = ssl.create_default_context()
+                readiness_only.check_hostname = False
+                readiness_only.verify_mode = ssl.CERT_NONE
+                client.starttls(readiness_only)
             client.login(self.user, self.password)
             return True
         except Exception:

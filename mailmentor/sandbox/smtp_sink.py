@@ -6,6 +6,7 @@ arrived; ``fail_next`` makes the server answer like a busy or refusing one, to e
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import logging
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -37,25 +38,25 @@ class ReceivedMessage:
     message: EmailMessage
 
 
-class _Controller(Controller):  # type: ignore[misc]
+class _Controller(Controller):
     """Controller that binds port 0 and reads the real port back before its start-up probe."""
 
     def _trigger_server(self) -> None:
-        if self.port == 0 and self.server is not None:
+        if self.port == 0 and isinstance(self.server, asyncio.Server):
             self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         failure = self._sink._take_failure()
         if failure is not None:
             return failure
         raw = bytes(envelope.original_content or envelope.content or b"")
-        message = cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+        message = email.message_from_bytes(raw, policy=email.policy.default)
         received = ReceivedMessage(
             mail_from=str(envelope.mail_from or ""),
             rcpt_tos=tuple(str(r) for r in envelope.rcpt_tos),

@@ -177,9 +177,11 @@ class DovecotServer:
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
-                stderr = self._process.stderr.read().decode(errors="replace") if (
-                    self._process.stderr
-                ) else ""
+                stderr = (
+                    self._process.stderr.read().decode(errors="replace")
+                    if (self._process.stderr)
+                    else ""
+                )
                 log = self.log_tail()
                 self.stop()
                 raise RuntimeError(f"dovecot exited while starting:\n{stderr}\n{log}")

@@ -1,0 +1,108 @@
+"""Real-world mail from other projects' test suites through the whole intake, on the real store.
+
+Each message is handled twice: once as if a stranger sent it (it must be ignored) and once with
+its sender configured as the user (so intake really builds or changes loops from it). No message may
+raise, and handling one again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+
+from mailmentor.clock import ManualClock
+from mailmentor.intake import Identity
+from mailmentor.parsing.message import parse_message
+from mailmentor.rules import default_rules_dir, load_rules
+from mailmentor.service import Service
+from mailmentor.smtp import SmtpAccount
+from mailmentor.store import Store
+
+CORPORA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora").resolve()
+FOLDERS = ("cpython-test_email", "mikel-mail", "stalwart-mail-parser", "dovecot-imaptest")
+
+
+def corpus_messages() -> Iterator[tuple[str, bytes]]:
+    for folder in FOLDERS:
+        for path in sorted((CORPORA / folder).rglob("*")):
+            if not path.is_file():
+                continue
+            name = f"{folder}/{path.relative_to(CORPORA / folder)}"
+            if path.suffix == ".mbox":
+                for index, message in enumerate(split_mbox(path.read_bytes())):
+                    yield f"{name}#{index}", message
+            elif path.suffix in (".eml", ".msg", ".txt") or "." not in path.name:
+                yield name, path.read_bytes()
+
+
+def split_mbox(data: bytes) -> list[bytes]:
+    """Messages of an mbox, read-only (the stdlib mailbox module opens files for writing)."""
+    messages: list[bytes] = []
+    current: list[bytes] = []
+    for line in data.splitlines(keepends=True):
+        if line.startswith(b"From ") and (not current or current[-1].strip() == b""):
+            if current:
+                messages.append(b"".join(current))
+            current = []
+            continue
+        current.append(line)
+    if current:
+        messages.append(b"".join(current))
+    return messages
+
+
+class RecordingOutbox:
+    """Collects what the service would queue for the send actors (no SMTP needed here)."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[str, str]] = []
+        self.replies: list[str] = []
+
+    def deliver_later(self, loop_id: str, action_key: str) -> None:
+        self.deliveries.append((loop_id, action_key))
+
+    def reply_later(self, message: str, key: str) -> None:
+        self.replies.append(key)
+
+
+def service_for(store: Store, user: str) -> Service:
+    rules = load_rules(default_rules_dir())
+    return Service(
+        store=store,
+        rules=lambda: rules,
+        clock=ManualClock(),
+        identity=Identity(user_addresses=(user,), service_address="mentor@mailmentor.example"),
+        secret=b"corpus",
+        timezone=ZoneInfo("UTC"),
+        outbox=RecordingOutbox(),
+        smtp=SmtpAccount(host="127.0.0.1", port=1, security="none"),
+    )
+
+
+def test_real_world_mail_never_breaks_intake(store: Store, redis_client: redis.Redis) -> None:
+    if not CORPORA.is_dir():
+        pytest.skip(f"shared corpora not found at {CORPORA} (present only beside the shared tree)")
+    stranger = service_for(store, "nobody@mailmentor.example")
+    handled = 0
+    for name, raw in corpus_messages():
+        msg = parse_message(raw)
+        outcome = stranger.handle_message(msg)
+        assert outcome.startswith(("ignored", "already handled")), (name, outcome)
+        redis_client.flushdb()
+        sender = msg.sender.address if msg.sender and "@" in msg.sender.address else ""
+        if not sender:
+            continue
+        as_user = service_for(store, sender)
+        before = [lp.model_dump() for lp in store.list_loops()]
+        as_user.handle_message(msg)
+        after_first = [lp.model_dump() for lp in store.list_loops()]
+        assert as_user.handle_message(msg) == "already handled", name
+        assert [lp.model_dump() for lp in store.list_loops()] == after_first, name
+        assert len(after_first) >= len(before)
+        handled += 1
+        redis_client.flushdb()
+    assert handled > 200
