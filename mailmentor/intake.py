@@ -20,6 +20,7 @@ from mailmentor.model import EventType, Kind, Loop, Person, Stage
 from mailmentor.parsing.commands import Command, CommandName, resolve_snooze
 from mailmentor.parsing.message import Address, ForwardedMessage, ParsedMessage
 from mailmentor.parsing.quoting import excerpt
+from mailmentor.tags import is_schedule, kind_for_tag, resolve_schedule, service_tag, subject_tags
 from mailmentor.tokens import parse_reminder_message_id, parse_reply_address
 
 EXCERPT_LIMIT = 600
@@ -138,22 +139,74 @@ def _person(address: Address) -> Person:
     return Person(address=address.address, name=address.name)
 
 
-def new_asked_loop(msg: ParsedMessage, mentor: Address, at: datetime) -> Loop:
+@dataclass(frozen=True)
+class Handover:
+    """What the user said by *how* they handed a thread over: tags and schedules."""
+
+    kind: Kind = Kind.ADVICE
+    subject: str = ""
+    first_reminder_at: datetime | None = None
+    notes: tuple[str, ...] = ()  # things we could not use, for the log and the history
+
+
+def handover(msg: ParsedMessage, identity: Identity, now: datetime, tz: ZoneInfo) -> Handover:
+    """Read plus-address tags (mentor+intro@, mentor+3d@) and subject tags ([advice])."""
+    kinds: list[Kind] = []
+    schedules: list[str] = []
+    notes: list[str] = []
+    recipients = [a.address for a in (*msg.to, *msg.cc)] + list(msg.delivered_to)
+    for address in recipients:
+        tag = service_tag(address, identity.service_address)
+        if tag is None:
+            continue
+        if tag.kind:
+            kinds.append(tag.kind)
+        if tag.schedule:
+            schedules.append(tag.schedule)
+        if tag.unknown:
+            notes.append(f"unknown tag {tag.unknown!r} in {address}: treated as advice")
+    subject, subject_tag_list = subject_tags(msg.subject)
+    for tag_text in subject_tag_list:
+        kind = kind_for_tag(tag_text)
+        if kind:
+            kinds.append(kind)
+        elif is_schedule(tag_text):
+            schedules.append(tag_text)
+    first: datetime | None = None
+    for spec in schedules[:1]:
+        try:
+            first = resolve_schedule(spec, now, tz)
+        except DurationError as exc:
+            notes.append(f"schedule {spec!r} not understood: {exc}")
+    return Handover(
+        kind=kinds[0] if kinds else Kind.ADVICE,
+        subject=clean_subject(subject),
+        first_reminder_at=first,
+        notes=tuple(notes),
+    )
+
+
+def new_asked_loop(
+    msg: ParsedMessage, mentor: Address, at: datetime, how: Handover | None = None
+) -> Loop:
     """The user asked someone for advice (BCC'd the service)."""
+    how = how or Handover(subject=clean_subject(msg.subject))
     root = msg.references[0] if msg.references else msg.message_id
     ids = list(dict.fromkeys(msg.all_thread_ids()))
     loop = Loop(
         id=loop_id_for(root, mentor.address),
-        kind=Kind.ADVICE,
+        kind=how.kind,
         mentor=_person(mentor),
-        subject=clean_subject(msg.subject),
+        subject=how.subject,
         stage=Stage.ASKED,
         created_at=at,
         stage_entered_at=at,
         message_ids=ids,
+        first_reminder_at=how.first_reminder_at,
         ask_excerpt=excerpt(msg.reply_text, EXCERPT_LIMIT),
     )
-    return stages.record(loop, EventType.CREATED, at, f"message <{msg.message_id}>", "asked by BCC")
+    detail = "; ".join(("asked by BCC", *how.notes))
+    return stages.record(loop, EventType.CREATED, at, f"message <{msg.message_id}>", detail)
 
 
 def new_advised_loop(msg: ParsedMessage, forward: ForwardedMessage, at: datetime) -> Loop:

@@ -20,7 +20,7 @@ import redis
 from mailmentor import intake, stages
 from mailmentor.clock import Clock
 from mailmentor.errors import DurationError, LoopNotFound, PermanentSendError
-from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
+from mailmentor.model import ActionKind, Event, EventType, Kind, Loop, PlannedAction, Stage
 from mailmentor.parsing.commands import CommandName, parse_command
 from mailmentor.parsing.message import ForwardedMessage, ParsedMessage, parse_message
 from mailmentor.reminders import (
@@ -100,6 +100,11 @@ class Service:
 
     def _outgoing(self, msg: ParsedMessage, kind: intake.OutgoingMail) -> str:
         now = self.clock.now()
+        how = intake.handover(msg, self.identity, now, self.timezone)
+        for note in how.notes:
+            log.warning("message <%s>: %s", msg.message_id, note)
+        if how.kind is Kind.GIVE:
+            return self._gave(msg, kind, how, now)
         known = self._loops_of(msg.all_thread_ids())
         results = []
         for mentor in kind.mentors:
@@ -115,10 +120,28 @@ class Service:
                 )
                 results.append(f"joined loop {loop.id} ({loop.stage})")
             else:
-                loop = intake.new_asked_loop(msg, mentor, now)
+                loop = intake.new_asked_loop(msg, mentor, now, how)
                 self._create(loop)
-                results.append(f"new loop {loop.id} with {mentor.address}")
+                results.append(f"new {loop.kind} loop {loop.id} with {mentor.address}")
         return "; ".join(results)
+
+    def _gave(
+        self, msg: ParsedMessage, kind: intake.OutgoingMail, how: intake.Handover, now: datetime
+    ) -> str:
+        """mentor+gave@: value given to these people, kept on the relationship, no loop."""
+        for person in kind.mentors:
+            event = Event(
+                at=now,
+                type=EventType.NOTE,
+                source=f"message <{msg.message_id}>",
+                stage=Stage.CLOSED,
+                detail=f"gave: {how.subject}",
+            )
+            if not any(
+                e.source == event.source for e in self.store.relationship_events(person.address)
+            ):
+                self.store.add_relationship_event(person.address, event)
+        return "gave to " + ", ".join(p.address for p in kind.mentors)
 
     def _forward(self, msg: ParsedMessage, kind: intake.ForwardMail) -> str:
         now = self.clock.now()

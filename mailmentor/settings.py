@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     imap_password: SecretStr = SecretStr("")
     imap_security: Security = "ssl"
     imap_folder: str = "INBOX"
+    #: IDLE is renewed (and the mailbox re-checked) this often; RFC 2177 allows up to 29 min.
+    imap_idle_renew: float = Field(default=540.0, gt=0, le=1740)
 
     smtp_host: str = ""
     smtp_port: int = Field(default=0, ge=0, le=65535)

@@ -27,7 +27,7 @@ import redis
 from pydantic import ValidationError
 
 from mailmentor.errors import LoopNotFound, StoreError
-from mailmentor.model import Loop
+from mailmentor.model import Event, Loop
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +319,16 @@ class Store:
 
     def was_sent(self, key: str) -> bool:
         return bool(self._r.exists(self._key("sent", key)))
+
+    # -- relationships ------------------------------------------------------------------------
+
+    def add_relationship_event(self, address: str, event: Event) -> None:
+        """Value given to (or received from) a person, outside any loop (mentor+gave@)."""
+        self._r.rpush(self._key("person", address.lower(), "events"), event.model_dump_json())
+
+    def relationship_events(self, address: str) -> list[Event]:
+        raw = self._r.lrange(self._key("person", address.lower(), "events"), 0, -1)
+        return [Event.model_validate_json(_text(item)) for item in raw]
 
     # -- health -------------------------------------------------------------------------------
 

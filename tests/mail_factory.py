@@ -82,3 +82,19 @@ def auto_reply(to: str) -> bytes:
     msg["Auto-Submitted"] = "auto-replied"
     msg.set_content("done\n\nI am out of the office until Monday.\n")
     return bytes(msg)
+
+
+def tagged_ask(
+    delivered_to: str,
+    subject: str = "Advice on pricing page?",
+    message_id: str = "<ask-tag@client.example>",
+    to: str = MENTOR,
+    cc: str | None = None,
+) -> bytes:
+    """A BCC as the receiving server stores it: the service address only in Delivered-To."""
+    msg = _base(f"Ada <{USER}>", to, subject, message_id)
+    if cc:
+        msg["Cc"] = cc
+    msg["Delivered-To"] = delivered_to
+    msg.set_content("Could you introduce me to someone who prices B2B software?\n")
+    return bytes(msg)

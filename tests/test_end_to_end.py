@@ -96,6 +96,7 @@ def running_harness(
         user_addresses=[mf.USER],
         secret_key="test-secret",
         timezone="Europe/Berlin",
+        imap_idle_renew=2.0,  # pymap can miss an append racing IDLE's start
     )
     clock = ManualClock()
     stack = Stack(settings, clock=clock, imap=imap, smtp=smtp_sink.start(), scheduler=False)
@@ -340,3 +341,45 @@ def test_smtp_4xx_is_retried_with_backoff(harness: Harness) -> None:
     h.pass_days(2.1)
     reminder = h.next_reminder(1)
     assert "Alan" in reminder["Subject"]
+
+
+def test_schedule_in_the_address_sets_the_first_reminder(harness: Harness) -> None:
+    h = harness
+    h.deliver(mf.tagged_ask("mentor+3d@example.com"))
+    loop = h.only_loop()
+    assert loop.first_reminder_at is not None
+    assert loop.next_reminder_at == loop.first_reminder_at
+    h.pass_days(3.1)  # the rules alone would wait 7 days in `asked`
+    reminder = h.next_reminder(1)
+    assert "Alan" in reminder["Subject"]
+
+
+def test_plus_tag_and_subject_tag_pick_the_kind(harness: Harness) -> None:
+    h = harness
+    h.deliver(mf.tagged_ask("mentor+intro@example.com"))
+    intro = h.only_loop()
+    assert intro.kind == "intro"
+    h.deliver(
+        mf.tagged_ask(
+            "mentor@example.com", subject="[learn] What should I read?", message_id="<l@c.example>"
+        )
+    )
+    learn = wait_for(lambda: next((lp for lp in h.loops() if lp.kind == "learn"), None))
+    assert learn.subject == "What should I read?"
+
+
+def test_gave_tag_records_value_given_without_a_loop(harness: Harness) -> None:
+    h = harness
+    h.deliver(mf.tagged_ask("mentor+gave@example.com", subject="An article you'll like"))
+    wait_for(lambda: h.handled("<ask-tag@client.example>"), what="the +gave mail")
+    assert h.loops() == []
+    events = h.service.store.relationship_events(mf.MENTOR_ADDRESS)
+    assert [e.detail for e in events] == ["gave: An article you'll like"]
+
+
+def test_one_loop_per_recipient_each_advancing_alone(harness: Harness) -> None:
+    h = harness
+    h.deliver(mf.tagged_ask("mentor@example.com", cc="Grace <grace@example.net>"))
+    loops = wait_for(lambda: h.loops() if len(h.loops()) == 2 else None, what="two loops")
+    assert {lp.mentor.address for lp in loops} == {mf.MENTOR_ADDRESS, "grace@example.net"}
+    assert all(lp.stage is Stage.ASKED for lp in loops)

@@ -1,8 +1,9 @@
 """Nothing is lost across a restart: the embedded Redis keeps loops, history and checkpoints.
 
 A Stack with no Redis URL starts the embedded server in its DATA_DIR (AOF on). One stack handles
-an ask and stops; a new one on the same DATA_DIR finds the loop with its history, does not handle
-the old message again, and keeps working; the CLI reads the same data once both have stopped.
+an ask and stops; a bare server on that DATA_DIR reads the loop, checkpoint and dedupe mark back;
+a new stack finds the loop with its history and does not handle the old message again; the CLI
+reads the same data once everything has stopped.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import redis
 
 from mailmentor.cli import main
 from mailmentor.clock import ManualClock
-from mailmentor.embedded_redis import running_url
+from mailmentor.embedded_redis import EmbeddedRedis, running_url
 from mailmentor.imap import ImapAccount, append_message
-from mailmentor.model import EventType, Loop, Stage
+from mailmentor.model import EventType, Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
 from mailmentor.settings import Settings, load_settings
+from mailmentor.store import Store
 from tests import mail_factory as mf
 from workers.stack import Stack
 
@@ -80,41 +83,44 @@ def test_loops_survive_a_restart_and_are_not_handled_twice(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     clock = ManualClock()
+    # Mail is appended while no stack runs, so each stack finds it in its catch-up at connect:
+    # pymap can miss waking an IDLE for an APPEND that races the IDLE's start (see the report).
+    ask_uid = append_message(imap_server, mf.ask(ASK_ID)) or 1
 
     first = start_stack(settings, imap_server, smtp_sink, clock)
     try:
-        ask_uid = append_message(imap_server, mf.ask(ASK_ID))
         store = first.service.store
-        loop: Loop = wait_for(lambda: (store.list_loops() or [None])[0], "the ask's loop")
-        wait_for(lambda: caught_up(first, imap_server, ask_uid or 1), "the checkpoint")
+        wait_for(lambda: caught_up(first, imap_server, ask_uid), "the ask to be handled")
+        (loop,) = store.list_loops()
         checkpoint = store.get_checkpoint(imap_server.key)
-        assert store.is_processed(ASK_ID.strip("<>"))
     finally:
         first.stop()
-    assert loop.stage is Stage.ASKED
+    assert (loop.stage, loop.mentor.address) == (Stage.ASKED, mf.MENTOR_ADDRESS)
     assert [e.type for e in loop.events] == [EventType.CREATED]
     assert running_url(settings.data_dir) is None, "the embedded Redis stopped with the stack"
 
-    # A new process on the same DATA_DIR: a fresh Redis server reading the append-only file.
+    # The data is on disk: a bare server on the same DATA_DIR reads it back from the AOF.
+    with EmbeddedRedis(settings.data_dir) as server:
+        client = redis.Redis.from_url(server.url)
+        try:
+            peek = Store(client)
+            assert peek.list_loops() == [loop]
+            assert peek.get_checkpoint(imap_server.key) == checkpoint
+            assert peek.is_processed(ASK_ID.strip("<>"))
+        finally:
+            client.close()
+
+    # A mail that changes nothing (automatic, so ignored) shows when the new watcher is past
+    # the old message, which must not have been handled again.
+    later_uid = append_message(imap_server, mf.auto_reply(mf.SERVICE)) or ask_uid + 1
     second = start_stack(settings, imap_server, smtp_sink, clock)
     try:
         store = second.service.store
-        assert store.list_loops() == [loop], "the loop and its whole history survived"
-        assert store.get_checkpoint(imap_server.key) == checkpoint
-        assert store.is_processed(ASK_ID.strip("<>"))
-
-        # A later message of the thread proves the new watcher caught up past the old one,
-        # which must not have been handled again: exactly one new event.
-        follow_uid = append_message(imap_server, mf.follow_up(ASK_ID, "Thanks, one more detail."))
-        wait_for(lambda: caught_up(second, imap_server, follow_uid or 2), "the follow-up")
-        after = store.get_loop(loop.id)
-        assert len(after.events) == len(loop.events) + 1, [e.source for e in after.events]
-        assert after.events[: len(loop.events)] == loop.events
-        assert after.events[-1].type is EventType.MESSAGE
-        assert [lp.id for lp in store.list_loops()] == [loop.id]
+        wait_for(lambda: caught_up(second, imap_server, later_uid), "the new watcher to catch up")
+        assert store.list_loops() == [loop], "same loop, same history, no event added"
     finally:
         second.stop()
-    assert smtp_sink.messages == [], "nothing was due: no mail sent"
+    assert smtp_sink.messages == [], "nothing was due and nothing is answered: no mail sent"
 
     # The CLI, with both stacks gone, starts the embedded Redis on its own and sees the loop.
     monkeypatch.setenv("MAILMENTOR_DATA_DIR", str(settings.data_dir))

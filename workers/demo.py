@@ -91,6 +91,7 @@ class Demo:
             user_addresses=[DEMO_USER],
             secret_key="",
             scheduler_interval=0.3,
+            imap_idle_renew=2.0,
         )
         imap = LocalImapServer()
         sink = SmtpSink(on_message=self.on_mail)

@@ -36,6 +36,8 @@ log = logging.getLogger("mailmentor.run")
 
 DEMO_SERVICE = "mentor@mailmentor.localhost"
 DEMO_USER = "you@mailmentor.localhost"
+#: The local demo mailbox (pymap) can miss an append that races IDLE's start: renew often.
+SANDBOX_IDLE_RENEW = 2.0
 
 
 def imap_account(settings: Settings) -> ImapAccount:
@@ -99,12 +101,15 @@ class Stack:
         store = Store(client)
 
         imap = self.imap
+        idle_renew = settings.imap_idle_renew
         if imap is None and self.watcher:
             if settings.imap_configured:
                 require_mail_accounts(settings)
                 imap = imap_account(settings)
             else:
                 imap = self._demo_mailbox()
+                # pymap can miss mail that lands just as IDLE starts; re-check often.
+                idle_renew = min(idle_renew, SANDBOX_IDLE_RENEW)
         smtp = self.smtp or (smtp_account(settings) if settings.smtp_configured else self._sink())
 
         from workers import broker
@@ -149,6 +154,7 @@ class Stack:
                 self.service.handle_raw,
                 leases=store,
                 owner=f"{socket.gethostname()}:{os.getpid()}",
+                idle_renew=idle_renew,
             )
             self._thread("watcher", watcher.run)
             self._closers.append(self._join_threads)

@@ -1,34 +1,32 @@
 """A real IMAP server (pymap's in-memory backend) on loopback, for `mailmentor demo` and tests.
 
-pymap runs as a subprocess: its entry point installs signal handlers (main thread only) and
-the subprocess can be killed and restarted on the same port to test reconnects. The dict
-backend knows only the one demo user, and that user's INBOX starts empty.
+pymap runs as a subprocess (``python -m mailmentor.sandbox.imap_server <pymap args>``): its
+entry point installs signal handlers (main thread only), and a subprocess can be stopped and
+restarted on the same port to test reconnects. It also runs in a thread with its own event
+loop, but only through pymap internals, so the subprocess it is. The dict backend knows only
+the one demo user, and that user's INBOX starts empty.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from imapclient import IMAPClient
 
 from mailmentor.errors import MailboxError
 from mailmentor.imap import ImapAccount, Security
 
-# pymap hashes passwords with 500,000 PBKDF2 rounds: ~0.15 s per login, which dominates a
-# test's run time. This throwaway loopback server's throwaway password needs no such cost.
-_PYMAP_MAIN = (
-    "import sys; import pysasl.hashing as h; h.BuiltinHash.__init__.__kwdefaults__['rounds'] = 1;"
-    " from pymap.main import main; sys.argv[0] = 'pymap'; main()"
-)
 _START_TIMEOUT = 20.0
 
 
@@ -118,8 +116,8 @@ class LocalImapServer:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         command = [
             sys.executable,
-            "-c",
-            _PYMAP_MAIN,
+            "-m",
+            "mailmentor.sandbox.imap_server",
             "--host",
             self.host,
             "--port",
@@ -132,8 +130,16 @@ class LocalImapServer:
             "--demo-password",
             self.password,
         ]
+        # the package may be run from a source tree rather than installed
+        source_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH")) if p)
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            env=env,
         )
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
@@ -189,3 +195,43 @@ class LocalImapServer:
 
 class _PortTaken(Exception):
     """pymap could not bind its port; a fresh free port is tried."""
+
+
+def _patch_pymap() -> None:
+    """Two fixes to pymap 0.36 for a throwaway loopback server, applied in the subprocess only.
+
+    - pymap hashes passwords with 500,000 PBKDF2 rounds (~0.15 s per login, the bulk of a
+      test's run time); a throwaway password on loopback needs no such cost.
+    - pymap's IDLE waits for the *next* change before reporting anything, so mail appended
+      between a client's last command and the start of its IDLE stays unannounced until some
+      later change. Report pending changes at once instead, as Dovecot does.
+    """
+    import pysasl.hashing
+    from pymap.backend.dict.mailbox import MailboxData
+
+    defaults = pysasl.hashing.BuiltinHash.__init__.__kwdefaults__
+    if defaults is not None and "rounds" in defaults:
+        defaults["rounds"] = 1
+
+    original = MailboxData.update_selected
+
+    async def update_selected(self: Any, selected: Any, *, wait_on: Any = None) -> Any:
+        pending = selected.mod_sequence is not None and (
+            self._mod_sequences.highest != selected.mod_sequence
+        )
+        return await original(self, selected, wait_on=None if pending else wait_on)
+
+    MailboxData.update_selected = update_selected  # type: ignore[method-assign]
+
+
+def main() -> None:
+    """Run pymap (same arguments as the ``pymap`` command) with the patches above."""
+    from pymap.main import main as pymap_main
+
+    _patch_pymap()
+    sys.argv[0] = "pymap"
+    pymap_main()
+
+
+if __name__ == "__main__":
+    main()
