@@ -11,7 +11,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from mailmentor import stages
@@ -236,19 +236,20 @@ def forward_thread_ids(forward: ForwardedMessage) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def join_message(loop: Loop, msg: ParsedMessage, at: datetime) -> Loop:
+def join_message(loop: Loop, msg: ParsedMessage, at: datetime, how: str = "") -> Loop:
     """A later message of the thread, written by the user to the mentor."""
     ids = list(dict.fromkeys([*loop.message_ids, *msg.all_thread_ids()]))
     loop = loop.model_copy(update={"message_ids": ids})
     source = f"message <{msg.message_id}>"
     if stages.working_stage(loop) is Stage.ACTED and loop.stage.is_open:
-        return stages.advance(
-            loop, Stage.REPORTED, EventType.MESSAGE, at, source, "wrote to mentor"
-        )
-    return stages.record(loop, EventType.MESSAGE, at, source, "joined the thread")
+        detail = _with("wrote to mentor", how)
+        return stages.advance(loop, Stage.REPORTED, EventType.MESSAGE, at, source, detail)
+    return stages.record(loop, EventType.MESSAGE, at, source, _with("joined the thread", how))
 
 
-def add_advice(loop: Loop, msg: ParsedMessage, forward: ForwardedMessage, at: datetime) -> Loop:
+def add_advice(
+    loop: Loop, msg: ParsedMessage, forward: ForwardedMessage, at: datetime, how: str = ""
+) -> Loop:
     """The mentor's answer arrived: asked → advised; later stages just keep the text."""
     ids = list(dict.fromkeys([*loop.message_ids, *forward_thread_ids(forward)]))
     text = excerpt(forward.text, EXCERPT_LIMIT)
@@ -257,8 +258,64 @@ def add_advice(loop: Loop, msg: ParsedMessage, forward: ForwardedMessage, at: da
     )
     source = f"message <{msg.message_id}>"
     if stages.working_stage(loop) is Stage.ASKED and loop.stage.is_open:
-        return stages.advance(loop, Stage.ADVISED, EventType.ADVICE, at, source, "advice forwarded")
-    return stages.record(loop, EventType.ADVICE, at, source, "more advice forwarded")
+        detail = _with("advice forwarded", how)
+        return stages.advance(loop, Stage.ADVISED, EventType.ADVICE, at, source, detail)
+    return stages.record(loop, EventType.ADVICE, at, source, _with("more advice forwarded", how))
+
+
+def _with(detail: str, how: str) -> str:
+    return f"{detail} (matched {how})" if how else detail
+
+
+#: How far back the subject fallback looks for a loop with the same mentor and subject.
+SUBJECT_WINDOW = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The loop a message belongs to, and how that was decided (kept in the loop's history)."""
+
+    loop: Loop
+    how: str
+
+
+def pick_loop(
+    by_reference: list[Loop], candidates: list[Loop], mentor: str, subject: str, now: datetime
+) -> Match | None:
+    """References first; else same mentor + same normalized subject within SUBJECT_WINDOW.
+
+    Several matches go to the newest loop, and the choice is said so it can be recorded.
+    """
+    same_mentor = sorted(
+        (lp for lp in by_reference if lp.mentor.address == mentor), key=lambda lp: lp.created_at
+    )
+    how = "by References"
+    if not same_mentor:
+        wanted = normalize_subject(subject).lower()
+        same_mentor = sorted(
+            (
+                lp
+                for lp in candidates
+                if lp.mentor.address == mentor
+                and lp.stage.is_open
+                and wanted
+                and normalize_subject(lp.subject).lower() == wanted
+                and now - lp.created_at <= SUBJECT_WINDOW
+            ),
+            key=lambda lp: lp.created_at,
+        )
+        how = "by subject and mentor (no References match)"
+    if not same_mentor:
+        return None
+    chosen = same_mentor[-1]
+    if len(same_mentor) > 1:
+        others = ", ".join(lp.id for lp in same_mentor[:-1])
+        how += f"; also matched {others}: chose the newest"
+    return Match(chosen, how)
+
+
+def is_reply_subject(subject: str) -> bool:
+    return normalize_subject(subject) != " ".join(subject.split())
 
 
 def already_handled(loop: Loop, message_id: str) -> bool:

@@ -106,19 +106,21 @@ class Service:
         if how.kind is Kind.GIVE:
             return self._gave(msg, kind, how, now)
         known = self._loops_of(msg.all_thread_ids())
+        # A reply with no References (some clients) may still join by subject.
+        candidates = self.store.list_loops() if intake.is_reply_subject(msg.subject) else []
         results = []
         for mentor in kind.mentors:
-            match = [loop for loop in known if loop.mentor.address == mentor.address]
+            match = intake.pick_loop(known, candidates, mentor.address, msg.subject, now)
             if match:
                 loop = self._change(
-                    match[-1].id,
-                    lambda lp: (
+                    match.loop.id,
+                    lambda lp, how=match.how: (  # type: ignore[misc]
                         lp
                         if intake.already_handled(lp, msg.message_id)
-                        else intake.join_message(lp, msg, now)
+                        else intake.join_message(lp, msg, now, how)
                     ),
                 )
-                results.append(f"joined loop {loop.id} ({loop.stage})")
+                results.append(f"joined loop {loop.id} ({loop.stage}) {match.how}")
             else:
                 loop = intake.new_asked_loop(msg, mentor, now, how)
                 self._create(loop)
@@ -154,40 +156,36 @@ class Service:
             if self.identity.is_user(sender.address):
                 results.append("forward of the user's own mail: not advice")
                 continue
-            loop = self._loop_for_forward(msg, forward)
-            if loop is None:
+            match = self._loop_for_forward(msg, forward)
+            if match is None:
                 created = intake.new_advised_loop(msg, forward, now)
                 self._create(created)
                 results.append(f"new loop {created.id} advised by {sender.address}")
             else:
                 changed = self._change(
-                    loop.id,
-                    lambda lp, fw=forward: (
-                        lp  # type: ignore[misc]
+                    match.loop.id,
+                    lambda lp, fw=forward, how=match.how: (  # type: ignore[misc]
+                        lp
                         if intake.already_handled(lp, msg.message_id)
-                        else intake.add_advice(lp, msg, fw, now)
+                        else intake.add_advice(lp, msg, fw, now, how)
                     ),
                 )
                 results.append(f"advice for loop {changed.id} ({changed.stage})")
         return "; ".join(results) or "nothing usable forwarded"
 
-    def _loop_for_forward(self, msg: ParsedMessage, forward: ForwardedMessage) -> Loop | None:
+    def _loop_for_forward(
+        self, msg: ParsedMessage, forward: ForwardedMessage
+    ) -> intake.Match | None:
         """By Message-ID first; else the newest open loop with that mentor and subject."""
         assert forward.sender is not None
-        mentor = forward.sender.address
         ids = [*intake.forward_thread_ids(forward), *msg.references, *msg.in_reply_to]
-        by_id = [lp for lp in self._loops_of(ids) if lp.mentor.address == mentor]
-        if by_id:
-            return by_id[-1]
-        subject = intake.normalize_subject(forward.subject or msg.subject).lower()
-        candidates = [
-            lp
-            for lp in self.store.list_loops()
-            if lp.mentor.address == mentor
-            and lp.stage.is_open
-            and intake.normalize_subject(lp.subject).lower() == subject
-        ]
-        return candidates[-1] if candidates else None
+        return intake.pick_loop(
+            self._loops_of(ids),
+            self.store.list_loops(),
+            forward.sender.address,
+            forward.subject or msg.subject,
+            self.clock.now(),
+        )
 
     def _command(self, msg: ParsedMessage, kind: intake.CommandMail) -> str:
         if not verify_token(self.secret, kind.loop_id, kind.token):
