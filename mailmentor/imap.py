@@ -175,7 +175,9 @@ def _shutdown(client: IMAPClient) -> None:
 def _open(account: ImapAccount, timeout: float) -> tuple[IMAPClient, dict[bytes, Any]]:
     """Connect, secure, log in and EXAMINE the folder; returns the client and the select reply."""
     where = f"{account.host}:{account.port}"
-    context = account.ssl_context or ssl.create_default_context()
+    context = account.ssl_context
+    if context is None and account.security != "none":
+        context = ssl.create_default_context()
     try:
         client = IMAPClient(
             account.host,
@@ -190,7 +192,7 @@ def _open(account: ImapAccount, timeout: float) -> tuple[IMAPClient, dict[bytes,
         raise MailboxError(f"cannot reach IMAP server {where}: {exc}") from exc
     try:
         _nodelay(client)
-        if account.security == "starttls":
+        if account.security == "starttls" and context is not None:
             _starttls(client, context, where)
         _login(client, account)
         reply = _select(client, account)
@@ -491,7 +493,15 @@ class MailboxWatcher:
         if self._lease_held and now - self._lease_checked < self._lease_renew:
             return True
         ttl = timedelta(seconds=self._lease_ttl)
-        held = self._leases.acquire_lease(self.lease_name, self.owner, ttl)
+        try:
+            held = self._leases.acquire_lease(self.lease_name, self.owner, ttl)
+        except Exception as exc:
+            # Without the store we cannot know who holds the lease: stand by until it answers.
+            log.warning("cannot take lease %s (%s); standing by", self.lease_name, exc)
+            self._lease_held = False
+            self._lease_checked = now
+            self._standby_logged = False
+            return False
         self._lease_checked = now
         if held and not self._lease_held:
             log.info("holding lease %s", self.lease_name)

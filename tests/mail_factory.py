@@ -23,9 +23,13 @@ def _base(sender: str, to: str, subject: str, message_id: str | None = None) -> 
     return msg
 
 
-def ask(message_id: str = "<ask-1@client.example>", to: str = MENTOR) -> bytes:
+def ask(
+    message_id: str = "<ask-1@client.example>",
+    to: str = MENTOR,
+    subject: str = "Advice on pricing page?",
+) -> bytes:
     """The user's advice request; the service was BCC'd so it does not appear in the headers."""
-    msg = _base(f"Ada <{USER}>", to, "Advice on pricing page?", message_id)
+    msg = _base(f"Ada <{USER}>", to, subject, message_id)
     msg.set_content("Alan, our pricing page converts at 1%. What would you change first?\n")
     return bytes(msg)
 

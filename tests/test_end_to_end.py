@@ -24,6 +24,7 @@ from mailmentor.service import Service
 from mailmentor.settings import load_settings
 from mailmentor.tokens import parse_reply_address, verify_token
 from tests import mail_factory as mf
+from tests.fixtures.forwards import CLIENTS
 from workers.stack import Stack
 
 T = TypeVar("T")
@@ -383,3 +384,27 @@ def test_one_loop_per_recipient_each_advancing_alone(harness: Harness) -> None:
     loops = wait_for(lambda: h.loops() if len(h.loops()) == 2 else None, what="two loops")
     assert {lp.mentor.address for lp in loops} == {mf.MENTOR_ADDRESS, "grace@example.net"}
     assert all(lp.stage is Stage.ASKED for lp in loops)
+
+
+def test_forwards_from_every_common_client_advance_their_loop(harness: Harness) -> None:
+    """BCC an ask to a different mentor per client, then forward the answer in its format."""
+    h = harness
+    for name in CLIENTS:
+        mentor = f"Grace Hopper <grace.{name}@navy.example>"
+        h.deliver(mf.ask(f"<ask-{name}@client.example>", to=mentor, subject=f"Question {name}"))
+    wait_for(lambda: len(h.loops()) == len(CLIENTS), what="one loop per client")
+    for name, build in CLIENTS.items():
+        h.deliver(bytes(build("Grace Hopper", f"grace.{name}@navy.example", f"Question {name}")))
+
+    def all_advised() -> list[Loop] | None:
+        loops = h.loops()
+        return loops if all(lp.stage is Stage.ADVISED for lp in loops) else None
+
+    loops = wait_for(all_advised, what="every loop advised")
+    assert len(loops) == len(CLIENTS), "no forward may start a second loop"
+    for lp in loops:
+        assert lp.advice_excerpt.startswith("Start with the customers"), (
+            lp.mentor,
+            lp.advice_excerpt,
+        )
+        assert lp.mentor.name == "Grace Hopper"

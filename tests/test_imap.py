@@ -10,6 +10,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -96,6 +98,10 @@ def running(watcher: MailboxWatcher) -> Iterator[threading.Thread]:
         watcher.stop()
         thread.join(timeout=10)
         assert not thread.is_alive(), "run() did not return after stop()"
+
+
+def _has_seen(handler: Recorder, count: int) -> bool:
+    return len(handler.seen) == count
 
 
 def idle_started(watcher: MailboxWatcher) -> bool:
@@ -259,15 +265,15 @@ def test_catch_up_fetches_in_batches(imap_server: ImapAccount) -> None:
     assert handler.ids == [f"<m{n}@example.com>" for n in range(120)]
 
 
-def test_a_restarted_watcher_does_not_reprocess(imap_server: ImapAccount) -> None:
-    append_all(imap_server, [make_mail(1), make_mail(2)])
+def test_a_restarted_watcher_does_not_reprocess(any_imap_server: ImapAccount) -> None:
+    append_all(any_imap_server, [make_mail(1), make_mail(2)])
     checkpoints = MemoryCheckpoints()
-    first = MailboxWatcher(imap_server, checkpoints, Recorder())
+    first = MailboxWatcher(any_imap_server, checkpoints, Recorder())
     assert first.catch_up() == 2
     first.close()
-    append_all(imap_server, [make_mail(3)])
+    append_all(any_imap_server, [make_mail(3)])
     handler = Recorder()
-    second = MailboxWatcher(imap_server, checkpoints, handler)
+    second = MailboxWatcher(any_imap_server, checkpoints, handler)
     try:
         assert second.catch_up() == 1
     finally:
@@ -566,5 +572,32 @@ def test_mail_arriving_while_the_watcher_connects_and_searches_is_not_missed(
         watcher = MailboxWatcher(any_imap_server, checkpoints, handler)
         with running(watcher):
             append_message(any_imap_server, make_mail(n))  # lands as the watcher connects
-            wait_for(lambda h=handler: len(h.seen) == 1, timeout=5, what=f"message {n}")
+            wait_for(partial(_has_seen, handler, 1), timeout=5, what=f"message {n}")
         assert handler.ids == [f"<m{n}@example.com>"]
+
+
+class FlakyLeases(MemoryLeases):
+    """A lease store that is unreachable for its first few calls."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionRefusedError("lease store down")
+        return super().acquire_lease(name, owner, ttl)
+
+
+def test_an_unreachable_lease_store_means_standing_by_not_dying(
+    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    append_all(imap_server, [make_mail(1)])
+    handler = Recorder()
+    watcher = MailboxWatcher(
+        imap_server, MemoryCheckpoints(), handler, leases=FlakyLeases(2), lease_ttl=0.6
+    )
+    with caplog.at_level(logging.WARNING, "mailmentor.imap"), running(watcher):
+        wait_for(lambda: len(handler.seen) == 1, what="processing once the store is back")
+    assert "cannot take lease" in caplog.text
