@@ -84,6 +84,9 @@ class EmbeddedRedis:
                     stdout=log,
                     stderr=log,
                     pass_fds=(lock_fd,),
+                    # Its own session: Ctrl-C in a terminal must not stop Redis before
+                    # the processes that still write to it; stop() shuts it down in order.
+                    start_new_session=True,
                 )
         finally:
             os.close(lock_fd)

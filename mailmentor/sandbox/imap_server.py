@@ -139,6 +139,7 @@ class LocalImapServer:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
+            start_new_session=True,  # Ctrl-C is for us; stop() ends the server in order
             env=env,
         )
         deadline = time.monotonic() + _START_TIMEOUT
