@@ -1,15 +1,17 @@
-"""The `mailmentor` command line: run the service, try the demo, look at loops, check rules."""
+"""The `mailmentor` command line: run the service, try the demo, backfill a folder, look at loops,
+check rules."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
@@ -24,7 +26,7 @@ from mailmentor.model import Loop
 from mailmentor.rules import default_rules_dir, load_rules
 from mailmentor.rules.loader import load_rules_file
 from mailmentor.schedule import plan_horizon
-from mailmentor.settings import Settings, load_settings
+from mailmentor.settings import ENV_PREFIX, Settings, load_settings
 from mailmentor.store import Store
 
 DESCRIPTION = """\
@@ -79,7 +81,36 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="dry run: reminders the next N days would bring")
     plan.add_argument("--days", type=int, default=30, help="how far ahead (default 30)")
     plan.add_argument("--rules", type=Path, metavar="DIR", help="use these rule files instead")
+
+    backfill = sub.add_parser(
+        "import",
+        help="backfill: feed a folder's existing mail (e.g. Sent) through mailmentor once",
+        description="Read every message of one folder of the configured IMAP account and handle "
+        "it as if it had just arrived: your sent advice requests become loops, forwards advance "
+        "them. Nothing is marked read and the watcher is not affected; running it again changes "
+        "nothing. Exits 1 when some messages failed (they are logged), 2 on a setup problem.",
+    )
+    backfill.add_argument("--folder", required=True, metavar="NAME", help="folder, e.g. Sent")
+    backfill.add_argument(
+        "--since",
+        type=parse_since,
+        metavar="YYYY-MM-DD",
+        help="only mail the server received on or after this day",
+    )
     return parser
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_since(text: str) -> date:
+    """``--since``: a calendar day written YYYY-MM-DD, nothing looser."""
+    try:
+        if _ISO_DAY.fullmatch(text.strip()):
+            return date.fromisoformat(text.strip())
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD, e.g. 2026-01-31)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             return show_loop(settings, args.loop_id, as_json=args.json)
         if args.command == "plan":
             return show_plan(settings, days=args.days, rules_dir=args.rules)
+        if args.command == "import":
+            return import_mail(settings, folder=args.folder, since=args.since)
     except MailmentorError as exc:
         print(f"mailmentor: error: {exc}", file=sys.stderr)
         return 2
@@ -163,8 +196,9 @@ def run(settings: Settings) -> int:
 
 
 @contextmanager
-def open_store(settings: Settings) -> Iterator[Store]:
-    """The configured Redis, the running embedded one, or the embedded one started briefly."""
+def open_redis(settings: Settings) -> Iterator[tuple[str, Store]]:
+    """The configured Redis, the running embedded one, or the embedded one started briefly;
+    yields its URL (for the job queue) and a store on it."""
     url = settings.redis_url or running_url(settings.data_dir)
     server: EmbeddedRedis | None = None
     if not url:
@@ -177,11 +211,18 @@ def open_store(settings: Settings) -> Iterator[Store]:
             server.stop()
         raise ConfigError(f"MAILMENTOR_REDIS_URL: {exc}") from None
     try:
-        yield Store(client)
+        yield url, Store(client)
     finally:
         client.close()
         if server is not None:
             server.stop()
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Store]:
+    """The configured Redis, the running embedded one, or the embedded one started briefly."""
+    with open_redis(settings) as (_, store):
+        yield store
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -257,6 +298,64 @@ def show_loop(settings: Settings, loop_id: str, *, as_json: bool) -> int:
         detail = f" — {event.detail}" if event.detail else ""
         print(f"    {when}  {event.type:<15} → {event.stage:<9} {event.source}{detail}")
     return 0
+
+
+_NEW_LOOP = re.compile(r"\bnew (?:\S+ )?loop ")
+_JOINED = re.compile(r"\b(?:joined loop|advice for loop) ")
+
+
+class OutcomeTally:
+    """Wraps the service's message handler and counts new and joined loops from its outcomes."""
+
+    def __init__(self, handle: Callable[[int, bytes], str]) -> None:
+        self._handle = handle
+        self.new_loops = 0
+        self.joined = 0
+
+    def __call__(self, uid: int, raw: bytes) -> str:
+        outcome = self._handle(uid, raw)
+        self.count(outcome)
+        return outcome
+
+    def count(self, outcome: str) -> None:
+        self.new_loops += len(_NEW_LOOP.findall(outcome))
+        self.joined += len(_JOINED.findall(outcome))
+
+
+def require_import_settings(settings: Settings) -> None:
+    """Importing needs a real mailbox and to know who the user is (else all mail is ignored)."""
+    needed = {
+        "IMAP_HOST": settings.imap_host,
+        "IMAP_USER": settings.imap_user,
+        "IMAP_PASSWORD": settings.imap_password.get_secret_value(),
+        "SERVICE_ADDRESS": settings.service_address,
+        "USER_ADDRESSES": ",".join(settings.user_addresses),
+    }
+    for name, value in needed.items():
+        if not value:
+            raise ConfigError(f"{ENV_PREFIX}{name}: missing (needed by `mailmentor import`)")
+
+
+def import_mail(settings: Settings, *, folder: str, since: date | None) -> int:
+    """Backfill one folder through Service.handle_raw, exactly as the watcher would feed it."""
+    require_import_settings(settings)
+    from mailmentor.imap import import_folder
+    from workers.stack import build_service, imap_account
+
+    with open_redis(settings) as (url, store):
+        from workers import broker
+
+        broker.setup(url)  # replies (help, unknown command) queue for the running service
+        from workers import actors
+
+        service = build_service(settings, store, actors.DramatiqOutbox())
+        tally = OutcomeTally(service.handle_raw)
+        result = import_folder(imap_account(settings), folder, tally, since=since)
+    print(
+        f"imported {folder}: {result.seen} messages, {tally.new_loops} new loops, "
+        f"{tally.joined} joined, {result.failed} failed"
+    )
+    return 1 if result.failed else 0
 
 
 def rules_check(directory: Path | None) -> int:

@@ -46,6 +46,10 @@ class ParseError(MailmentorError, ValueError):
     """A message could not be parsed at all (it is skipped, never fatal)."""
 
 
+class UnprocessableMessage(MailmentorError):
+    """A message mailmentor cannot use; it is skipped (and quarantined when configured)."""
+
+
 class StoreError(MailmentorError):
     """The Redis store refused or lost an operation."""
 

@@ -1,13 +1,16 @@
 """IMAP mail I/O: connect, append, and the watcher that feeds every new message to a handler.
 
-The watcher is the only way mail enters mailmentor, so it is built to never lose a message and
-never stop: UID checkpoints after every message, UIDVALIDITY respected, IDLE with a polling
-fallback, reconnects with backoff, and a lease so two watchers of one mailbox never both work.
+The watcher is the only way live mail enters mailmentor, so it is built to never lose a message
+and never stop: UID checkpoints after every message, UIDVALIDITY respected, IDLE with a polling
+fallback, reconnects with backoff, a lease so two watchers of one mailbox never both work, and an
+optional quarantine folder for the messages it could not use. `import_folder` backfills a
+folder once through the same fetch code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import imaplib
 import logging
 import os
@@ -19,21 +22,22 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Literal, Protocol
 
 from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError
 from imapclient.exceptions import LoginError as ClientLoginError
 
-from mailmentor.errors import LoginError, MailboxError
+from mailmentor.errors import LoginError, MailboxError, UnprocessableMessage
 
 log = logging.getLogger("mailmentor.imap")
 
-MessageHandler = Callable[[int, bytes], None]
-"""Called with (uid, raw RFC 5322 bytes) for every new message, in UID order."""
+MessageHandler = Callable[[int, bytes], object]
+"""Called with (uid, raw RFC 5322 bytes) for every new message, in UID order; any return value
+(an outcome, say) is ignored, an exception means the message failed."""
 
 Security = Literal["ssl", "starttls", "none"]
 
@@ -147,6 +151,23 @@ def size_chunks(
         yield chunk
 
 
+QuarantineMethod = Literal["move", "copy-expunge", "copy-flag"]
+
+
+def quarantine_method(capabilities: Collection[bytes | str]) -> QuarantineMethod:
+    """How a message leaves its folder: UID MOVE (RFC 6851), else COPY + \\Deleted + UID EXPUNGE
+    (RFC 4315), else COPY + \\Deleted only (a plain EXPUNGE could remove other people's mail)."""
+    names = {
+        c.upper() if isinstance(c, str) else c.decode("ascii", "replace").upper()
+        for c in capabilities
+    }
+    if "MOVE" in names:
+        return "move"
+    if "UIDPLUS" in names:
+        return "copy-expunge"
+    return "copy-flag"
+
+
 def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> float:
     """Exponential backoff with jitter: ``rand`` in [0, 1) scales the delay into [50 %, 100 %]."""
     base = min(maximum, initial * float(1 << min(attempt, 32)))
@@ -172,8 +193,10 @@ def _shutdown(client: IMAPClient) -> None:
         client.shutdown()
 
 
-def _open(account: ImapAccount, timeout: float) -> tuple[IMAPClient, dict[bytes, Any]]:
-    """Connect, secure, log in and EXAMINE the folder; returns the client and the select reply."""
+def _open(
+    account: ImapAccount, timeout: float, *, readonly: bool = True
+) -> tuple[IMAPClient, dict[bytes, Any]]:
+    """Connect, secure, log in and EXAMINE (or SELECT) the folder; returns client and reply."""
     where = f"{account.host}:{account.port}"
     context = account.ssl_context
     if context is None and account.security != "none":
@@ -195,7 +218,7 @@ def _open(account: ImapAccount, timeout: float) -> tuple[IMAPClient, dict[bytes,
         if account.security == "starttls" and context is not None:
             _starttls(client, context, where)
         _login(client, account)
-        reply = _select(client, account)
+        reply = _select(client, account, readonly=readonly)
     except BaseException:
         _shutdown(client)
         raise
@@ -226,9 +249,9 @@ def _login(client: IMAPClient, account: ImapAccount) -> None:
         raise MailboxError(f"IMAP login for {who} broke off: {said}") from None
 
 
-def _select(client: IMAPClient, account: ImapAccount) -> dict[bytes, Any]:
+def _select(client: IMAPClient, account: ImapAccount, *, readonly: bool = True) -> dict[bytes, Any]:
     try:
-        reply: dict[bytes, Any] = client.select_folder(account.folder, readonly=True)
+        reply: dict[bytes, Any] = client.select_folder(account.folder, readonly=readonly)
     except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
         raise MailboxError(f"lost IMAP server {account.host}:{account.port}: {exc}") from exc
     except (imaplib.IMAP4.error, IMAPClientError) as exc:
@@ -262,11 +285,209 @@ def append_message(
                 f"cannot append to folder {target!r} of {account.user}@{account.host}: {exc}"
             ) from exc
     finally:
-        try:
-            client.logout()
-        except Exception:
-            _shutdown(client)
+        _logout(client)
     return appended_uid(response)
+
+
+def _logout(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:
+        _shutdown(client)
+
+
+# --- fetching and failures (shared by the watcher and import_folder) ---------------------------
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """One message as read from the server; ``truncated`` when only its start was passed on."""
+
+    raw: bytes
+    size: int
+    truncated: bool = False
+
+
+def fetch_messages(
+    client: IMAPClient, batch: list[int], max_bytes: int, label: str
+) -> dict[int, FetchedMessage]:
+    """Raw bytes per UID with BODY.PEEK (nothing gets \\Seen); over-sized messages as their
+    header plus the first ~1 MB of text, so one huge mail cannot exhaust memory."""
+    sizes: dict[int, int] = {}
+    for uid, data in client.fetch(batch, [b"RFC822.SIZE"]).items():
+        sizes[int(uid)] = int(data.get(b"RFC822.SIZE", 0) or 0)
+    small = [uid for uid in batch if uid in sizes and sizes[uid] <= max_bytes]
+    large = [uid for uid in batch if uid in sizes and sizes[uid] > max_bytes]
+    found: dict[int, FetchedMessage] = {}
+    for chunk in size_chunks(small, sizes, max(FETCH_BYTES_BUDGET, max_bytes)):
+        for uid, data in client.fetch(chunk, [b"BODY.PEEK[]"]).items():
+            body = data.get(b"BODY[]")
+            if body is not None:
+                found[int(uid)] = FetchedMessage(bytes(body), sizes[int(uid)])
+    for uid in large:
+        parts = [b"BODY.PEEK[HEADER]", f"BODY.PEEK[TEXT]<0.{TRUNCATED_TEXT_BYTES}>".encode()]
+        data = client.fetch([uid], parts).get(uid)
+        if data is None:
+            continue
+        header = bytes(data.get(b"BODY[HEADER]") or b"")
+        text = bytes(data.get(b"BODY[TEXT]<0>") or b"")
+        log.warning(
+            "UID %d of %s is %d bytes, over the %d limit: passing its header and the "
+            "first %d bytes of its body (truncated)",
+            uid,
+            label,
+            sizes[uid],
+            max_bytes,
+            len(text),
+        )
+        found[uid] = FetchedMessage(header + text, sizes[uid], truncated=True)
+    return found
+
+
+def failure_reason(exc: Exception, message: FetchedMessage) -> str:
+    """One line saying why a message could not be handled, for the log."""
+    said = " ".join(str(exc).split())[:300]
+    reason = said if isinstance(exc, UnprocessableMessage) else f"{type(exc).__name__}: {said}"
+    if message.truncated:
+        reason += f" (truncated from {message.size} bytes)"
+    return reason
+
+
+def _log_failure(uid: int, message: FetchedMessage, exc: Exception, label: str, then: str) -> None:
+    """ONE record per failed message; a traceback only for the unexpected (handler bugs)."""
+    log.log(
+        logging.WARNING if isinstance(exc, UnprocessableMessage) else logging.ERROR,
+        "handler failed on UID %d (Message-ID %s) of %s: %s; %s",
+        uid,
+        message_id_of(message.raw) or "unknown",
+        label,
+        failure_reason(exc, message),
+        then,
+        exc_info=not isinstance(exc, UnprocessableMessage),
+    )
+
+
+# --- quarantine ------------------------------------------------------------------------------
+
+
+def _ensure_folder(client: IMAPClient, folder: str) -> bool:
+    """Create ``folder`` when missing; True when it was created here."""
+    if client.folder_exists(folder):
+        return False
+    try:
+        client.create_folder(folder)
+    except (imaplib.IMAP4.error, IMAPClientError):
+        if not client.folder_exists(folder):  # not a lost race with another creator
+            raise
+        return False
+    return True
+
+
+def move_message(
+    client: IMAPClient,
+    uid: int,
+    folder: str,
+    capabilities: Collection[bytes | str] | None = None,
+) -> str:
+    """Move one UID of the selected (read-write) folder to ``folder``; says what was done."""
+    created = _ensure_folder(client, folder)
+    method = quarantine_method(client.capabilities() if capabilities is None else capabilities)
+    if method == "move":
+        client.move([uid], folder)
+        done = f"moved to {folder!r}"
+    else:
+        client.copy([uid], folder)
+        client.add_flags([uid], [b"\\Deleted"], silent=True)
+        if method == "copy-expunge":
+            client.uid_expunge([uid])
+            done = f"copied to {folder!r} and expunged (no MOVE)"
+        else:
+            done = f"copied to {folder!r} and flagged \\Deleted (neither MOVE nor UIDPLUS)"
+    return f"{done}, a new folder" if created else done
+
+
+def quarantine_message(
+    account: ImapAccount,
+    uid: int,
+    folder: str,
+    *,
+    uidvalidity: int | None = None,
+    timeout: float = 30.0,
+) -> str:
+    """Move one message of the account's folder to ``folder`` over a short-lived read-write
+    connection (the watcher's own stays read-only); returns what was done.
+
+    With ``uidvalidity`` given, nothing moves when the folder's differs (the UID may name
+    another message now). Raises MailboxError when the server refuses or goes away.
+    """
+    client, reply = _open(account, timeout, readonly=False)
+    try:
+        current = int(reply.get(b"UIDVALIDITY", 0))
+        if uidvalidity is not None and current != uidvalidity:
+            return f"not moved: UIDVALIDITY changed from {uidvalidity} to {current}"
+        return move_message(client, uid, folder)
+    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        raise MailboxError(
+            f"cannot move UID {uid} of {account.label} to {folder!r}: {exc}"
+        ) from exc
+    finally:
+        _logout(client)
+
+
+# --- backfill --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What `import_folder` did: messages read, handled, and failed (logged, not fatal)."""
+
+    seen: int
+    handled: int
+    failed: int
+
+
+def import_folder(
+    account: ImapAccount,
+    folder: str,
+    handler: MessageHandler,
+    since: date | None = None,
+    max_message_bytes: int = 25_000_000,
+    timeout: float = 30.0,
+) -> ImportResult:
+    """Hand every message of ``folder`` (internal date on or after ``since``) to ``handler`` once,
+    in UID order, over one read-only connection: nothing gets \\Seen and the watcher's
+    checkpoint is never touched, so it is safe next to a running watcher and safe to repeat
+    (the handler dedupes by Message-ID).
+
+    Raises LoginError/MailboxError (naming the folder when it does not exist).
+    """
+    source = dataclasses.replace(account, folder=folder)
+    client, _ = _open(source, timeout)
+    seen = handled = failed = 0
+    try:
+        criteria: list[Any] = ["SINCE", since] if since is not None else ["ALL"]
+        uids = sorted(int(uid) for uid in client.search(criteria))
+        log.info("importing %d messages from %s", len(uids), source.label)
+        for batch in uid_batches(uids):
+            fetched = fetch_messages(client, batch, max_message_bytes, source.label)
+            for uid in batch:
+                message = fetched.get(uid)
+                if message is None:
+                    log.info("UID %d of %s vanished before it was read", uid, source.label)
+                    continue
+                seen += 1
+                try:
+                    handler(uid, message.raw)
+                except Exception as exc:
+                    failed += 1
+                    _log_failure(uid, message, exc, source.label, "skipping it")
+                else:
+                    handled += 1
+    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        raise MailboxError(f"lost connection to {source.label} while importing: {exc}") from exc
+    finally:
+        _logout(client)
+    return ImportResult(seen=seen, handled=handled, failed=failed)
 
 
 def _data_waiting(client: IMAPClient, timeout: float, wake: socket.socket | None = None) -> bool:
@@ -317,7 +538,9 @@ class MailboxWatcher:
     """Feeds every new message of one mailbox to ``handler``, exactly once in the normal case.
 
     The checkpoint advances after each message (handled or failed), so a crash re-delivers at
-    most the message in flight; the handler dedupes by Message-ID. ``stop()`` is final.
+    most the message in flight; the handler dedupes by Message-ID. A message the handler fails
+    on is logged and, with ``quarantine_folder``, moved there so it can be looked at (and
+    moved back to be tried again). ``stop()`` is final.
     """
 
     def __init__(
@@ -336,6 +559,7 @@ class MailboxWatcher:
         use_idle: bool = True,
         lease_ttl: float = 60.0,
         timeout: float = 30.0,
+        quarantine_folder: str | None = None,
     ) -> None:
         self.account = account
         self._checkpoints = checkpoints
@@ -351,6 +575,7 @@ class MailboxWatcher:
         self._lease_ttl = lease_ttl
         self._lease_renew = min(20.0, lease_ttl / 3)
         self._timeout = timeout
+        self.quarantine_folder = quarantine_folder or None
         self.lease_name = f"watch:{account.key}"
 
         self._stop = threading.Event()
@@ -560,62 +785,58 @@ class MailboxWatcher:
         for batch in uid_batches(uids):
             if self._stop.is_set():
                 return count, False
-            bodies = self._fetch(client, batch)
+            fetched = fetch_messages(client, batch, self._max_bytes, self.account.label)
             for uid in batch:
                 if self._stop.is_set() or not self._hold_lease():
                     return count, False
-                raw = bodies.get(uid)
-                if raw is None:
+                message = fetched.get(uid)
+                if message is None:
                     log.info("UID %d of %s vanished before it was read", uid, self.account.label)
                 else:
-                    self._deliver(uid, raw)
+                    self._deliver(uid, message)
                     count += 1
                 self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, uid)
         return count, True
 
-    def _fetch(self, client: IMAPClient, batch: list[int]) -> dict[int, bytes]:
-        """Raw bytes per UID with BODY.PEEK; over-sized ones as header + the first ~1 MB of text."""
-        sizes: dict[int, int] = {}
-        for uid, data in client.fetch(batch, [b"RFC822.SIZE"]).items():
-            sizes[int(uid)] = int(data.get(b"RFC822.SIZE", 0) or 0)
-        small = [uid for uid in batch if uid in sizes and sizes[uid] <= self._max_bytes]
-        large = [uid for uid in batch if uid in sizes and sizes[uid] > self._max_bytes]
-        bodies: dict[int, bytes] = {}
-        for chunk in size_chunks(small, sizes, max(FETCH_BYTES_BUDGET, self._max_bytes)):
-            for uid, data in client.fetch(chunk, [b"BODY.PEEK[]"]).items():
-                body = data.get(b"BODY[]")
-                if body is not None:
-                    bodies[int(uid)] = bytes(body)
-        for uid in large:
-            parts = [b"BODY.PEEK[HEADER]", f"BODY.PEEK[TEXT]<0.{TRUNCATED_TEXT_BYTES}>".encode()]
-            data = client.fetch([uid], parts).get(uid)
-            if data is None:
-                continue
-            header = bytes(data.get(b"BODY[HEADER]") or b"")
-            text = bytes(data.get(b"BODY[TEXT]<0>") or b"")
-            log.warning(
-                "UID %d of %s is %d bytes, over the %d limit: passing its header and the "
-                "first %d bytes of its body (truncated)",
-                uid,
-                self.account.label,
-                sizes[uid],
-                self._max_bytes,
-                len(text),
-            )
-            bodies[uid] = header + text
-        return bodies
-
-    def _deliver(self, uid: int, raw: bytes) -> None:
-        """Run the handler; a failure is logged and skipped so one poison message blocks nothing."""
+    def _deliver(self, uid: int, message: FetchedMessage) -> None:
+        """Run the handler; a failure is logged (and quarantined) so one poison message blocks
+        nothing. The caller advances the checkpoint past it either way."""
         try:
-            self._handler(uid, raw)
-        except Exception:
-            log.exception(
-                "handler failed on UID %d (Message-ID %s) of %s; skipping it",
-                uid,
-                message_id_of(raw) or "unknown",
-                self.account.label,
+            self._handler(uid, message.raw)
+        except Exception as exc:
+            folder = self.quarantine_folder
+            then = f"moving it to {folder!r}" if folder else "skipping it"
+            _log_failure(uid, message, exc, self.account.label, then)
+            if folder:
+                self._quarantine(uid, message, folder)
+
+    def _quarantine(self, uid: int, message: FetchedMessage, folder: str) -> None:
+        """Best effort: a failed move is logged and the message stays where it is."""
+        message_id = message_id_of(message.raw) or "unknown"
+        if folder == self.account.folder:
+            log.warning("quarantine folder %r is the watched folder: UID %d stays", folder, uid)
+            return
+        try:
+            done = quarantine_message(
+                self.account, uid, folder, uidvalidity=self._uidvalidity, timeout=self._timeout
             )
+        except Exception as exc:
+            log.warning(
+                "could not quarantine UID %d (Message-ID %s) of %s: %s; it stays in %r",
+                uid,
+                message_id,
+                self.account.label,
+                _scrub(str(exc), self.account.password) or type(exc).__name__,
+                self.account.folder,
+            )
+            return
+        log.info(
+            "quarantined UID %d (Message-ID %s) of %s: %s",
+            uid,
+            message_id,
+            self.account.label,
+            done,
+        )
 
     # waiting
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from mailmentor import stages
 from mailmentor.errors import DurationError
 from mailmentor.model import EventType, Kind, Loop, Person, Stage
+from mailmentor.parsing.authresults import sender_verified
 from mailmentor.parsing.commands import Command, CommandName, resolve_snooze
 from mailmentor.parsing.message import Address, ForwardedMessage, ParsedMessage
 from mailmentor.parsing.quoting import excerpt
@@ -33,6 +34,8 @@ class Identity:
 
     user_addresses: tuple[str, ...]  # lower-cased; the first one receives reminders
     service_address: str
+    #: When set, the user's mail must also be verified (DKIM/SPF/DMARC) by this receiving server.
+    authserv_id: str = ""
 
     def is_user(self, address: str) -> bool:
         return address.lower() in self.user_addresses
@@ -86,6 +89,10 @@ def classify(msg: ParsedMessage, identity: Identity) -> Classification:
         return Ignored(f"from the service address itself ({sender})")
     if not identity.is_user(sender):
         return Ignored(f"not from a user address ({sender})")
+    if identity.authserv_id:
+        reason = sender_verified(msg.authentication_results, identity.authserv_id, sender)
+        if reason:
+            return Ignored(f"sender not verified: {reason}")
     command = command_token(msg, identity)
     if command:
         return command

@@ -19,10 +19,20 @@ import redis
 
 from mailmentor import intake, stages
 from mailmentor.clock import Clock
-from mailmentor.errors import DurationError, LoopNotFound, PermanentSendError
+from mailmentor.errors import (
+    DurationError,
+    LoopNotFound,
+    PermanentSendError,
+    UnprocessableMessage,
+)
 from mailmentor.model import ActionKind, Event, EventType, Kind, Loop, PlannedAction, Stage
 from mailmentor.parsing.commands import CommandName, parse_command
-from mailmentor.parsing.message import ForwardedMessage, ParsedMessage, parse_message
+from mailmentor.parsing.message import (
+    ForwardedMessage,
+    ParsedMessage,
+    derived_message_id,
+    parse_message,
+)
 from mailmentor.reminders import (
     HELP_TEXT,
     ReminderContext,
@@ -68,9 +78,13 @@ class Service:
 
     # -- intake -------------------------------------------------------------------------------
 
-    def handle_raw(self, uid: int, raw: bytes) -> None:
-        """Watcher entry point: never loses a message to a passing Redis outage."""
+    def handle_raw(self, uid: int, raw: bytes) -> str:
+        """Watcher entry point: never loses a message to a passing Redis outage; returns the
+        outcome. Raises UnprocessableMessage for the user's mail that is truly broken."""
         msg = parse_message(raw)
+        broken = unusable_reason(msg, raw, self.identity)
+        if broken:
+            raise UnprocessableMessage(broken)
         delay = 0.5
         while True:
             try:
@@ -81,7 +95,7 @@ class Service:
                 delay = min(delay * 2, 30.0)
                 continue
             log.info("message <%s> (uid %s): %s", msg.message_id, uid, outcome)
-            return
+            return outcome
 
     def handle_message(self, msg: ParsedMessage) -> str:
         if self.store.is_processed(msg.message_id):
@@ -390,6 +404,19 @@ class Service:
             timezone=self.timezone,
             now=self.clock.now(),
         )
+
+
+def unusable_reason(msg: ParsedMessage, raw: bytes, identity: intake.Identity) -> str:
+    """Why the user's message is truly broken (no Message-ID, no text, nothing forwarded), or "".
+
+    Such mail cannot join a thread or say anything; strangers' broken mail is simply ignored.
+    """
+    sender = msg.sender.address if msg.sender else ""
+    if not sender or not identity.is_user(sender):
+        return ""
+    if msg.message_id != derived_message_id(raw) or msg.text.strip() or msg.forwarded:
+        return ""
+    return f"mail from {sender} with no Message-ID and no text"
 
 
 def describe_stage(stage: Stage) -> str:

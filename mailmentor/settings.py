@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     imap_folder: str = "INBOX"
     #: IDLE is renewed (and the mailbox re-checked) this often; RFC 2177 allows up to 29 min.
     imap_idle_renew: float = Field(default=540.0, gt=0, le=1740)
+    #: Messages the watcher could not handle are moved to this folder; empty: left in place.
+    quarantine_folder: str = ""
 
     smtp_host: str = ""
     smtp_port: int = Field(default=0, ge=0, le=65535)
@@ -56,6 +58,10 @@ class Settings(BaseSettings):
 
     service_address: str = ""
     user_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Also require the receiving server (AUTHSERV_ID) to have verified the user's mail.
+    require_authentication: bool = False
+    #: That server's authserv-id in Authentication-Results, e.g. mx.fastmail.com; commas for more.
+    authserv_id: str = ""
 
     redis_url: str = ""
     data_dir: Path = Field(default_factory=default_data_dir)
@@ -86,6 +92,17 @@ class Settings(BaseSettings):
         if value:
             _check_address(value)
         return value.strip().lower()
+
+    @field_validator("authserv_id")
+    @classmethod
+    def _check_authserv_id(cls, value: str) -> str:
+        ids = [part.strip().lower() for part in value.split(",") if part.strip()]
+        for found in ids:
+            if any(c.isspace() or c in ';="()' for c in found):
+                raise ValueError(
+                    f"{found!r} is not an authserv-id (use a name like mx.example.com)"
+                )
+        return ",".join(ids)
 
     @field_validator("timezone")
     @classmethod
@@ -153,6 +170,16 @@ def require_mail_accounts(settings: Settings) -> None:
             raise ConfigError(
                 f"{ENV_PREFIX}{name}: missing (needed because MAILMENTOR_IMAP_HOST is set)"
             )
+    require_trust(settings)
+
+
+def require_trust(settings: Settings) -> None:
+    """Requiring authentication with no server to trust would silently check nothing."""
+    if settings.require_authentication and not settings.authserv_id:
+        raise ConfigError(
+            f"{ENV_PREFIX}AUTHSERV_ID: missing"
+            " (needed because MAILMENTOR_REQUIRE_AUTHENTICATION is on)"
+        )
 
 
 def secret_key(settings: Settings) -> bytes:

@@ -27,8 +27,14 @@ from mailmentor.live_rules import LiveRules
 from mailmentor.rules import default_rules_dir
 from mailmentor.sandbox.imap_server import LocalImapServer
 from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
-from mailmentor.service import Listener, Service
-from mailmentor.settings import Settings, load_settings, require_mail_accounts, secret_key
+from mailmentor.service import Listener, Outbox, Service
+from mailmentor.settings import (
+    Settings,
+    load_settings,
+    require_mail_accounts,
+    require_trust,
+    secret_key,
+)
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
 
@@ -62,9 +68,11 @@ def smtp_account(settings: Settings) -> SmtpAccount:
 
 
 def identity(settings: Settings) -> Identity:
+    require_trust(settings)  # fail closed, also for the demo mailbox
     return Identity(
         user_addresses=tuple(settings.user_addresses) or (DEMO_USER,),
         service_address=settings.service_address or DEMO_SERVICE,
+        authserv_id=settings.authserv_id if settings.require_authentication else "",
     )
 
 
@@ -155,6 +163,7 @@ class Stack:
                 leases=store,
                 owner=f"{socket.gethostname()}:{os.getpid()}",
                 idle_renew=idle_renew,
+                quarantine_folder=settings.quarantine_folder or None,
             )
             self._thread("watcher", watcher.run)
             self._closers.append(self._join_threads)
@@ -235,22 +244,30 @@ def run_scheduler(
         stop.wait(interval)
 
 
+def build_service(
+    settings: Settings, store: Store, outbox: Outbox, clock: Clock | None = None
+) -> Service:
+    """A Service from settings over a given store and outbox (workers, `mailmentor import`)."""
+    return Service(
+        store=store,
+        rules=LiveRules(settings.rules_dir or default_rules_dir()),
+        clock=clock or SystemClock(),
+        identity=identity(settings),
+        secret=secret_key(settings),
+        timezone=settings.tz,
+        outbox=outbox,
+        smtp=smtp_account(settings),
+    )
+
+
 def standalone_service() -> Service:
     """A Service for a dramatiq worker started on its own (`dramatiq workers.actors`)."""
     settings = load_settings()
     require_mail_accounts(settings)
     from workers import actors
 
-    return Service(
-        store=Store(redis.Redis.from_url(settings.redis_url)),
-        rules=LiveRules(settings.rules_dir or default_rules_dir()),
-        clock=SystemClock(),
-        identity=identity(settings),
-        secret=secret_key(settings),
-        timezone=settings.tz,
-        outbox=actors.DramatiqOutbox(),
-        smtp=smtp_account(settings),
-    )
+    store = Store(redis.Redis.from_url(settings.redis_url))
+    return build_service(settings, store, actors.DramatiqOutbox())
 
 
 __all__ = ["Path", "Stack", "run_scheduler"]

@@ -40,6 +40,9 @@ MAX_RAW_BYTES = 25_000_000
 MAX_HEADER_CHARS = 16_000
 MAX_ADDRESSES = 500
 MAX_ID_CHARS = 998
+#: Authentication-Results kept per message: the receiving server's are the topmost ones.
+MAX_AUTH_RESULTS = 20
+MAX_AUTH_RESULT_CHARS = 2_000
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class ParsedMessage:
     reply_text: str
     automatic: str | None
     forwarded: tuple[ForwardedMessage, ...]
+    #: Raw Authentication-Results values, top first, for checking who verified the sender.
+    authentication_results: tuple[str, ...] = ()
 
     def all_thread_ids(self) -> tuple[str, ...]:
         """References, then In-Reply-To, then the Message-ID: every id that can join a thread."""
@@ -635,6 +640,22 @@ def _delivered_to(msg: Message) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+def authentication_results(msg: Message) -> tuple[str, ...]:
+    """The first MAX_AUTH_RESULTS Authentication-Results values, unfolded and bounded.
+
+    A value longer than the bound is cut back to its last ';', so no half-read result (a domain
+    cut short into another domain) is ever passed on.
+    """
+    found: list[str] = []
+    for raw in raw_headers(msg, "authentication-results")[:MAX_AUTH_RESULTS]:
+        value = single_line(repair_8bit(raw))
+        if len(value) > MAX_AUTH_RESULT_CHARS:
+            value = value[:MAX_AUTH_RESULT_CHARS].rpartition(";")[0]
+        if value:
+            found.append(value)
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class HeaderFields:
     """The header-derived fields shared by ParsedMessage and attached ForwardedMessage."""
@@ -672,6 +693,7 @@ def _record(
     text: str,
     automatic: str | None,
     forwarded: tuple[ForwardedMessage, ...],
+    auth: tuple[str, ...] = (),
 ) -> ParsedMessage:
     return ParsedMessage(
         message_id=head.message_id or derived_message_id(raw),
@@ -687,6 +709,7 @@ def _record(
         reply_text=strip_quoted(text)[:MAX_TEXT],
         automatic=automatic,
         forwarded=forwarded,
+        authentication_results=auth,
     )
 
 
@@ -699,7 +722,8 @@ def _parse(raw: bytes) -> ParsedMessage:
     head = header_fields(msg)
     text = body_text(msg)
     forwarded = extract_forwards(msg, text=text, subject=head.subject)
-    return _record(raw, head, text, automatic_reason(msg), forwarded)
+    auth = authentication_results(msg)
+    return _record(raw, head, text, automatic_reason(msg), forwarded, auth)
 
 
 def _fallback(raw: bytes) -> ParsedMessage:
@@ -709,7 +733,8 @@ def _fallback(raw: bytes) -> ParsedMessage:
     empty = HeaderFields(None, (), (), "", None, None, (), (), ())
     try:
         msg = BytesHeaderParser(policy=policy.compat32).parsebytes(raw[:MAX_RAW_BYTES])
-        return _record(raw, header_fields(msg), "", automatic_reason(msg), ())
+        head = header_fields(msg)
+        return _record(raw, head, "", automatic_reason(msg), (), authentication_results(msg))
     except Exception:  # even the header parse failed: a derived id only
         return _record(raw, empty, "", None, ())
 

@@ -3,7 +3,8 @@
 PyYAML's ``safe_load`` forgets where things were, and a person fixing a rule file needs
 ``file:line:column``. So we ``compose`` (SafeLoader) to get nodes with marks and build the data
 ourselves, recording positions by path (``("rule_sets", "advice", "stages", "asked", "after")``).
-Duplicate keys, which ``safe_load`` silently collapses, are reported here.
+Duplicate keys, which ``safe_load`` silently collapses, are reported here, and unquoted times
+such as ``8:00`` stay text instead of becoming YAML 1.1 base-60 numbers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ Position = tuple[int, int]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+_SEXAGESIMAL_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 #: Rule files are small; these bounds keep hostile files (alias bombs, deep nesting) cheap.
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
@@ -108,6 +110,10 @@ class _Builder:
             return self.mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        if node.tag in _SEXAGESIMAL_TAGS and ":" in str(node.value):
+            # YAML 1.1 reads an unquoted ``8:00`` as the base-60 number 480; in a rule file
+            # it is always a time of day, so keep the text as written.
+            return str(node.value)
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
