@@ -251,6 +251,12 @@ def join_message(loop: Loop, msg: ParsedMessage, at: datetime, how: str = "") ->
     if stages.working_stage(loop) is Stage.ACTED and loop.stage.is_open:
         detail = _with("wrote to mentor", how)
         return stages.advance(loop, Stage.REPORTED, EventType.MESSAGE, at, source, detail)
+    if stages.working_stage(loop) is Stage.ASKED and loop.stage is Stage.ASKED:
+        # The user followed up themselves: the pending nudge starts again from now.
+        loop = loop.model_copy(
+            update={"stage_entered_at": at, "nudges": 0, "last_reminder_at": None}
+        )
+        return stages.record(loop, EventType.MESSAGE, at, source, _with("followed up", how))
     return stages.record(loop, EventType.MESSAGE, at, source, _with("joined the thread", how))
 
 

@@ -31,7 +31,7 @@ def plan_next(loop: Loop, rules: Rules) -> PlannedAction | None:
             sequence=1,
             rule="snooze",
         )
-    rule_set = rules.for_kind(loop.kind)
+    rule_set = rules.for_loop(loop)
     rule = rule_set.stages.get(loop.stage) if rule_set else None
     if loop.first_reminder_at is not None and loop.nudges == 0:
         # The user set the first reminder in the address (mentor+3d@): it wins over the rules.

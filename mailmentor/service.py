@@ -25,6 +25,13 @@ from mailmentor.errors import (
     PermanentSendError,
     UnprocessableMessage,
 )
+from mailmentor.mailbox_mode import (
+    MentorReply,
+    Origin,
+    UserFollowUp,
+    as_forward,
+    classify_in_mailbox,
+)
 from mailmentor.model import ActionKind, Event, EventType, Kind, Loop, PlannedAction, Stage
 from mailmentor.parsing.commands import CommandName, parse_command
 from mailmentor.parsing.message import (
@@ -111,6 +118,68 @@ class Service:
             outcome = self._outgoing(msg, kind)
         self.store.mark_processed(msg.message_id)
         return outcome
+
+    def handle_in_mailbox(self, msg: ParsedMessage, origin: Origin) -> str:
+        """Mailbox mode: what a message means depends on where it was found."""
+        if self.store.is_processed(msg.message_id):
+            return "already handled"
+        kind = classify_in_mailbox(msg, self.identity, origin)
+        if isinstance(kind, MentorReply):
+            outcome = self._mentor_reply(msg, kind)
+        elif isinstance(kind, UserFollowUp):
+            outcome = self._follow_up(msg, kind)
+        elif isinstance(kind, intake.Ignored):
+            outcome = f"ignored: {kind.reason}"
+        elif isinstance(kind, intake.CommandMail):
+            outcome = self._command(msg, kind)
+        elif isinstance(kind, intake.ForwardMail):
+            outcome = self._forward(msg, kind)
+        else:
+            outcome = self._outgoing(msg, kind)
+        self.store.mark_processed(msg.message_id)
+        return outcome
+
+    def _mentor_reply(self, msg: ParsedMessage, kind: MentorReply) -> str:
+        now = self.clock.now()
+        reply = as_forward(msg)
+        candidates = self.store.list_loops() if kind.may_start else []
+        match = intake.pick_loop(
+            self._loops_of(msg.all_thread_ids()), candidates, kind.mentor.address, msg.subject, now
+        )
+        if match is None:
+            if not kind.may_start:
+                return f"ignored: {kind.mentor.address} wrote outside any tracked thread"
+            created = intake.new_advised_loop(msg, reply, now)
+            self._create(created)
+            return f"new loop {created.id} advised by {kind.mentor.address}"
+        changed = self._change(
+            match.loop.id,
+            lambda lp: (
+                lp
+                if intake.already_handled(lp, msg.message_id)
+                else intake.add_advice(lp, msg, reply, now, match.how)
+            ),
+        )
+        return f"mentor's reply for loop {changed.id} ({changed.stage})"
+
+    def _follow_up(self, msg: ParsedMessage, kind: UserFollowUp) -> str:
+        now = self.clock.now()
+        known = self._loops_of(msg.all_thread_ids())
+        results = []
+        for mentor in kind.mentors:
+            match = intake.pick_loop(known, [], mentor.address, msg.subject, now)
+            if match is None:
+                continue
+            loop = self._change(
+                match.loop.id,
+                lambda lp, how=match.how: (  # type: ignore[misc]
+                    lp
+                    if intake.already_handled(lp, msg.message_id)
+                    else intake.join_message(lp, msg, now, how)
+                ),
+            )
+            results.append(f"follow-up in loop {loop.id} ({loop.stage})")
+        return "; ".join(results) or "ignored: not a tracked thread"
 
     def _outgoing(self, msg: ParsedMessage, kind: intake.OutgoingMail) -> str:
         now = self.clock.now()

@@ -344,7 +344,7 @@ FOLLOW_UP = mail(
             Stage.REPORTED,
             (EventType.MESSAGE, "wrote to mentor"),
         ),
-        (make_loop(stage=Stage.ASKED), Stage.ASKED, (EventType.MESSAGE, "joined the thread")),
+        (make_loop(stage=Stage.ASKED), Stage.ASKED, (EventType.MESSAGE, "followed up")),
         (make_loop(stage=Stage.ADVISED), Stage.ADVISED, (EventType.MESSAGE, "joined the thread")),
         (
             make_loop(stage=Stage.REPORTED),
@@ -369,6 +369,12 @@ def test_join_message(loop: Loop, stage: Stage, event: tuple[EventType, str]) ->
     )
     assert intake.already_handled(joined, "follow-1@client.example")
     assert not intake.already_handled(loop, "follow-1@client.example")
+
+
+def test_following_up_an_unanswered_ask_restarts_its_nudges() -> None:
+    nudged = make_loop(stage=Stage.ASKED).model_copy(update={"nudges": 1, "last_reminder_at": T0})
+    joined = intake.join_message(nudged, parsed(FOLLOW_UP), T0 + D)
+    assert (joined.stage_entered_at, joined.nudges, joined.last_reminder_at) == (T0 + D, 0, None)
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,13 @@
 
 A rule directory holds ``*.yaml``/``*.yml`` files, read in file-name order (hidden files are
 skipped: editors leave them around). A later file may redefine a rule set by name, replacing
-it whole; when two sets match the same kind, the one defined last wins (see ``Rules.for_kind``).
+it whole; when two sets match the same loop, the one defined last wins (``Rules.for_loop``).
+Settings merge key by key: a later file changes only the keys it gives.
 """
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from pathlib import Path
@@ -18,10 +20,13 @@ from pydantic_core import ErrorDetails
 from mailmentor.errors import RuleProblem, RulesError
 from mailmentor.model import Kind, Stage
 from mailmentor.rules.model import (
+    DEFAULT_DIGEST_TIME,
+    DIGEST_OFF,
     WORKING_STAGES,
     RuleFileSpec,
     Rules,
     RuleSet,
+    SettingsSpec,
 )
 from mailmentor.rules.yamlsource import DataPath, Located, dotted, load_located, show
 
@@ -78,26 +83,60 @@ def load_rules_file(path: Path) -> Rules:
 class _FileRules:
     """What one valid file contributes."""
 
-    def __init__(self, source: str, rule_sets: list[RuleSet], timezone: str | None) -> None:
+    def __init__(
+        self, source: str, rule_sets: list[RuleSet], settings: SettingsSpec | None
+    ) -> None:
         self.source = source
         self.rule_sets = rule_sets
-        self.timezone = timezone
+        self.settings = settings
+
+
+#: Settings where ``false`` turns off what an earlier file turned on.
+_OFF_MEANS_NONE = frozenset({"quiet_hours", "reminder_budget"})
 
 
 def _merge(parts: list[_FileRules]) -> Rules:
     by_name: dict[str, RuleSet] = {}
-    timezone: str | None = None
+    settings: dict[str, Any] = {
+        "timezone": None,
+        "quiet_hours": None,
+        "business_days_only": False,
+        "reminder_budget": None,
+        "digest_day": None,
+        "digest_time": None,
+    }
     for part in parts:
         for rule_set in part.rule_sets:
             by_name.pop(rule_set.name, None)  # redefined: the new one takes the later position
             by_name[rule_set.name] = rule_set
-        if part.timezone is not None:
-            timezone = part.timezone
+        if part.settings is not None:
+            settings |= _settings_given(part.settings)
+    if settings["digest_day"] is None:
+        settings["digest_time"] = None  # the day is what turns the digest on
+    elif settings["digest_time"] is None:
+        settings["digest_time"] = DEFAULT_DIGEST_TIME
     return Rules(
         rule_sets=tuple(by_name.values()),
-        timezone=timezone,
         sources=tuple(part.source for part in parts),
+        **settings,
     )
+
+
+def _settings_given(spec: SettingsSpec) -> dict[str, Any]:
+    """The ``Rules`` settings one file sets; keys it leaves out (or empty) are not included."""
+    given: dict[str, Any] = {}
+    for key in ("timezone", "quiet_hours", "business_days_only", "reminder_budget"):
+        value = getattr(spec, key)
+        if value is not None:
+            given[key] = None if value is False and key in _OFF_MEANS_NONE else value
+    if spec.digest is DIGEST_OFF:
+        given |= {"digest_day": None, "digest_time": None}
+    elif spec.digest is not None:
+        if spec.digest.day is not None:
+            given["digest_day"] = spec.digest.day
+        if spec.digest.time is not None:
+            given["digest_time"] = spec.digest.time
+    return given
 
 
 def _os_problem(path: Path, exc: OSError) -> RuleProblem:
@@ -138,14 +177,21 @@ def _validate(located: Located, source: str) -> _FileRules:
     rule_sets = [
         RuleSet(
             name=name,
-            kinds=tuple(dict.fromkeys(set_spec.match.kinds)),
+            kinds=tuple(dict.fromkeys(set_spec.match.kinds or ())),
+            tags=tuple(dict.fromkeys(set_spec.match.tags or ())),
+            subject=_pattern(set_spec.match.subject),
+            mentors=tuple(dict.fromkeys(set_spec.match.mentors or ())),
             stages={Stage(stage): rule for stage, rule in set_spec.stages.items()},
             source=f"{source}:{located.position(('rule_sets', name), key=True)[0]}",
         )
         for name, set_spec in spec.rule_sets.items()
     ]
-    timezone = spec.settings.timezone if spec.settings else None
-    return _FileRules(source, rule_sets, timezone)
+    return _FileRules(source, rule_sets, spec.settings)
+
+
+def _pattern(text: str | None) -> re.Pattern[str] | None:
+    """Subjects are matched ignoring case: people do not type subjects consistently."""
+    return re.compile(text, re.IGNORECASE) if text is not None else None
 
 
 # --- turning pydantic errors into sentences a person can act on ----------------------------------
@@ -196,6 +242,8 @@ _TYPE_WORDS = {
     "model_type": "a mapping (key: value lines)",
     "model_attributes_type": "a mapping (key: value lines)",
     "list_type": "a list such as [advice, intro]",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
 }
 
 

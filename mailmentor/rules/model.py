@@ -286,9 +286,7 @@ _DOMAIN = re.compile(r"@[^\s@<>,;\".]+(?:\.[^\s@<>,;\".]+)*")
 
 def _mentor(entry: str) -> str:
     cleaned = entry.strip().lower()
-    if _DOMAIN.fullmatch(cleaned) or (
-        _ADDRESS.fullmatch(cleaned) and not cleaned.startswith("@")
-    ):
+    if _DOMAIN.fullmatch(cleaned) or (_ADDRESS.fullmatch(cleaned) and not cleaned.startswith("@")):
         return cleaned
     raise _problem(
         "{entry} is not a mail address or @domain (write ada@example.org, or @example.org"
@@ -358,7 +356,12 @@ class MatchSpec(BaseModel):
 
     @model_validator(mode="after")
     def _some_criterion(self) -> MatchSpec:
-        if self.kinds is None and self.tags is None and self.subject is None and not self.mentors:
+        if (
+            self.kinds is None
+            and self.tags is None
+            and self.subject is None
+            and self.mentors is None
+        ):
             raise _problem(
                 "needs at least one of: kinds, tags, subject, mentors"
                 " (to match every loop, list every kind)"
@@ -406,8 +409,9 @@ def parse_time_of_day(value: Any) -> dt.time:
     found = _TIME.fullmatch(value) if isinstance(value, str) else None
     parsed = _clock(*found.groups()) if found else None
     if parsed is None:
-        raise _problem('{value} is not a time of day (use 24-hour "HH:MM", such as "08:00")',
-                       value=show(value))
+        raise _problem(
+            '{value} is not a time of day (use 24-hour "HH:MM", such as "08:00")', value=show(value)
+        )
     return parsed
 
 
@@ -418,12 +422,14 @@ def parse_quiet_hours(value: Any) -> tuple[dt.time, dt.time]:
     else:
         found = _RANGE.fullmatch(value) if isinstance(value, str) else None
         if found is None:
-            raise _problem("{value} is not a range of quiet hours ({hint})", value=show(value),
-                           hint=QUIET_HINT)
+            raise _problem(
+                "{value} is not a range of quiet hours ({hint})", value=show(value), hint=QUIET_HINT
+            )
         begin, finish = _clock(*found.groups()[:2]), _clock(*found.groups()[2:])
         if begin is None or finish is None:
-            raise _problem("{value} has an impossible time ({hint})", value=show(value),
-                           hint=QUIET_HINT)
+            raise _problem(
+                "{value} has an impossible time ({hint})", value=show(value), hint=QUIET_HINT
+            )
         start, end = begin, finish
     if start == end:
         raise _problem("quiet hours start and end at the same time ({hint})", hint=QUIET_HINT)
@@ -531,7 +537,7 @@ class SettingsSpec(BaseModel):
     @classmethod
     def _digest_says_something(cls, value: DigestSpec | None) -> DigestSpec | None:
         if value is not None and value is not DIGEST_OFF and value.is_off:
-            raise _problem('needs a day and a time, such as {{day: monday, time: "08:00"}}')
+            raise _problem('needs a day (and a time), such as {day: monday, time: "08:00"}')
         return value
 
 

@@ -89,8 +89,15 @@ BAD_FILES: list[tuple[str, str, list[tuple[int, int, str, str]]]] = [
     ),
     (
         "unknown key in match",
-        GOOD.replace("      kinds: [advice]", "      kinds: [advice]\n      tags: [x]"),
-        [(5, 7, "rule_sets.advice.match.tags", "(expected one of: kinds)")],
+        GOOD.replace("      kinds: [advice]", "      kinds: [advice]\n      domain: x"),
+        [
+            (
+                5,
+                7,
+                "rule_sets.advice.match.domain",
+                "(expected one of: kinds, tags, subject, mentors)",
+            )
+        ],
     ),
     (
         "unknown key in a stage",
@@ -99,8 +106,16 @@ BAD_FILES: list[tuple[str, str, list[tuple[int, int, str, str]]]] = [
     ),
     (
         "unknown key in settings",
-        "settings:\n  quiet_hours: 22-7\n" + GOOD,
-        [(2, 3, "settings.quiet_hours", "(expected one of: timezone)")],
+        "settings:\n  quiet: 22-7\n" + GOOD,
+        [
+            (
+                2,
+                3,
+                "settings.quiet",
+                "(expected one of: timezone, quiet_hours, business_days_only, reminder_budget,"
+                " digest)",
+            )
+        ],
     ),
     (
         "max of the wrong type",

@@ -1,0 +1,119 @@
+"""Mailbox mode: meaning by where a message sits (tracked / INBOX / Sent), on the real store."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mailmentor import intake
+from mailmentor.clock import ManualClock
+from mailmentor.intake import Identity
+from mailmentor.mailbox_mode import Origin, Tracking
+from mailmentor.model import Stage
+from mailmentor.parsing.commands import Command, CommandName
+from mailmentor.parsing.message import parse_message
+from mailmentor.rules import default_rules_dir, load_rules
+from mailmentor.service import Service
+from mailmentor.smtp import SmtpAccount
+from mailmentor.store import Store
+from tests.test_corpora_intake import RecordingOutbox
+
+USER = "ada@example.com"
+ALAN = "alan@example.org"
+
+
+def mail(sender: str, to: str, subject: str, mid: str, reply_to: str | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{mid}>"
+    if reply_to:
+        msg["In-Reply-To"] = f"<{reply_to}>"
+        msg["References"] = f"<{reply_to}>"
+    msg.set_content("Some text.\n")
+    return bytes(msg)
+
+
+@pytest.fixture
+def service(store: Store) -> Service:
+    rules = load_rules(default_rules_dir())
+    return Service(
+        store=store,
+        rules=lambda: rules,
+        clock=ManualClock(),
+        identity=Identity(user_addresses=(USER,), service_address="ada+mentor@example.com"),
+        secret=b"k",
+        timezone=ZoneInfo("UTC"),
+        outbox=RecordingOutbox(),
+        smtp=SmtpAccount(host="127.0.0.1", port=1, security="none"),
+    )
+
+
+def handle(service: Service, raw: bytes, origin: Origin) -> str:
+    return service.handle_in_mailbox(parse_message(raw), origin)
+
+
+def test_a_tracked_thread_is_followed_through_inbox_and_sent(service: Service) -> None:
+    ask = mail(f"Ada <{USER}>", f"Alan <{ALAN}>", "Pricing?", "ask@c")
+    assert "new" in handle(service, ask, Origin.TRACKED)
+    [loop] = service.store.list_loops()
+    assert loop.stage is Stage.ASKED
+
+    answer = mail(f"Alan <{ALAN}>", USER, "Re: Pricing?", "ans@m", reply_to="ask@c")
+    handle(service, answer, Origin.INBOX)
+    loop = service.store.get_loop(loop.id)
+    assert loop.stage is Stage.ADVISED
+    assert "Some text" in loop.advice_excerpt
+
+    service.store.update_loop(
+        loop.id,
+        lambda lp: intake.apply_command(
+            lp, Command(CommandName.ACTED), lp.created_at, ZoneInfo("UTC"), "cmd@c"
+        ),
+    )
+    report = mail(f"Ada <{USER}>", ALAN, "Re: Pricing?", "rep@c", reply_to="ans@m")
+    handle(service, report, Origin.SENT)
+    assert service.store.get_loop(loop.id).stage is Stage.REPORTED
+
+
+def test_unmarked_inbox_mail_outside_tracked_threads_is_ignored(service: Service) -> None:
+    other = mail(f"Alan <{ALAN}>", USER, "Lunch?", "lunch@m")
+    assert handle(service, other, Origin.INBOX).startswith("ignored")
+    assert service.store.list_loops() == []
+
+
+def test_a_marked_mentor_message_starts_an_advised_loop(service: Service) -> None:
+    answer = mail(f"Alan <{ALAN}>", USER, "Re: Pricing?", "ans2@m", reply_to="ask-unknown@c")
+    handle(service, answer, Origin.TRACKED)
+    [loop] = service.store.list_loops()
+    assert (loop.stage, loop.mentor.address) == (Stage.ADVISED, ALAN)
+
+
+def test_sent_mail_outside_tracked_threads_is_ignored(service: Service) -> None:
+    sent = mail(f"Ada <{USER}>", ALAN, "Hello", "hello@c")
+    assert handle(service, sent, Origin.SENT).startswith("ignored")
+
+
+def test_automatic_mail_is_ignored_wherever_it_is(service: Service) -> None:
+    raw = mail(f"Alan <{ALAN}>", USER, "Automatic reply: Pricing?", "auto@m", reply_to="ask@c")
+    for origin in Origin:
+        assert handle(service, raw, origin).startswith(("ignored", "already")), origin
+
+
+@pytest.mark.parametrize(
+    ("tracking", "flags", "labels", "expected"),
+    [
+        (Tracking(keyword="$mentor"), ["\\Seen", "$Mentor"], [], True),
+        (Tracking(keyword="$mentor"), ["\\Seen"], [], False),
+        (Tracking(gmail_label="mentor"), [], ["\\Inbox", "Mentor"], True),
+        (Tracking(gmail_label="mentor"), [], ["\\Inbox"], False),
+        (Tracking(), ["$mentor"], ["mentor"], False),
+    ],
+)
+def test_tracking_marks(
+    tracking: Tracking, flags: list[str], labels: list[str], expected: bool
+) -> None:
+    assert tracking.marks(flags, labels) is expected
