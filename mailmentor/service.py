@@ -19,6 +19,7 @@ import redis
 
 from mailmentor import intake, stages
 from mailmentor.clock import Clock
+from mailmentor.delivery import next_allowed, week_start, within_budget
 from mailmentor.errors import (
     DurationError,
     LoopNotFound,
@@ -368,25 +369,65 @@ class Service:
         return count
 
     def tick(self) -> int:
-        """Move due loops to the outbox; a loop whose plan moved under new rules is re-filed."""
+        """Move due loops to the outbox, within quiet hours, business days and the weekly budget.
+
+        A loop whose plan moved under new rules is re-filed; one that may not be sent now is
+        re-filed at the first moment it may.
+        """
         now = self.clock.now()
-        sent = 0
+        rules = self.rules()
+        tz = rules.zone if rules.timezone else self.timezone
+        due: list[tuple[Loop, PlannedAction]] = []
         for loop_id in self.store.claim_due(now, CLAIM_LEASE):
             loop = self.store.find_loop(loop_id)
             if loop is None or not loop.stage.is_open:
                 self.store.unschedule(loop_id)
                 continue
-            action = plan_next(loop, self.rules())
+            action = plan_next(loop, rules)
             if action != loop.next_action:
                 loop = self._change(loop_id, lambda lp: lp)
                 action = loop.next_action
             if action is None:
                 continue
-            if action.due_at > now:
-                self.store.schedule(loop_id, action.due_at)
+            allowed = next_allowed(
+                max(action.due_at, now),
+                tz=tz,
+                quiet_hours=rules.quiet_hours,
+                business_days_only=rules.business_days_only,
+            )
+            if allowed > now:
+                self.store.schedule(loop_id, allowed)
                 continue
-            self.outbox.deliver_later(loop_id, action.key)
+            due.append((loop, action))
+        return self._dispatch(due, now, tz, rules.reminder_budget)
+
+    def _dispatch(
+        self,
+        due: list[tuple[Loop, PlannedAction]],
+        now: datetime,
+        tz: ZoneInfo,
+        budget: int | None,
+    ) -> int:
+        """Reminders count against the weekly budget (most overdue first); the rest wait a week."""
+        week = week_start(now, tz)
+        reminders = [
+            (loop.id, action.due_at, loop.nudges)
+            for loop, action in due
+            if action.kind is ActionKind.REMIND
+        ]
+        _, wait = within_budget(reminders, self.store.reminders_in_week(week), budget)
+        waiting = set(wait)
+        sent = 0
+        for loop, action in due:
+            if loop.id in waiting:
+                self.store.schedule(loop.id, week + timedelta(days=7))
+                continue
+            if action.kind is ActionKind.REMIND:
+                self.store.count_reminder(week)
+            self.outbox.deliver_later(loop.id, action.key)
             sent += 1
+        if waiting:
+            log.info("weekly reminder budget (%s) reached: %d reminders wait", budget, len(waiting))
         return sent
 
     # -- delivery (runs in the send actor) ------------------------------------------------------

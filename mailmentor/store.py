@@ -320,6 +320,21 @@ class Store:
     def was_sent(self, key: str) -> bool:
         return bool(self._r.exists(self._key("sent", key)))
 
+    # -- weekly reminder budget ---------------------------------------------------------------
+
+    def count_reminder(self, week: datetime) -> int:
+        """One more reminder queued in the week starting at `week` (kept a month)."""
+        key = self._key("budget", str(int(_score(week))))
+        with self._r.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 31 * 86400)
+            count, _ = pipe.execute()
+        return int(count)
+
+    def reminders_in_week(self, week: datetime) -> int:
+        value = self._r.get(self._key("budget", str(int(_score(week)))))
+        return int(value) if value else 0
+
     # -- relationships ------------------------------------------------------------------------
 
     def add_relationship_event(self, address: str, event: Event) -> None:

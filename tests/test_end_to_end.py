@@ -6,10 +6,11 @@ that days pass in milliseconds. The watcher and the dramatiq send workers run fo
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,27 +80,44 @@ class Harness:
     def next_reminder(self, count: int) -> EmailMessage:
         return self.sink.wait_for(count, timeout=15)[count - 1].message
 
+    def wait_recorded(self, loop_id: str, nudges: int) -> None:
+        """The send actor records a reminder after SMTP accepted it; wait before moving time."""
+        wait_for(
+            lambda: self.service.store.get_loop(loop_id).nudges >= nudges,
+            what=f"{nudges} reminder(s) recorded on {loop_id}",
+        )
+
     def handled(self, message_id: str) -> bool:
         return self.service.store.is_processed(message_id.strip("<>"))
 
 
 @contextmanager
 def running_harness(
-    redis_server: Any, imap: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path
+    redis_server: Any,
+    imap: ImapAccount,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+    rules: str | None = None,
+    start: datetime | None = None,
 ) -> Iterator[Harness]:
+    rules_dir = None
+    if rules is not None:
+        rules_dir = tmp_path / "rules"
+        rules_dir.mkdir()
+        (rules_dir / "rules.yaml").write_text(rules)
     settings = load_settings(
         redis_url=redis_server.url,
         imap_host="",
         smtp_host="",
         data_dir=tmp_path / "data",
-        rules_dir=None,
+        rules_dir=rules_dir,
         service_address=mf.SERVICE,
         user_addresses=[mf.USER],
         secret_key="test-secret",
         timezone="Europe/Berlin",
         imap_idle_renew=2.0,  # pymap can miss an append racing IDLE's start
     )
-    clock = ManualClock()
+    clock = ManualClock(start)
     stack = Stack(settings, clock=clock, imap=imap, smtp=smtp_sink.start(), scheduler=False)
     stack.start()
     try:
@@ -408,3 +426,99 @@ def test_forwards_from_every_common_client_advance_their_loop(harness: Harness) 
             lp.advice_excerpt,
         )
         assert lp.mentor.name == "Grace Hopper"
+
+
+HarnessFactory = Callable[..., Harness]
+
+
+@pytest.fixture
+def make_harness(
+    redis_server: Any,
+    redis_client: Any,
+    imap_server: ImapAccount,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+) -> Iterator[HarnessFactory]:
+    """A harness with rules of the test's own and a chosen start time."""
+    with contextlib.ExitStack() as stack:
+
+        def make(rules: str, start: datetime | None = None) -> Harness:
+            return stack.enter_context(
+                running_harness(redis_server, imap_server, smtp_sink, tmp_path, rules, start)
+            )
+
+        yield make
+
+
+ADVISED_2D = """
+settings:
+  timezone: Europe/Berlin
+  {extra}
+rule_sets:
+  advice:
+    match: {{kinds: [advice]}}
+    stages:
+      advised: {{after: 2d}}
+"""
+
+
+def test_quiet_hours_hold_a_reminder_until_morning(make_harness: HarnessFactory) -> None:
+    # 21:00 UTC on a Monday is 22:00 in Berlin: two days later the reminder falls in quiet hours.
+    h = make_harness(
+        ADVISED_2D.format(extra='quiet_hours: "21:00-08:00"'),
+        start=datetime(2026, 1, 5, 21, 0, tzinfo=UTC),
+    )
+    h.deliver(mf.ask())
+    h.only_loop()
+    h.deliver(mf.gmail_forward())
+    h.wait_stage(Stage.ADVISED)
+    h.pass_days(2.01)  # Wednesday 22:15 Berlin
+    h.clock.advance(timedelta(hours=9))  # Thursday 07:15 Berlin: still quiet
+    h.service.tick()
+    time.sleep(0.5)
+    assert h.sink.messages == []
+    due = h.service.store.due_at(h.only_loop().id)
+    assert due == datetime(2026, 1, 8, 7, 0, tzinfo=UTC), "08:00 Berlin"
+    h.clock.advance(timedelta(minutes=50))  # 08:05 Berlin
+    h.service.tick()
+    assert "Alan" in h.next_reminder(1)["Subject"]
+
+
+def test_weekly_budget_lets_the_rest_wait(make_harness: HarnessFactory) -> None:
+    h = make_harness(ADVISED_2D.format(extra="reminder_budget: 1"))
+    for index in range(2):
+        ask_id = f"<ask-b{index}@client.example>"
+        h.deliver(mf.ask(ask_id, subject=f"Question {index}"))
+        wait_for(lambda n=index: len(h.loops()) == n + 1, what="loop")  # type: ignore[misc]
+        h.deliver(mf.gmail_forward(subject=f"Question {index}"))
+    wait_for(lambda: all(lp.stage is Stage.ADVISED for lp in h.loops()) and len(h.loops()) == 2)
+    h.pass_days(2.1)  # both due; budget allows one this week
+    h.next_reminder(1)
+    time.sleep(0.5)
+    assert len(h.sink.messages) == 1
+    h.pass_days(7)  # a new week
+    h.next_reminder(2)
+
+
+def test_unanswered_ask_is_nudged_twice_then_let_go_kindly(harness: Harness) -> None:
+    """Shipped rules: asked → nudge at 7d and 14d, then dropped at 21d with one kind note."""
+    h = harness
+    h.deliver(mf.ask())
+    loop = h.only_loop()
+    h.pass_days(7.01)
+    assert "No answer yet" in h.next_reminder(1)["Subject"]
+    h.wait_recorded(loop.id, 1)
+    h.pass_days(7.01)
+    h.next_reminder(2)
+    h.wait_recorded(loop.id, 2)
+    h.pass_days(7.01)
+    notice = h.next_reminder(3)
+    body = notice.get_body(preferencelist=("plain",))
+    assert isinstance(body, EmailMessage) and "reopen" in body.get_content()
+    dropped = h.wait_stage(Stage.DROPPED, loop.id)
+    assert dropped.events[-1].type is EventType.GAVE_UP
+    h.pass_days(60)
+    time.sleep(0.5)
+    assert len(h.sink.messages) == 3, "no more nudges after letting go"
+    h.deliver(mf.reply_to_reminder(notice, "reopen"))
+    assert h.wait_stage(Stage.ASKED, loop.id).stage is Stage.ASKED

@@ -74,6 +74,8 @@ def show(value: Any, limit: int = 40) -> str:
         text = value if len(value) <= limit else value[:limit] + "…"
         escaped = text.replace("\\", "\\\\").replace('"', '\\"')
         return '"' + "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in escaped) + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the person wrote it, not Python's True
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list | tuple):

@@ -52,6 +52,21 @@ def test_keys_stay_text() -> None:
     assert load_located("no: 1\n2: on\n", "t.yaml").data == {"no": 1, "2": True}
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("t: 8:00", "8:00"),  # YAML 1.1 would say 480
+        ("t: 10:30", "10:30"),
+        ("t: 1:30.5", "1:30.5"),
+        ("t: 21:00-8:00", "21:00-8:00"),
+        ("t: 800", 800),
+        ("t: '8:00'", "8:00"),
+    ],
+)
+def test_unquoted_times_stay_text(text: str, expected: object) -> None:
+    assert load_located(text, "t.yaml").data == {"t": expected}
+
+
 def test_empty_document() -> None:
     assert load_located("# nothing here\n", "t.yaml").data is None
 
@@ -90,6 +105,8 @@ def test_dotted(path: tuple[str | int, ...], expected: str) -> None:
         (None, "nothing"),
         ([1], "a list"),
         ({"a": 1}, "a mapping"),
+        (True, "true"),
+        (False, "false"),
     ],
 )
 def test_show(value: object, expected: str) -> None:
