@@ -98,6 +98,7 @@ class ActionKind(StrEnum):
     REMIND = "remind"
     GIVE_UP = "give_up"
     WAKE = "wake"
+    STILL_RELEVANT = "still_relevant"  # reminders were ignored: ask once, then pause
 
 
 class PlannedAction(BaseModel):

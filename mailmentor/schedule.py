@@ -70,9 +70,26 @@ def plan_next(loop: Loop, rules: Rules) -> PlannedAction | None:
             )
     if next_at is None:
         return None
-    return PlannedAction(
-        kind=ActionKind.REMIND, due_at=next_at, stage=loop.stage, sequence=sent + 1, rule=name
+    # Reminders the user let pass three times: ask once whether this still matters, then pause.
+    kind = (
+        ActionKind.STILL_RELEVANT if ignored_reminders(loop) >= IGNORED_LIMIT else ActionKind.REMIND
     )
+    return PlannedAction(kind=kind, due_at=next_at, stage=loop.stage, sequence=sent + 1, rule=name)
+
+
+#: After this many reminders in a row with no sign of the user, the loop asks "still relevant?".
+IGNORED_LIMIT = 3
+
+
+def ignored_reminders(loop: Loop) -> int:
+    """Reminders sent since the user last did anything with this loop (a message or a command)."""
+    count = 0
+    for event in reversed(loop.events):
+        if event.source.startswith("message <"):
+            break
+        if event.type is EventType.REMINDER_SENT:
+            count += 1
+    return count
 
 
 def _woke_since(loop: Loop, entered: datetime) -> bool:

@@ -107,7 +107,12 @@ def drop(loop: Loop, type_: EventType, at: datetime, source: str, detail: str = 
 
 
 def reopen(loop: Loop, at: datetime, source: str) -> Loop:
-    """Bring a dropped loop back to the stage it was in before it was dropped."""
+    """Bring a dropped (or paused) loop back to the stage it was in."""
+    if loop.stage is Stage.SNOOZED and loop.snoozed_until is None and loop.snoozed_from:
+        resumed = wake(loop, at, source)
+        return resumed.model_copy(
+            update={"nudges": 0, "last_reminder_at": None, "stage_entered_at": at}
+        )
     if loop.stage is not Stage.DROPPED:
         raise TransitionError(f"loop {loop.id} is {loop.stage}, not dropped")
     before = next(
@@ -142,4 +147,27 @@ def apply_due_action(loop: Loop, action: PlannedAction, at: datetime, error: str
         return drop(loop, EventType.GAVE_UP, at, f"rule {action.rule}", detail)
     if action.kind is ActionKind.WAKE:
         loop = wake(loop, at)
-    return record_reminder(loop, action, at, error)
+    loop = record_reminder(loop, action, at, error)
+    if action.kind is ActionKind.STILL_RELEVANT:
+        return pause(loop, at, f"rule {action.rule}")
+    return loop
+
+
+def pause(loop: Loop, at: datetime, source: str) -> Loop:
+    """Snoozed with no wake-up time: nothing more is sent until the user answers."""
+    previous = working_stage(loop)
+    event = Event(
+        at=at,
+        type=EventType.SNOOZED,
+        source=source,
+        stage=Stage.SNOOZED,
+        detail="paused: still relevant? (reply reopen to resume)",
+    )
+    return loop.model_copy(
+        update={
+            "stage": Stage.SNOOZED,
+            "snoozed_until": None,
+            "snoozed_from": previous,
+            "events": [*loop.events, event],
+        }
+    )
