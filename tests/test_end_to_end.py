@@ -99,6 +99,7 @@ def running_harness(
     tmp_path: Path,
     rules: str | None = None,
     start: datetime | None = None,
+    scheduler: bool = False,
 ) -> Iterator[Harness]:
     rules_dir = None
     if rules is not None:
@@ -116,9 +117,10 @@ def running_harness(
         secret_key="test-secret",
         timezone="Europe/Berlin",
         imap_idle_renew=2.0,  # pymap can miss an append racing IDLE's start
+        scheduler_interval=0.2,
     )
     clock = ManualClock(start)
-    stack = Stack(settings, clock=clock, imap=imap, smtp=smtp_sink.start(), scheduler=False)
+    stack = Stack(settings, clock=clock, imap=imap, smtp=smtp_sink.start(), scheduler=scheduler)
     stack.start()
     try:
         yield Harness(stack, imap, smtp_sink, clock)
@@ -442,9 +444,11 @@ def make_harness(
     """A harness with rules of the test's own and a chosen start time."""
     with contextlib.ExitStack() as stack:
 
-        def make(rules: str, start: datetime | None = None) -> Harness:
+        def make(rules: str, start: datetime | None = None, scheduler: bool = False) -> Harness:
             return stack.enter_context(
-                running_harness(redis_server, imap_server, smtp_sink, tmp_path, rules, start)
+                running_harness(
+                    redis_server, imap_server, smtp_sink, tmp_path, rules, start, scheduler
+                )
             )
 
         yield make
@@ -522,3 +526,34 @@ def test_unanswered_ask_is_nudged_twice_then_let_go_kindly(harness: Harness) -> 
     assert len(h.sink.messages) == 3, "no more nudges after letting go"
     h.deliver(mf.reply_to_reminder(notice, "reopen"))
     assert h.wait_stage(Stage.ASKED, loop.id).stage is Stage.ASKED
+
+
+def test_rule_edits_apply_to_open_loops_without_a_restart(
+    make_harness: HarnessFactory, tmp_path: Path
+) -> None:
+    h = make_harness(ADVISED_2D.format(extra=""), scheduler=True)
+    rules_file = tmp_path / "rules" / "rules.yaml"
+    h.deliver(mf.ask())
+    h.only_loop()
+    h.deliver(mf.gmail_forward())
+    loop = h.wait_stage(Stage.ADVISED)
+    assert loop.next_reminder_at == loop.stage_entered_at + timedelta(days=2)
+
+    rules_file.write_text(ADVISED_2D.format(extra="").replace("2d", "5d"))
+    wait_for(
+        lambda: h.only_loop().next_reminder_at == loop.stage_entered_at + timedelta(days=5),
+        what="the running scheduler to re-plan under the edited rule",
+    )
+
+    rules_file.write_text(ADVISED_2D.format(extra="").replace("2d", "3x"))
+    time.sleep(1.5)  # several scheduler passes
+    assert h.only_loop().next_reminder_at == loop.stage_entered_at + timedelta(days=5), (
+        "a broken edit keeps the last good rules"
+    )
+
+    h.clock.advance(timedelta(days=5.1))
+    h.next_reminder(1)  # sent by the running scheduler on its own
+    h.wait_recorded(loop.id, 1)
+    rules_file.write_text(ADVISED_2D.format(extra="").replace("2d", "1d"))
+    time.sleep(1.5)
+    assert len(h.sink.messages) == 1, "a reminder already sent is not sent again"
