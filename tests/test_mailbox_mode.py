@@ -37,19 +37,24 @@ def mail(sender: str, to: str, subject: str, mid: str, reply_to: str | None = No
     return bytes(msg)
 
 
-@pytest.fixture
-def service(store: Store) -> Service:
+def service_for_store(store: Store, user: str = USER) -> Service:
+    """A Service on the real store whose outbox records instead of queueing (no SMTP here)."""
     rules = load_rules(default_rules_dir())
     return Service(
         store=store,
         rules=lambda: rules,
         clock=ManualClock(),
-        identity=Identity(user_addresses=(USER,), service_address="ada+mentor@example.com"),
+        identity=Identity(user_addresses=(user,), service_address="ada+mentor@example.com"),
         secret=b"k",
         timezone=ZoneInfo("UTC"),
         outbox=RecordingOutbox(),
         smtp=SmtpAccount(host="127.0.0.1", port=1, security="none"),
     )
+
+
+@pytest.fixture
+def service(store: Store) -> Service:
+    return service_for_store(store)
 
 
 def handle(service: Service, raw: bytes, origin: Origin) -> str:
