@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError
 from imapclient.exceptions import LoginError as ClientLoginError
+from imapclient.imap_utf7 import decode as utf7_decode
 
 from mailmentor.errors import LoginError, MailboxError, UnprocessableMessage
 
@@ -38,6 +39,22 @@ log = logging.getLogger("mailmentor.imap")
 MessageHandler = Callable[[int, bytes], object]
 """Called with (uid, raw RFC 5322 bytes) for every new message, in UID order; any return value
 (an outcome, say) is ignored, an exception means the message failed."""
+
+
+@dataclass(frozen=True)
+class MessageMeta:
+    """Where a message sits and how it is marked: its folder, IMAP flags (keywords included)
+    and, on Gmail (X-GM-EXT-1), its labels. Mailbox mode reads meaning from these."""
+
+    folder: str
+    flags: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+
+
+MetaHandler = Callable[[int, bytes, MessageMeta], object]
+"""Like MessageHandler, also given the message's MessageMeta (fetched with its body)."""
+
+GMAIL_CAPABILITY = "X-GM-EXT-1"
 
 Security = Literal["ssl", "starttls", "none"]
 
@@ -174,6 +191,46 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> 
     return base * (0.5 + rand / 2)
 
 
+def _imap_text(item: object) -> str:
+    """One atom or string of a parsed IMAP response as text; bytes are ASCII (UTF-8 tolerated)."""
+    if isinstance(item, bytes | bytearray):
+        return bytes(item).decode("utf-8", "replace")
+    return str(item)
+
+
+def message_flags(value: object) -> tuple[str, ...]:
+    """The FLAGS of a parsed FETCH response as text (``\\Seen``, ``$mentor``); never raises."""
+    try:
+        items = value if isinstance(value, tuple | list) else () if value is None else (value,)
+        return tuple(text for text in (_imap_text(item).strip() for item in items) if text)
+    except Exception:
+        return ()
+
+
+def gmail_labels(value: object) -> tuple[str, ...]:
+    """The X-GM-LABELS of a parsed FETCH response as text; never raises.
+
+    Labels are modified UTF-7 (``&AOQ-`` is "ä"), atoms or quoted strings, and a label that
+    looks like a number arrives as an int; system labels keep their backslash (``\\Inbox``).
+    """
+    try:
+        items = value if isinstance(value, tuple | list) else () if value is None else (value,)
+        labels = []
+        for item in items:
+            if item is None:
+                continue
+            raw = bytes(item) if isinstance(item, bytes | bytearray) else str(item).encode()
+            try:
+                text = str(utf7_decode(raw)) if b"&" in raw else raw.decode("utf-8", "replace")
+            except Exception:
+                text = raw.decode("utf-8", "replace")
+            if text.strip():
+                labels.append(text.strip())
+        return tuple(labels)
+    except Exception:
+        return ()
+
+
 def _scrub(text: str, secret: str) -> str:
     """Remove a secret from text that is about to reach a log or an exception."""
     return text.replace(secret, "***") if secret else text
@@ -306,13 +363,23 @@ class FetchedMessage:
     raw: bytes
     size: int
     truncated: bool = False
+    flags: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
 
 
 def fetch_messages(
-    client: IMAPClient, batch: list[int], max_bytes: int, label: str
+    client: IMAPClient, batch: list[int], max_bytes: int, label: str, *, meta: bool = False
 ) -> dict[int, FetchedMessage]:
     """Raw bytes per UID with BODY.PEEK (nothing gets \\Seen); over-sized messages as their
-    header plus the first ~1 MB of text, so one huge mail cannot exhaust memory."""
+    header plus the first ~1 MB of text, so one huge mail cannot exhaust memory.
+
+    With ``meta`` the same FETCH also reads FLAGS and, on Gmail, X-GM-LABELS.
+    """
+    extra: list[bytes] = []
+    if meta:
+        extra.append(b"FLAGS")
+        if client.has_capability(GMAIL_CAPABILITY):
+            extra.append(b"X-GM-LABELS")
     sizes: dict[int, int] = {}
     for uid, data in client.fetch(batch, [b"RFC822.SIZE"]).items():
         sizes[int(uid)] = int(data.get(b"RFC822.SIZE", 0) or 0)
@@ -320,13 +387,18 @@ def fetch_messages(
     large = [uid for uid in batch if uid in sizes and sizes[uid] > max_bytes]
     found: dict[int, FetchedMessage] = {}
     for chunk in size_chunks(small, sizes, max(FETCH_BYTES_BUDGET, max_bytes)):
-        for uid, data in client.fetch(chunk, [b"BODY.PEEK[]"]).items():
+        for uid, data in client.fetch(chunk, [b"BODY.PEEK[]", *extra]).items():
             body = data.get(b"BODY[]")
-            if body is not None:
-                found[int(uid)] = FetchedMessage(bytes(body), sizes[int(uid)])
+            if body is not None and int(uid) in sizes:
+                found[int(uid)] = FetchedMessage(
+                    bytes(body),
+                    sizes[int(uid)],
+                    flags=message_flags(data.get(b"FLAGS")),
+                    labels=gmail_labels(data.get(b"X-GM-LABELS")),
+                )
     for uid in large:
         parts = [b"BODY.PEEK[HEADER]", f"BODY.PEEK[TEXT]<0.{TRUNCATED_TEXT_BYTES}>".encode()]
-        data = client.fetch([uid], parts).get(uid)
+        data = client.fetch([uid], [*parts, *extra]).get(uid)
         if data is None:
             continue
         header = bytes(data.get(b"BODY[HEADER]") or b"")
@@ -340,7 +412,13 @@ def fetch_messages(
             max_bytes,
             len(text),
         )
-        found[uid] = FetchedMessage(header + text, sizes[uid], truncated=True)
+        found[uid] = FetchedMessage(
+            header + text,
+            sizes[uid],
+            truncated=True,
+            flags=message_flags(data.get(b"FLAGS")),
+            labels=gmail_labels(data.get(b"X-GM-LABELS")),
+        )
     return found
 
 
@@ -381,6 +459,18 @@ def _ensure_folder(client: IMAPClient, folder: str) -> bool:
             raise
         return False
     return True
+
+
+def create_folder(account: ImapAccount, folder: str, timeout: float = 30.0) -> bool:
+    """Create ``folder`` in the account's mailbox when missing (the demo mailbox has only
+    INBOX); True when it was created. Raises MailboxError naming the folder."""
+    client = connect(account, timeout)
+    try:
+        return _ensure_folder(client, folder)
+    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        raise MailboxError(f"cannot create folder {folder!r} of {account.label}: {exc}") from exc
+    finally:
+        _logout(client)
 
 
 def move_message(
@@ -537,6 +627,9 @@ def _take_exists(client: IMAPClient) -> bool:
 class MailboxWatcher:
     """Feeds every new message of one mailbox to ``handler``, exactly once in the normal case.
 
+    Give either ``handler`` (uid, raw) or ``meta_handler`` (uid, raw, MessageMeta): the latter
+    also gets each message's flags and Gmail labels, read in the same FETCH as its body.
+
     The checkpoint advances after each message (handled or failed), so a crash re-delivers at
     most the message in flight; the handler dedupes by Message-ID. A message the handler fails
     on is logged and, with ``quarantine_folder``, moved there so it can be looked at (and
@@ -547,8 +640,9 @@ class MailboxWatcher:
         self,
         account: ImapAccount,
         checkpoints: CheckpointStore,
-        handler: MessageHandler,
+        handler: MessageHandler | None = None,
         *,
+        meta_handler: MetaHandler | None = None,
         leases: LeaseStore | None = None,
         owner: str | None = None,
         idle_renew: float = 540.0,
@@ -561,9 +655,12 @@ class MailboxWatcher:
         timeout: float = 30.0,
         quarantine_folder: str | None = None,
     ) -> None:
+        if (handler is None) == (meta_handler is None):
+            raise TypeError("MailboxWatcher needs exactly one of handler and meta_handler")
         self.account = account
         self._checkpoints = checkpoints
         self._handler = handler
+        self._meta_handler = meta_handler
         self._leases = leases
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._idle_renew = idle_renew
@@ -785,7 +882,13 @@ class MailboxWatcher:
         for batch in uid_batches(uids):
             if self._stop.is_set():
                 return count, False
-            fetched = fetch_messages(client, batch, self._max_bytes, self.account.label)
+            fetched = fetch_messages(
+                client,
+                batch,
+                self._max_bytes,
+                self.account.label,
+                meta=self._meta_handler is not None,
+            )
             for uid in batch:
                 if self._stop.is_set() or not self._hold_lease():
                     return count, False
@@ -802,7 +905,11 @@ class MailboxWatcher:
         """Run the handler; a failure is logged (and quarantined) so one poison message blocks
         nothing. The caller advances the checkpoint past it either way."""
         try:
-            self._handler(uid, message.raw)
+            if self._meta_handler is not None:
+                meta = MessageMeta(self.account.folder, message.flags, message.labels)
+                self._meta_handler(uid, message.raw, meta)
+            elif self._handler is not None:
+                self._handler(uid, message.raw)
         except Exception as exc:
             folder = self.quarantine_folder
             then = f"moving it to {folder!r}" if folder else "skipping it"

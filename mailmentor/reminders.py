@@ -1,30 +1,45 @@
-"""Render reminder, give-up and short reply mails (pure: data in, EmailMessage out).
+"""Render reminder, give-up, "still relevant?" and short reply mails, and the report-back draft.
 
-Nothing here sends or reads the clock; ``ctx.now`` comes from the injected clock so the same loop
-and action always render the same message, Message-ID included, which is what makes a retried
-send idempotent on the receiving side.
+Data in, EmailMessage out. Nothing here sends or reads the clock; ``ctx.now`` comes from the
+injected clock so the same loop and action always render the same message, Message-ID included,
+which is what makes a retried send idempotent on the receiving side.
+
+Templates (``<name>.txt.j2`` / ``<name>.html.j2``) are looked up first in the user's
+``RULES_DIR/templates/`` (``ctx.templates_dir``), then in the package. A user template that does
+not compile or render is logged with its file and line, and the shipped one is used instead: a
+typo never costs a reminder. The variables templates see are listed in docs/rules.md.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
+import traceback
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+import jinja2.sandbox
 
 from mailmentor.model import ActionKind, Kind, Loop, PlannedAction, Stage
+from mailmentor.schedule import ignored_reminders
 from mailmentor.tokens import reminder_message_id, reply_address
+
+log = logging.getLogger("mailmentor.reminders")
+
+#: User templates live in this folder of RULES_DIR, apart from the rule files.
+TEMPLATES_DIRNAME = "templates"
 
 HELP_TEXT = """\
 acted (or done) — you acted on the advice
@@ -42,6 +57,8 @@ MAX_REFERENCES = 20
 MAX_SUBJECT = 120
 MAX_NAME = 60
 MAX_EXCERPT = 800
+#: The advice quoted in a report-back draft: enough to recall it, short enough to edit around.
+MAX_DRAFT_QUOTE = 300
 
 _ID_HEADERS = frozenset({"message-id", "in-reply-to", "references"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]+")
@@ -162,13 +179,19 @@ MAIL_POLICY: EmailPolicy = _MailPolicy().clone(linesep="\r\n", cte_type="7bit")
 
 @dataclass(frozen=True)
 class ReminderContext:
-    """What rendering needs besides the loop: who writes to whom, the secret and the time."""
+    """What rendering needs besides the loop: who writes to whom, the secret and the time.
+
+    ``templates_dir`` holds the user's template overrides (None: shipped templates only);
+    ``template`` is the rule's template name for this reminder (None: the stage's default).
+    """
 
     service_address: str
     user_address: str
     secret: bytes = field(repr=False)
     timezone: ZoneInfo
     now: datetime
+    templates_dir: Path | None = None
+    template: str | None = None
 
 
 # --- small pure helpers ---------------------------------------------------------------------
@@ -275,7 +298,7 @@ class _Copy:
     paragraphs: list[str]
     since: str = ""
     commands: str = ""
-    draft: str = ""
+    report_draft: bool = False  # the mail asks to report back: offer a starter draft
     ideas: list[str] = field(default_factory=list)
 
 
@@ -297,16 +320,6 @@ def _since_event(stage: Stage, name: str) -> str:
         Stage.REPORTED: f"you reported back to {name}",
         Stage.GAVE_BACK: f"you last gave something back to {name}",
     }.get(stage, "the last change on this loop")
-
-
-def _draft(name: str, subject: str) -> str:
-    return (
-        f"Hi {name},\n\n"
-        f"Thanks again for your advice on {subject}. Here is what I did: …\n"
-        "What came of it so far: …\n"
-        "What I learned: …\n\n"
-        "Thank you!"
-    )
 
 
 _IDEAS = [
@@ -351,7 +364,7 @@ def _stage_copy(loop: Loop, stage: Stage, name: str, subject: str) -> _Copy:
                 f"{name} will want to know what came of the advice. A few lines are enough; "
                 "here is a start you can copy:",
             ],
-            draft=_draft(name, subject),
+            report_draft=True,
         )
     if stage is Stage.REPORTED:
         return _Copy(
@@ -376,29 +389,118 @@ def _stage_copy(loop: Loop, stage: Stage, name: str, subject: str) -> _Copy:
 
 # --- rendering ------------------------------------------------------------------------------
 
-
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("mailmentor", "templates"),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html.j2", "html"), default_for_string=False, default=False
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["quote"] = _quote
-    return env
+_ENV_OPTIONS: dict[str, Any] = {
+    "autoescape": jinja2.select_autoescape(
+        enabled_extensions=("html.j2", "html"), default_for_string=False, default=False
+    ),
+    "undefined": jinja2.StrictUndefined,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "keep_trailing_newline": True,
+}
 
 
 def _quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
 
 
-def _render(name: str, **values: Any) -> str:
-    return _environment().get_template(name).render(**values)
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    """The shipped templates only: the fallback that always renders."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("mailmentor", "templates"), **_ENV_OPTIONS)
+    env.filters["quote"] = _quote
+    return env
+
+
+@lru_cache(maxsize=8)
+def _user_environment(directory: Path) -> jinja2.Environment:
+    """The user's folder first, then the shipped templates.
+
+    Sandboxed, since the rule folder may be writable by more people than the service's code;
+    Jinja re-reads a template whose file changed, so edits apply without a restart.
+    """
+    loader = jinja2.ChoiceLoader(
+        [jinja2.FileSystemLoader(str(directory)), jinja2.PackageLoader("mailmentor", "templates")]
+    )
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(loader=loader, **_ENV_OPTIONS)
+    env.filters["quote"] = _quote
+    return env
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """One body, and the subject its template set with ``{% set mail_subject = … %}``, if any."""
+
+    body: str
+    subject: str | None
+
+
+def _render_with(
+    env: jinja2.Environment, names: Sequence[str], suffix: str, values: dict[str, Any]
+) -> _Rendered:
+    files = [f"{name}.{suffix}.j2" for name in names]
+    template = env.select_template(files)
+    try:
+        module = template.make_module(values)
+    except Exception:
+        env.handle_exception()  # re-raises with template file and line in the traceback
+        raise
+    subject = getattr(module, "mail_subject", None)
+    return _Rendered(str(module), subject if isinstance(subject, str) else None)
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of a template error, as far as Jinja tells."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"{exc.filename or exc.name or '?'}:{exc.lineno}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    if frames:
+        return f"{frames[-1].filename}:{frames[-1].lineno}"
+    return "?"
+
+
+def _render_part(
+    ctx: ReminderContext, names: Sequence[str], suffix: str, values: dict[str, Any]
+) -> _Rendered:
+    """Render with the user's overrides; a broken one is logged and the shipped one used."""
+    if ctx.templates_dir is not None:
+        try:
+            return _render_with(_user_environment(ctx.templates_dir), names, suffix, values)
+        except Exception as exc:  # a user's typo must never cost the reminder
+            log.error(
+                "template %s is broken, using the shipped template instead: %s: %s",
+                _where(exc),
+                type(exc).__name__,
+                exc,
+            )
+    return _render_with(_environment(), names, suffix, values)
+
+
+def _template_names(ctx: ReminderContext, stage: Stage) -> list[str]:
+    """The rule's template, then ``reminder_<stage>``, then ``reminder`` (shipped)."""
+    names = [f"reminder_{stage}", "reminder"]
+    if ctx.template:
+        names.insert(0, ctx.template)
+    return names
+
+
+def _check_chosen(ctx: ReminderContext, names: Sequence[str]) -> None:
+    """A rule naming a template that exists nowhere is worth a warning (the mail still goes)."""
+    if not ctx.template or names[0] != ctx.template:
+        return
+    env = _user_environment(ctx.templates_dir) if ctx.templates_dir else _environment()
+    try:
+        env.get_template(f"{ctx.template}.txt.j2")
+    except jinja2.TemplateNotFound:
+        where = f"{ctx.templates_dir} or the package" if ctx.templates_dir else "the package"
+        log.warning(
+            "template %r (from the rules) not found in %s; using %s",
+            ctx.template,
+            where,
+            " / ".join(names[1:]),
+        )
+    except Exception:  # broken, not missing: _render_part logs it with its line
+        return
 
 
 def _address(value: str, what: str, display_name: str = "") -> Address:
@@ -428,9 +530,7 @@ def _new_message(
     msg["Subject"] = header_text(subject)
     msg["Date"] = format_datetime(_aware(ctx.now).astimezone(ctx.timezone))
     msg["Message-ID"] = f"<{message_id}>"
-    if thread:
-        msg["In-Reply-To"] = f"<{thread[-1]}>"
-        msg["References"] = " ".join(f"<{i}>" for i in thread)
+    _thread_headers(msg, thread)
     if loop is not None:
         msg["Reply-To"] = reply_address(ctx.service_address, loop.id, ctx.secret)
         msg["X-Mailmentor-Loop"] = header_text(loop.id, limit=64)
@@ -439,59 +539,98 @@ def _new_message(
     return msg
 
 
-def _set_bodies(msg: EmailMessage, template: str, values: dict[str, Any]) -> EmailMessage:
-    msg.set_content(_render(f"{template}.txt.j2", **values), charset="utf-8")
-    msg.add_alternative(_render(f"{template}.html.j2", **values), subtype="html", charset="utf-8")
+def _thread_headers(msg: EmailMessage, thread: Sequence[str]) -> None:
+    if thread:
+        msg["In-Reply-To"] = f"<{thread[-1]}>"
+        msg["References"] = " ".join(f"<{i}>" for i in thread)
+
+
+def _compose(
+    ctx: ReminderContext,
+    names: Sequence[str],
+    values: dict[str, Any],
+    *,
+    subject: str,
+    message_id: str,
+    thread: Sequence[str],
+    loop: Loop | None,
+) -> EmailMessage:
+    """Render both bodies (text, then HTML), take a subject a template set, build the mail."""
+    text = _render_part(ctx, names, "txt", values)
+    html = _render_part(ctx, names, "html", values)
+    chosen = header_text(text.subject or html.subject or "") or subject
+    msg = _new_message(ctx, subject=chosen, message_id=message_id, thread=thread, loop=loop)
+    msg.set_content(text.body, charset="utf-8")
+    msg.add_alternative(html.body, subtype="html", charset="utf-8")
     return msg
 
 
-def _loop_values(loop: Loop, ctx: ReminderContext) -> dict[str, Any]:
+def _loop_values(loop: Loop, ctx: ReminderContext, stage: Stage | None = None) -> dict[str, Any]:
+    """What every loop template may use (listed in docs/rules.md, "Templates")."""
     mentor_name = header_text(loop.mentor.name, limit=MAX_NAME)
     mentor_address = header_text(loop.mentor.address, limit=MAX_NAME * 2)
     return {
         "loop_id": header_text(loop.id, limit=64),
+        "kind": str(loop.kind),
+        "stage": str(stage or loop.stage),
         "mentor": f"{mentor_name} <{mentor_address}>" if mentor_name else mentor_address,
+        "mentor_name": _short_name(loop),
+        "mentor_full_name": mentor_name,
+        "mentor_address": mentor_address,
+        "subject": clean_subject(loop.subject),
         "ask_excerpt": clean_body(loop.ask_excerpt),
         "advice_excerpt": clean_body(loop.advice_excerpt),
         "local_date": _local_date(loop.stage_entered_at, ctx.timezone),
+        "days": elapsed(loop.stage_entered_at, ctx.now).days,
+        "user_address": header_text(ctx.user_address, limit=320),
     }
 
 
 def _short_name(loop: Loop) -> str:
-    return header_text(loop.mentor.short_name, limit=MAX_NAME) or "your mentor"
+    """First word of the name, without the comma of "Last, First" ("Hi Müller,," reads badly)."""
+    name = header_text(loop.mentor.short_name, limit=MAX_NAME).rstrip(",;:")
+    return name or "your mentor"
+
+
+def _reminder_id(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> str:
+    return reminder_message_id(loop.id, action.key, ctx.secret, _domain(ctx.service_address))
 
 
 def build_reminder(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> EmailMessage:
     """The reminder for ``action``: what to do next about ``loop``, threaded beside its thread.
 
-    A give-up action renders the give-up notice instead.
+    A give-up action renders the give-up notice instead, a still-relevant action that question.
     """
     if action.kind is ActionKind.GIVE_UP:
         return build_give_up_notice(loop, action, ctx)
+    if action.kind is ActionKind.STILL_RELEVANT:
+        return build_still_relevant(loop, action, ctx)
     name = _short_name(loop)
     subject = clean_subject(loop.subject)
     copy = _stage_copy(loop, action.stage, name, subject)
     since = days_phrase(elapsed(loop.stage_entered_at, ctx.now))
-    values = _loop_values(loop, ctx) | {
+    values = _loop_values(loop, ctx, action.stage)
+    values |= {
         "headline": copy.headline,
         "paragraphs": copy.paragraphs,
         "since": f"{since} since {_since_event(action.stage, name)}",
-        "draft": copy.draft,
+        "draft": report_draft_text(loop, ctx) if copy.report_draft else "",
         "ideas": copy.ideas,
         "commands": _COMMANDS.get(action.stage, _GENERIC_COMMANDS),
         "sequence": action.sequence,
-        "subject": subject,
+        "mail_subject": copy.subject,
     }
-    msg = _new_message(
+    names = _template_names(ctx, action.stage)
+    _check_chosen(ctx, names)
+    return _compose(
         ctx,
+        names,
+        values,
         subject=copy.subject,
-        message_id=reminder_message_id(
-            loop.id, action.key, ctx.secret, _domain(ctx.service_address)
-        ),
+        message_id=_reminder_id(loop, action, ctx),
         thread=thread_references(loop.message_ids),
         loop=loop,
     )
-    return _set_bodies(msg, "reminder", values)
 
 
 def build_give_up_notice(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> EmailMessage:
@@ -503,7 +642,8 @@ def build_give_up_notice(loop: Loop, action: PlannedAction, ctx: ReminderContext
         headline = f"No answer from {name} in {span}"
     else:
         headline = f"Nothing new with {name} in {span}"
-    values = _loop_values(loop, ctx) | {
+    line = f"Letting go: {subject} ({headline[0].lower()}{headline[1:]})"
+    values = _loop_values(loop, ctx, action.stage) | {
         "headline": headline,
         "paragraphs": [
             f"{headline} — letting this one go; reply “reopen” to keep it.",
@@ -514,18 +654,90 @@ def build_give_up_notice(loop: Loop, action: PlannedAction, ctx: ReminderContext
         "ideas": [],
         "commands": "reopen · help",
         "sequence": 0,
-        "subject": subject,
+        "mail_subject": line,
     }
-    msg = _new_message(
+    return _compose(
         ctx,
-        subject=f"Letting go: {subject} ({headline[0].lower()}{headline[1:]})",
-        message_id=reminder_message_id(
-            loop.id, action.key, ctx.secret, _domain(ctx.service_address)
-        ),
+        ["give_up"],
+        values,
+        subject=line,
+        message_id=_reminder_id(loop, action, ctx),
         thread=thread_references(loop.message_ids),
         loop=loop,
     )
-    return _set_bodies(msg, "reminder", values)
+
+
+def build_still_relevant(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> EmailMessage:
+    """Ask once whether a loop whose reminders went unanswered still matters; it is paused.
+
+    Same headers as a reminder (Reply-To token, threading, Auto-Submitted), so one-line answers
+    (done, snooze 2w, stop, reopen) reach the loop.
+    """
+    name = _short_name(loop)
+    subject = clean_subject(loop.subject)
+    line = f"Still relevant? {name}: {subject}"
+    values = _loop_values(loop, ctx, action.stage) | {
+        "headline": f"Still relevant? Your loop with {name}",
+        "ignored": max(ignored_reminders(loop), 1),
+        "commands": "done · snooze 2w · stop · reopen",
+        "sequence": action.sequence,
+        "mail_subject": line,
+    }
+    return _compose(
+        ctx,
+        ["still_relevant"],
+        values,
+        subject=line,
+        message_id=_reminder_id(loop, action, ctx),
+        thread=thread_references(loop.message_ids),
+        loop=loop,
+    )
+
+
+# --- the report-back draft ------------------------------------------------------------------
+
+
+def report_draft_text(loop: Loop, ctx: ReminderContext) -> str:
+    """The starter text of the report-back (``report_draft.txt.j2``), with [brackets] to fill."""
+    values = _loop_values(loop, ctx) | {
+        "advice_excerpt": clean_body(loop.advice_excerpt, limit=MAX_DRAFT_QUOTE),
+    }
+    return _render_part(ctx, ["report_draft"], "txt", values).body.strip()
+
+
+def asks_for_report(loop: Loop, action: PlannedAction) -> bool:
+    """Whether the mail for ``action`` is the reminder to report back (so it carries a draft)."""
+    if action.kind is ActionKind.WAKE:
+        stage = loop.snoozed_from or action.stage
+    elif action.kind is ActionKind.REMIND:
+        stage = action.stage
+    else:
+        return False
+    return stage is Stage.ACTED and loop.kind in (Kind.ADVICE, Kind.INTRO)
+
+
+def build_report_draft(loop: Loop, ctx: ReminderContext) -> EmailMessage:
+    """The user's report-back to the mentor, as a draft for the user's Drafts folder.
+
+    From the user to the mentor, "Re: <subject>", threaded to the loop's conversation. It is the
+    user's own mail, so none of the automatic-mail headers or loop tokens: mailmentor never sends
+    it, the user edits and sends it (or not).
+    """
+    msg = EmailMessage(policy=MAIL_POLICY)
+    msg["From"] = _address(ctx.user_address, "user address")
+    msg["To"] = _address(
+        loop.mentor.address,
+        f"mentor address of loop {loop.id}",
+        display_name=header_text(loop.mentor.name, limit=MAX_NAME),
+    )
+    msg["Subject"] = f"Re: {clean_subject(loop.subject)}"
+    msg["Date"] = format_datetime(_aware(ctx.now).astimezone(ctx.timezone))
+    seed = f"{loop.id}\n{_aware(loop.stage_entered_at).isoformat()}\ndraft"
+    digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
+    msg["Message-ID"] = f"<mm.draft.{digest}@{_domain(ctx.user_address)}>"
+    _thread_headers(msg, thread_references(loop.message_ids))
+    msg.set_content(report_draft_text(loop, ctx) + "\n", charset="utf-8")
+    return msg
 
 
 def build_reply(
@@ -554,7 +766,15 @@ def build_reply(
     line = header_text(subject) or "mailmentor"
     if not _REPLY_PREFIX.match(line):
         line = f"Re: {line}"
-    msg = _new_message(ctx, subject=line, message_id=message_id, thread=thread, loop=loop)
     text = clean_body(body_text, limit=20_000)
     values = {"paragraphs": [p for p in text.split("\n\n") if p.strip()]}
-    return _set_bodies(msg, "reply", values)
+    # Replies keep their subject: it threads them to the user's mail.
+    return _compose(
+        replace(ctx, templates_dir=None),
+        ["reply"],
+        values,
+        subject=line,
+        message_id=message_id,
+        thread=thread,
+        loop=loop,
+    )

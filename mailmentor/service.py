@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ from mailmentor.errors import (
     PermanentSendError,
     UnprocessableMessage,
 )
+from mailmentor.imap import MessageMeta
 from mailmentor.mailbox_mode import (
     MentorReply,
     Origin,
@@ -44,9 +46,11 @@ from mailmentor.parsing.message import (
 from mailmentor.reminders import (
     HELP_TEXT,
     ReminderContext,
+    asks_for_report,
     build_give_up_notice,
     build_reminder,
     build_reply,
+    build_report_draft,
 )
 from mailmentor.rules import Rules
 from mailmentor.schedule import plan_next
@@ -83,6 +87,10 @@ class Service:
     outbox: Outbox
     smtp: SmtpAccount
     listeners: list[Listener] = field(default_factory=list)
+    #: Saves the report-back draft to the user's Drafts (IMAP APPEND); None: no drafts saved.
+    drafts: Callable[[EmailMessage], None] | None = None
+    #: The user's template overrides (RULES_DIR/templates); None: shipped templates only.
+    templates_dir: Path | None = None
 
     # -- intake -------------------------------------------------------------------------------
 
@@ -104,6 +112,51 @@ class Service:
                 continue
             log.info("message <%s> (uid %s): %s", msg.message_id, uid, outcome)
             return outcome
+
+    def handle_in_folder(
+        self,
+        uid: int,
+        raw: bytes,
+        meta: MessageMeta,
+        origin_of: Callable[[MessageMeta], Origin],
+    ) -> str:
+        """Mailbox-mode watcher entry point: where a message sits (``origin_of``) says what it
+        means. Returns the outcome and, like handle_raw, waits out a passing Redis outage.
+
+        The user's reply to a reminder is a command wherever it is found (INBOX when the
+        service address is their own plus address, or Sent). Broken mail is ignored, never
+        raised: quarantine would move the user's own mail out of their folders.
+        """
+        msg = parse_message(raw)
+        origin = origin_of(meta)
+        where = f"{meta.folder} uid {uid}, {origin}"
+        broken = unusable_reason(msg, raw, self.identity)
+        sender = msg.sender.address if msg.sender else ""
+        is_command = (
+            origin is not Origin.SERVICE
+            and bool(sender)
+            and self.identity.is_user(sender)
+            and intake.command_token(msg, self.identity) is not None
+        )
+        if broken:
+            outcome = f"ignored: {broken}"
+        elif is_command:
+            outcome = self._retrying(where, lambda: self.handle_message(msg))
+        else:
+            outcome = self._retrying(where, lambda: self.handle_in_mailbox(msg, origin))
+        log.info("message <%s> (%s): %s", msg.message_id, where, outcome)
+        return outcome
+
+    def _retrying(self, where: str, work: Callable[[], str]) -> str:
+        """Run ``work`` until Redis answers: a message is never lost to a passing outage."""
+        delay = 0.5
+        while True:
+            try:
+                return work()
+            except redis.ConnectionError as exc:
+                log.warning("redis unavailable while handling %s (%s); retrying", where, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     def handle_message(self, msg: ParsedMessage) -> str:
         if self.store.is_processed(msg.message_id):
@@ -137,7 +190,10 @@ class Service:
             outcome = self._forward(msg, kind)
         else:
             outcome = self._outgoing(msg, kind)
-        self.store.mark_processed(msg.message_id)
+        if origin is Origin.SERVICE or not outcome.startswith("ignored"):
+            # Mail ignored where it was found may still count once the user marks it (a copy
+            # in the tracked folder): only what was used is remembered as handled.
+            self.store.mark_processed(msg.message_id)
         return outcome
 
     def _mentor_reply(self, msg: ParsedMessage, kind: MentorReply) -> str:
@@ -458,8 +514,27 @@ class Service:
                 raise
             self.store.finish_send(send_key)
             self._notify(f"sent to {self.smtp_user_address}: {message['Subject']}", loop)
+        self._save_draft(loop, action, send_key)
         self._record_due(loop_id, action, "")
         return f"sent {action.kind} for loop {loop_id}"
+
+    def _save_draft(self, loop: Loop, action: PlannedAction, send_key: str) -> None:
+        """With the reminder to report back, put a starter report in the user's Drafts, once.
+
+        mailmentor never sends it; a failing APPEND is logged and the reminder stands.
+        """
+        if self.drafts is None or not asks_for_report(loop, action):
+            return
+        key = f"{send_key}:draft"
+        if self.store.was_sent(key) or not self.store.begin_send(key, SEND_LEASE):
+            return
+        try:
+            self.drafts(build_report_draft(loop, self._context()))
+        except Exception as exc:  # the draft is a courtesy; never let it block the reminder
+            self.store.abort_send(key)
+            log.error("could not save the report-back draft for loop %s: %s", loop.id, exc)
+            return
+        self.store.finish_send(key)
 
     @property
     def smtp_user_address(self) -> str:
@@ -484,8 +559,16 @@ class Service:
             as_reminder = action.model_copy(
                 update={"kind": ActionKind.REMIND, "stage": woken.stage, "rule": "snooze"}
             )
-            return build_reminder(woken, as_reminder, ctx)
-        return build_reminder(loop, action, ctx)
+            return build_reminder(woken, as_reminder, self._with_template(ctx, woken))
+        return build_reminder(loop, action, self._with_template(ctx, loop, action.stage))
+
+    def _with_template(
+        self, ctx: ReminderContext, loop: Loop, stage: Stage | None = None
+    ) -> ReminderContext:
+        """The rule's ``template:`` for this loop and stage, if it names one."""
+        rule_set = self.rules().for_loop(loop)
+        rule = rule_set.stages.get(stage or loop.stage) if rule_set else None
+        return replace(ctx, template=rule.template) if rule and rule.template else ctx
 
     def send_reply(self, message: str, key: str) -> str:
         """Send a short reply (help, unknown command) once."""
@@ -513,6 +596,7 @@ class Service:
             secret=self.secret,
             timezone=self.timezone,
             now=self.clock.now(),
+            templates_dir=self.templates_dir,
         )
 
 

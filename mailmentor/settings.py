@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mailmentor.errors import ConfigError
@@ -49,6 +49,21 @@ class Settings(BaseSettings):
     imap_idle_renew: float = Field(default=540.0, gt=0, le=1740)
     #: Messages the watcher could not handle are moved to this folder; empty: left in place.
     quarantine_folder: str = ""
+    #: The reminder to report back also puts a starter draft in this folder of the watched
+    #: account (e.g. Drafts; Gmail: "[Gmail]/Drafts"), never sent by mailmentor; empty: no drafts.
+    drafts_folder: str = ""
+
+    # Mailbox mode: watch the user's own mailbox (IMAP_FOLDER is then their INBOX).
+    #: Every thread in this folder is tracked (on Gmail a label is also a folder).
+    track_folder: str = ""
+    #: Messages with this IMAP keyword (e.g. $mentor) are tracked, in INBOX and Sent.
+    track_keyword: str = ""
+    #: Messages with this Gmail label (read through X-GM-LABELS) are tracked.
+    track_gmail_label: str = ""
+    #: The user's sent mail (Gmail: "[Gmail]/Sent Mail"): their follow-ups in tracked threads.
+    sent_folder: str = "Sent"
+    #: Declared after the fields it checks, so its validator sees them.
+    mailbox_mode: bool = False
 
     smtp_host: str = ""
     smtp_port: int = Field(default=0, ge=0, le=65535)
@@ -104,6 +119,54 @@ class Settings(BaseSettings):
                 )
         return ",".join(ids)
 
+    @field_validator("track_keyword")
+    @classmethod
+    def _check_keyword(cls, value: str) -> str:
+        value = value.strip()
+        bad = [c for c in value if c.isspace() or ord(c) < 0x20 or c in '(){%*"]\x7f']
+        if bad or "\\" in value[1:] or not value.isascii():
+            raise ValueError(
+                f"{value!r} is not an IMAP keyword (use a plain word like $mentor or mentor)"
+            )
+        return value
+
+    @field_validator("track_folder", "track_gmail_label", "sent_folder")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("mailbox_mode")
+    @classmethod
+    def _check_mailbox_mode(cls, value: bool, info: ValidationInfo) -> bool:
+        if not value:
+            return value
+        data = info.data
+        if not any(
+            data.get(name) for name in ("track_folder", "track_keyword", "track_gmail_label")
+        ):
+            raise ValueError(
+                f"needs {ENV_PREFIX}TRACK_FOLDER, {ENV_PREFIX}TRACK_KEYWORD or"
+                f" {ENV_PREFIX}TRACK_GMAIL_LABEL (how you mark the threads to track)"
+            )
+        folders = {
+            "IMAP_FOLDER": data.get("imap_folder", ""),
+            "SENT_FOLDER": data.get("sent_folder", ""),
+            "TRACK_FOLDER": data.get("track_folder", ""),
+        }
+        if not folders["SENT_FOLDER"]:
+            raise ValueError(f"needs {ENV_PREFIX}SENT_FOLDER (your sent mail folder)")
+        seen: dict[str, str] = {}
+        for name, folder in folders.items():
+            key = _folder_key(folder)
+            if key and key in seen:
+                raise ValueError(
+                    f"{ENV_PREFIX}{seen[key]} and {ENV_PREFIX}{name} are the same folder"
+                    f" ({folder!r}); each folder is watched once"
+                )
+            if key:
+                seen[key] = name
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
@@ -132,6 +195,12 @@ class Settings(BaseSettings):
 
     def smtp_port_or_default(self) -> int:
         return self.smtp_port or {"ssl": 465, "starttls": 587, "none": 25}[self.smtp_security]
+
+
+def _folder_key(folder: object) -> str:
+    """Folder names compare as the server does: INBOX in any case is INBOX."""
+    name = str(folder or "").strip()
+    return "INBOX" if name.upper() == "INBOX" else name
 
 
 def _check_address(address: str) -> None:

@@ -7,6 +7,8 @@ their own servers with an injected clock.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -14,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import dramatiq
@@ -21,9 +24,11 @@ import redis
 
 from mailmentor.clock import Clock, SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis
-from mailmentor.imap import ImapAccount, MailboxWatcher
+from mailmentor.imap import ImapAccount, MailboxWatcher, MessageMeta, append_message, create_folder
 from mailmentor.intake import Identity
 from mailmentor.live_rules import LiveRules
+from mailmentor.mailbox_mode import Origin, Tracking
+from mailmentor.reminders import TEMPLATES_DIRNAME
 from mailmentor.rules import default_rules_dir
 from mailmentor.sandbox.imap_server import LocalImapServer
 from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
@@ -76,9 +81,42 @@ def identity(settings: Settings) -> Identity:
     )
 
 
+@dataclass(frozen=True)
+class WatchedFolder:
+    """One folder of the user's own mailbox and what an unmarked message in it means."""
+
+    folder: str
+    origin: Origin
+    tracking: Tracking
+
+    def origin_of(self, meta: MessageMeta) -> Origin:
+        """A marked message (keyword, Gmail label) is tracked wherever it sits."""
+        if self.origin is Origin.TRACKED or self.tracking.marks(meta.flags, meta.labels):
+            return Origin.TRACKED
+        return self.origin
+
+
+def mailbox_folders(settings: Settings, inbox: str) -> list[WatchedFolder]:
+    """The folders mailbox mode watches, in the order of their first catch-up.
+
+    Marked threads first, then Sent, then INBOX: mail that piled up while mailmentor was down
+    is read asks first, so a mentor's reply finds the loop it belongs to.
+    """
+    tracking = Tracking(keyword=settings.track_keyword, gmail_label=settings.track_gmail_label)
+    folders = []
+    if settings.track_folder:
+        folders.append(WatchedFolder(settings.track_folder, Origin.TRACKED, tracking))
+    folders.append(WatchedFolder(settings.sent_folder, Origin.SENT, tracking))
+    folders.append(WatchedFolder(inbox, Origin.INBOX, tracking))
+    return folders
+
+
 @dataclass
 class Stack:
-    """The watcher, scheduler and send workers over one store, for one mailbox."""
+    """The watcher(s), scheduler and send workers over one store, for one mailbox.
+
+    In mailbox mode one watcher per folder of the user's own mailbox (see `mailbox_folders`).
+    """
 
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
@@ -93,6 +131,7 @@ class Stack:
     stop_event: threading.Event = field(default_factory=threading.Event, init=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
+    watchers: list[MailboxWatcher] = field(default_factory=list, init=False)
 
     def start(self) -> Service:
         try:
@@ -118,6 +157,9 @@ class Stack:
                 imap = self._demo_mailbox()
                 # pymap can miss mail that lands just as IDLE starts; re-check often.
                 idle_renew = min(idle_renew, SANDBOX_IDLE_RENEW)
+                if settings.mailbox_mode:  # the demo mailbox has only INBOX
+                    for watched in mailbox_folders(settings, imap.folder):
+                        create_folder(imap, watched.folder)
         smtp = self.smtp or (smtp_account(settings) if settings.smtp_configured else self._sink())
 
         from workers import broker
@@ -135,6 +177,8 @@ class Stack:
             outbox=actors.DramatiqOutbox(),
             smtp=smtp,
             listeners=list(self.listeners),
+            drafts=drafts_saver(settings, imap),
+            templates_dir=rules.directory / TEMPLATES_DIRNAME,
         )
         runtime.install(self.service)
         self._closers.append(lambda: runtime.install(None))
@@ -155,7 +199,9 @@ class Stack:
                 ),
             )
             self._closers.append(self._join_threads)
-        if imap is not None:
+        if imap is not None and settings.mailbox_mode:
+            self._watch_mailbox(imap, store, idle_renew)
+        elif imap is not None:
             watcher = MailboxWatcher(
                 imap,
                 store,
@@ -165,11 +211,57 @@ class Stack:
                 idle_renew=idle_renew,
                 quarantine_folder=settings.quarantine_folder or None,
             )
+            self.watchers.append(watcher)
             self._thread("watcher", watcher.run)
             self._closers.append(self._join_threads)
             self._closers.append(watcher.stop)
             log.info("watching %s for mail to %s", imap.key, self.service.identity.service_address)
         return self.service
+
+    def _watch_mailbox(self, imap: ImapAccount, store: Store, idle_renew: float) -> None:
+        """Mailbox mode: a watcher (and thread) per folder. Each first catches up after the ones
+        before it (`mailbox_folders` order), then watches on its own. Nothing is quarantined:
+        mailmentor never moves the user's own mail."""
+        self._closers.append(self._join_threads)
+        before: list[threading.Event] = []
+        for watched in mailbox_folders(self.settings, imap.folder):
+            watcher = MailboxWatcher(
+                dataclasses.replace(imap, folder=watched.folder),
+                store,
+                meta_handler=functools.partial(
+                    self.service.handle_in_folder, origin_of=watched.origin_of
+                ),
+                leases=store,
+                owner=f"{socket.gethostname()}:{os.getpid()}",
+                idle_renew=idle_renew,
+            )
+            caught_up = threading.Event()
+            self.watchers.append(watcher)
+            self._thread(
+                f"watcher-{watched.origin}",
+                functools.partial(self._watch_in_turn, watcher, list(before), caught_up),
+            )
+            self._closers.append(watcher.stop)
+            before.append(caught_up)
+            log.info("watching %s as %s mail (mailbox mode)", watcher.account.key, watched.origin)
+
+    def _watch_in_turn(
+        self, watcher: MailboxWatcher, before: list[threading.Event], caught_up: threading.Event
+    ) -> None:
+        """Wait for the earlier folders' first catch-up, catch up, then watch until stopped."""
+        try:
+            for event in before:
+                while not event.wait(0.2):
+                    if self.stop_event.is_set():
+                        return
+            if not self.stop_event.is_set():
+                try:
+                    watcher.catch_up()
+                except Exception as exc:  # run() below reconnects with backoff
+                    log.warning("first catch-up of %s failed: %s", watcher.account.label, exc)
+        finally:
+            caught_up.set()
+        watcher.run()
 
     def _thread(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=f"mailmentor-{name}", daemon=True)
@@ -187,6 +279,8 @@ class Stack:
         server = LocalImapServer()
         account = server.start()
         self._closers.append(server.stop)
+        if self.settings.drafts_folder:  # the demo mailbox has only INBOX
+            create_folder(account, self.settings.drafts_folder)
         log.info(
             "no IMAP account configured: demo mailbox at imap://%s:%s (user %s, password %s)",
             account.host,
@@ -257,7 +351,33 @@ def build_service(
         timezone=settings.tz,
         outbox=outbox,
         smtp=smtp_account(settings),
+        drafts=drafts_saver(settings, None),
+        templates_dir=(settings.rules_dir or default_rules_dir()) / TEMPLATES_DIRNAME,
     )
+
+
+#: A saved report-back draft: a draft (never sent by mailmentor), already read.
+DRAFT_FLAGS = ("\\Draft", "\\Seen")
+
+
+def drafts_saver(
+    settings: Settings, account: ImapAccount | None
+) -> Callable[[EmailMessage], None] | None:
+    """Service.drafts: APPEND to DRAFTS_FOLDER of the watched account; None when not set."""
+    folder = settings.drafts_folder
+    if not folder:
+        return None
+    if account is None and settings.imap_configured:
+        account = imap_account(settings)
+    if account is None:
+        log.warning("MAILMENTOR_DRAFTS_FOLDER is set but there is no IMAP account: no drafts")
+        return None
+    target = account
+
+    def save(message: EmailMessage) -> None:
+        append_message(target, bytes(message), folder, DRAFT_FLAGS)
+
+    return save
 
 
 def standalone_service() -> Service:
