@@ -61,7 +61,7 @@ class Harness:
         return self.service.store.list_loops()
 
     def only_loop(self) -> Loop:
-        return wait_for(lambda: (self.loops() or [None])[0], what="a loop")
+        return wait_for(lambda: next(iter(self.loops()), None), what="a loop")
 
     def wait_stage(self, stage: Stage, loop_id: str | None = None) -> Loop:
         def check() -> Loop | None:
@@ -557,3 +557,38 @@ def test_rule_edits_apply_to_open_loops_without_a_restart(
     rules_file.write_text(ADVISED_2D.format(extra="").replace("2d", "1d"))
     time.sleep(1.5)
     assert len(h.sink.messages) == 1, "a reminder already sent is not sent again"
+
+
+DAILY_NUDGES = """
+rule_sets:
+  advice:
+    match: {kinds: [advice]}
+    stages:
+      advised: {after: 1d, every: 1d, max: 6}
+"""
+
+
+def test_ignored_reminders_lead_to_one_still_relevant_mail_and_a_pause(
+    make_harness: HarnessFactory,
+) -> None:
+    h = make_harness(DAILY_NUDGES)
+    h.deliver(mf.ask())
+    h.only_loop()
+    h.deliver(mf.gmail_forward())
+    loop = h.wait_stage(Stage.ADVISED)
+    for count in (1, 2, 3):
+        h.pass_days(1.01)
+        h.next_reminder(count)
+        h.wait_recorded(loop.id, count)
+    h.pass_days(1.01)
+    question = h.next_reminder(4)
+    assert question["Subject"].startswith("Still relevant?")
+    paused = h.wait_stage(Stage.SNOOZED, loop.id)
+    assert paused.snoozed_until is None
+    h.pass_days(10)
+    time.sleep(0.5)
+    assert len(h.sink.messages) == 4, "paused until answered"
+    h.deliver(mf.reply_to_reminder(question, "reopen"))
+    h.wait_stage(Stage.ADVISED, loop.id)
+    h.pass_days(1.01)
+    assert "Alan" in h.next_reminder(5)["Subject"]
