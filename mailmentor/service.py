@@ -227,16 +227,20 @@ class Service:
             match = intake.pick_loop(known, [], mentor.address, msg.subject, now)
             if match is None:
                 continue
-            loop = self._change(
-                match.loop.id,
-                lambda lp, how=match.how: (  # type: ignore[misc]
-                    lp
-                    if intake.already_handled(lp, msg.message_id)
-                    else intake.join_message(lp, msg, now, how)
-                ),
-            )
+            loop = self._join(match, msg, now)
             results.append(f"follow-up in loop {loop.id} ({loop.stage})")
         return "; ".join(results) or "ignored: not a tracked thread"
+
+    def _join(self, match: intake.Match, msg: ParsedMessage, now: datetime) -> Loop:
+        """The user's message joins the matched loop (once, however often it is handled)."""
+        return self._change(
+            match.loop.id,
+            lambda lp: (
+                lp
+                if intake.already_handled(lp, msg.message_id)
+                else intake.join_message(lp, msg, now, match.how)
+            ),
+        )
 
     def _outgoing(self, msg: ParsedMessage, kind: intake.OutgoingMail) -> str:
         now = self.clock.now()
@@ -252,14 +256,7 @@ class Service:
         for mentor in kind.mentors:
             match = intake.pick_loop(known, candidates, mentor.address, msg.subject, now)
             if match:
-                loop = self._change(
-                    match.loop.id,
-                    lambda lp, how=match.how: (  # type: ignore[misc]
-                        lp
-                        if intake.already_handled(lp, msg.message_id)
-                        else intake.join_message(lp, msg, now, how)
-                    ),
-                )
+                loop = self._join(match, msg, now)
                 results.append(f"joined loop {loop.id} ({loop.stage}) {match.how}")
             else:
                 loop = intake.new_asked_loop(msg, mentor, now, how)

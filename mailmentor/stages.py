@@ -66,19 +66,19 @@ def advance(
 def snooze(loop: Loop, until: datetime, at: datetime, source: str) -> Loop:
     if not loop.stage.is_open:
         raise TransitionError(f"loop {loop.id} is {loop.stage}; nothing to snooze")
-    previous = working_stage(loop)
-    event = Event(
-        at=at,
-        type=EventType.SNOOZED,
-        source=source,
-        stage=Stage.SNOOZED,
-        detail=f"until {until.isoformat()}",
-    )
+    return _put_to_sleep(loop, until, at, source, f"until {until.isoformat()}")
+
+
+def _put_to_sleep(
+    loop: Loop, until: datetime | None, at: datetime, source: str, detail: str
+) -> Loop:
+    """Snoozed until `until` (None: until the user answers), remembering the stage to return to."""
+    event = Event(at=at, type=EventType.SNOOZED, source=source, stage=Stage.SNOOZED, detail=detail)
     return loop.model_copy(
         update={
             "stage": Stage.SNOOZED,
             "snoozed_until": until,
-            "snoozed_from": previous,
+            "snoozed_from": working_stage(loop),
             "events": [*loop.events, event],
         }
     )
@@ -155,19 +155,4 @@ def apply_due_action(loop: Loop, action: PlannedAction, at: datetime, error: str
 
 def pause(loop: Loop, at: datetime, source: str) -> Loop:
     """Snoozed with no wake-up time: nothing more is sent until the user answers."""
-    previous = working_stage(loop)
-    event = Event(
-        at=at,
-        type=EventType.SNOOZED,
-        source=source,
-        stage=Stage.SNOOZED,
-        detail="paused: still relevant? (reply reopen to resume)",
-    )
-    return loop.model_copy(
-        update={
-            "stage": Stage.SNOOZED,
-            "snoozed_until": None,
-            "snoozed_from": previous,
-            "events": [*loop.events, event],
-        }
-    )
+    return _put_to_sleep(loop, None, at, source, "paused: still relevant? (reply reopen to resume)")
