@@ -137,7 +137,10 @@ class Demo:
         self.say("loop closed: asked → advised → acted → reported → gave back → closed")
         assert self.stack is not None
         for loop in self.stack.service.store.list_loops():
-            self.say(f"`mailmentor show {loop.id}` would print its {len(loop.events)} events")
+            self.say(f"its history, as `mailmentor show {loop.id}` tells it:")
+            for event in loop.events:
+                detail = f" — {event.detail}" if event.detail else ""
+                print(f"         {event.type:<14} → {event.stage:<9} {event.source}{detail}")
         return 0
 
     def _answer(self, reminder: ReceivedMessage) -> None:
