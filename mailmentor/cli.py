@@ -339,8 +339,8 @@ def require_import_settings(settings: Settings) -> None:
 def import_mail(settings: Settings, *, folder: str, since: date | None) -> int:
     """Backfill one folder through Service.handle_raw, exactly as the watcher would feed it."""
     require_import_settings(settings)
+    from mailmentor.app import build_service, imap_account
     from mailmentor.imap import import_folder
-    from workers.stack import build_service, imap_account
 
     with open_redis(settings) as (url, store):
         from workers import broker

@@ -21,7 +21,6 @@ from mailmentor.errors import LoginError, MailboxError
 from mailmentor.imap import (
     ImapAccount,
     MailboxWatcher,
-    _data_waiting,
     appended_uid,
     backoff_delay,
     connect,
@@ -29,6 +28,7 @@ from mailmentor.imap import (
     size_chunks,
     uid_batches,
 )
+from mailmentor.imap.watcher import _data_waiting
 from mailmentor.sandbox.imap_server import LocalImapServer, free_port
 from mailmentor.store import Store
 from tests.servers.imap_server import MemoryCheckpoints, MemoryLeases

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from mailmentor.app import mailbox_folders
 from mailmentor.errors import ConfigError
 from mailmentor.imap import MessageMeta
 from mailmentor.mailbox_mode import Origin
 from mailmentor.settings import SECRETS_DIR_ENV, load_settings
-from workers.stack import mailbox_folders
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 
+from mailmentor.app import build_service
 from mailmentor.clock import ManualClock
 from mailmentor.errors import UnprocessableMessage
 from mailmentor.imap import (
@@ -41,7 +42,7 @@ from mailmentor.settings import load_settings
 from mailmentor.store import Store
 from tests import mail_factory as mf
 from tests.servers.imap_server import MemoryCheckpoints
-from workers.stack import Stack, build_service
+from workers.stack import Stack
 
 QUARANTINE = "Quarantine"
 CORPORA = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"

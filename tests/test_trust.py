@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mailmentor.app import identity
 from mailmentor.errors import ConfigError
 from mailmentor.intake import Identity, Ignored, OutgoingMail, classify
 from mailmentor.parsing.message import (
@@ -17,7 +18,6 @@ from mailmentor.parsing.message import (
     parse_message,
 )
 from mailmentor.settings import SECRETS_DIR_ENV, load_settings, require_mail_accounts
-from workers.stack import identity
 
 USER = "ada@example.com"
 SERVICE = "mentor@example.com"

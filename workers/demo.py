@@ -15,13 +15,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from mailmentor.app import DEMO_SERVICE, DEMO_USER
 from mailmentor.clock import SystemClock
 from mailmentor.imap import ImapAccount, append_message
 from mailmentor.model import Loop, Stage
 from mailmentor.sandbox.imap_server import LocalImapServer
 from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
 from mailmentor.settings import load_settings
-from workers.stack import DEMO_SERVICE, DEMO_USER, Stack
+from workers.stack import Stack
 
 MENTOR = "Alan Mentor <alan@mentors.example>"
 TIMEOUT = 90.0

@@ -16,99 +16,35 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.message import EmailMessage
-from pathlib import Path
 
 import dramatiq
 import redis
 
+from mailmentor.app import (
+    DEMO_SERVICE,
+    DEMO_USER,
+    build_service,
+    identity,
+    imap_account,
+    mailbox_folders,
+    smtp_account,
+)
 from mailmentor.clock import Clock, SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis
-from mailmentor.imap import ImapAccount, MailboxWatcher, MessageMeta, append_message, create_folder
-from mailmentor.intake import Identity
+from mailmentor.imap import ImapAccount, MailboxWatcher, create_folder
 from mailmentor.live_rules import LiveRules
-from mailmentor.mailbox_mode import Origin, Tracking
-from mailmentor.reminders import TEMPLATES_DIRNAME
 from mailmentor.rules import default_rules_dir
 from mailmentor.sandbox.imap_server import LocalImapServer
 from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
-from mailmentor.service import Listener, Outbox, Service
-from mailmentor.settings import (
-    Settings,
-    load_settings,
-    require_mail_accounts,
-    require_trust,
-    secret_key,
-)
+from mailmentor.service import Listener, Service
+from mailmentor.settings import Settings, load_settings, require_mail_accounts
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
 
 log = logging.getLogger("mailmentor.run")
 
-DEMO_SERVICE = "mentor@mailmentor.localhost"
-DEMO_USER = "you@mailmentor.localhost"
 #: The local demo mailbox (pymap) can miss an append that races IDLE's start: renew often.
 SANDBOX_IDLE_RENEW = 2.0
-
-
-def imap_account(settings: Settings) -> ImapAccount:
-    return ImapAccount(
-        host=settings.imap_host,
-        port=settings.imap_port_or_default(),
-        user=settings.imap_user,
-        password=settings.imap_password.get_secret_value(),
-        security=settings.imap_security,
-        folder=settings.imap_folder,
-    )
-
-
-def smtp_account(settings: Settings) -> SmtpAccount:
-    return SmtpAccount(
-        host=settings.smtp_host,
-        port=settings.smtp_port_or_default(),
-        user=settings.smtp_user or None,
-        password=settings.smtp_password.get_secret_value() or None,
-        security=settings.smtp_security,
-    )
-
-
-def identity(settings: Settings) -> Identity:
-    require_trust(settings)  # fail closed, also for the demo mailbox
-    return Identity(
-        user_addresses=tuple(settings.user_addresses) or (DEMO_USER,),
-        service_address=settings.service_address or DEMO_SERVICE,
-        authserv_id=settings.authserv_id if settings.require_authentication else "",
-    )
-
-
-@dataclass(frozen=True)
-class WatchedFolder:
-    """One folder of the user's own mailbox and what an unmarked message in it means."""
-
-    folder: str
-    origin: Origin
-    tracking: Tracking
-
-    def origin_of(self, meta: MessageMeta) -> Origin:
-        """A marked message (keyword, Gmail label) is tracked wherever it sits."""
-        if self.origin is Origin.TRACKED or self.tracking.marks(meta.flags, meta.labels):
-            return Origin.TRACKED
-        return self.origin
-
-
-def mailbox_folders(settings: Settings, inbox: str) -> list[WatchedFolder]:
-    """The folders mailbox mode watches, in the order of their first catch-up.
-
-    Marked threads first, then Sent, then INBOX: mail that piled up while mailmentor was down
-    is read asks first, so a mentor's reply finds the loop it belongs to.
-    """
-    tracking = Tracking(keyword=settings.track_keyword, gmail_label=settings.track_gmail_label)
-    folders = []
-    if settings.track_folder:
-        folders.append(WatchedFolder(settings.track_folder, Origin.TRACKED, tracking))
-    folders.append(WatchedFolder(settings.sent_folder, Origin.SENT, tracking))
-    folders.append(WatchedFolder(inbox, Origin.INBOX, tracking))
-    return folders
 
 
 @dataclass
@@ -167,18 +103,15 @@ class Stack:
         dramatiq_broker = broker.setup(url)
         from workers import actors, runtime
 
-        self.service = Service(
-            store=store,
+        self.service = build_service(
+            settings,
+            store,
+            actors.DramatiqOutbox(),
+            self.clock,
             rules=rules,
-            clock=self.clock,
-            identity=identity(settings),
-            secret=secret_key(settings),
-            timezone=settings.tz,
-            outbox=actors.DramatiqOutbox(),
             smtp=smtp,
-            listeners=list(self.listeners),
-            drafts=drafts_saver(settings, imap),
-            templates_dir=rules.directory / TEMPLATES_DIRNAME,
+            imap=imap,
+            listeners=self.listeners,
         )
         runtime.install(self.service)
         self._closers.append(lambda: runtime.install(None))
@@ -338,48 +271,6 @@ def run_scheduler(
         stop.wait(interval)
 
 
-def build_service(
-    settings: Settings, store: Store, outbox: Outbox, clock: Clock | None = None
-) -> Service:
-    """A Service from settings over a given store and outbox (workers, `mailmentor import`)."""
-    return Service(
-        store=store,
-        rules=LiveRules(settings.rules_dir or default_rules_dir()),
-        clock=clock or SystemClock(),
-        identity=identity(settings),
-        secret=secret_key(settings),
-        timezone=settings.tz,
-        outbox=outbox,
-        smtp=smtp_account(settings),
-        drafts=drafts_saver(settings, None),
-        templates_dir=(settings.rules_dir or default_rules_dir()) / TEMPLATES_DIRNAME,
-    )
-
-
-#: A saved report-back draft: a draft (never sent by mailmentor), already read.
-DRAFT_FLAGS = ("\\Draft", "\\Seen")
-
-
-def drafts_saver(
-    settings: Settings, account: ImapAccount | None
-) -> Callable[[EmailMessage], None] | None:
-    """Service.drafts: APPEND to DRAFTS_FOLDER of the watched account; None when not set."""
-    folder = settings.drafts_folder
-    if not folder:
-        return None
-    if account is None and settings.imap_configured:
-        account = imap_account(settings)
-    if account is None:
-        log.warning("MAILMENTOR_DRAFTS_FOLDER is set but there is no IMAP account: no drafts")
-        return None
-    target = account
-
-    def save(message: EmailMessage) -> None:
-        append_message(target, bytes(message), folder, DRAFT_FLAGS)
-
-    return save
-
-
 def standalone_service() -> Service:
     """A Service for a dramatiq worker started on its own (`dramatiq workers.actors`)."""
     settings = load_settings()
@@ -390,4 +281,16 @@ def standalone_service() -> Service:
     return build_service(settings, store, actors.DramatiqOutbox())
 
 
-__all__ = ["Path", "Stack", "run_scheduler"]
+__all__ = [
+    # Moved to mailmentor.app; still importable from here.
+    "DEMO_SERVICE",
+    "DEMO_USER",
+    "Stack",
+    "build_service",
+    "identity",
+    "imap_account",
+    "mailbox_folders",
+    "run_scheduler",
+    "smtp_account",
+    "standalone_service",
+]

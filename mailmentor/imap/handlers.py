@@ -1,0 +1,28 @@
+"""The contract between the mailbox and the code that uses its mail: what a handler is given.
+
+Kept apart so the watcher, the importer and the service all name the same types without any of
+them depending on the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MessageHandler = Callable[[int, bytes], object]
+"""Called with (uid, raw RFC 5322 bytes) for every new message, in UID order; any return value
+(an outcome, say) is ignored, an exception means the message failed."""
+
+
+@dataclass(frozen=True)
+class MessageMeta:
+    """Where a message sits and how it is marked: its folder, IMAP flags (keywords included)
+    and, on Gmail (X-GM-EXT-1), its labels. Mailbox mode reads meaning from these."""
+
+    folder: str
+    flags: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+
+
+MetaHandler = Callable[[int, bytes, MessageMeta], object]
+"""Like MessageHandler, also given the message's MessageMeta (fetched with its body)."""

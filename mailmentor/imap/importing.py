@@ -1,0 +1,76 @@
+"""One-off backfill of a folder through the same fetch code the watcher uses.
+
+Separate from the watcher because it has none of its state: no checkpoint, no lease, no IDLE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import imaplib
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from imapclient.exceptions import IMAPClientError
+
+from mailmentor.errors import MailboxError
+from mailmentor.imap.account import ImapAccount, logout, open_folder
+from mailmentor.imap.failures import log_failure
+from mailmentor.imap.fetching import fetch_messages, uid_batches
+from mailmentor.imap.handlers import MessageHandler
+
+log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What `import_folder` did: messages read, handled, and failed (logged, not fatal)."""
+
+    seen: int
+    handled: int
+    failed: int
+
+
+def import_folder(
+    account: ImapAccount,
+    folder: str,
+    handler: MessageHandler,
+    since: date | None = None,
+    max_message_bytes: int = 25_000_000,
+    timeout: float = 30.0,
+) -> ImportResult:
+    """Hand every message of ``folder`` (internal date on or after ``since``) to ``handler`` once,
+    in UID order, over one read-only connection: nothing gets \\Seen and the watcher's
+    checkpoint is never touched, so it is safe next to a running watcher and safe to repeat
+    (the handler dedupes by Message-ID).
+
+    Raises LoginError/MailboxError (naming the folder when it does not exist).
+    """
+    source = dataclasses.replace(account, folder=folder)
+    client, _ = open_folder(source, timeout)
+    seen = handled = failed = 0
+    try:
+        criteria: list[Any] = ["SINCE", since] if since is not None else ["ALL"]
+        uids = sorted(int(uid) for uid in client.search(criteria))
+        log.info("importing %d messages from %s", len(uids), source.label)
+        for batch in uid_batches(uids):
+            fetched = fetch_messages(client, batch, max_message_bytes, source.label)
+            for uid in batch:
+                message = fetched.get(uid)
+                if message is None:
+                    log.info("UID %d of %s vanished before it was read", uid, source.label)
+                    continue
+                seen += 1
+                try:
+                    handler(uid, message.raw)
+                except Exception as exc:
+                    failed += 1
+                    log_failure(uid, message, exc, source.label, "skipping it")
+                else:
+                    handled += 1
+    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        raise MailboxError(f"lost connection to {source.label} while importing: {exc}") from exc
+    finally:
+        logout(client)
+    return ImportResult(seen=seen, handled=handled, failed=failed)

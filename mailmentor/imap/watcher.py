@@ -1,0 +1,462 @@
+"""The MailboxWatcher: the only way live mail enters mailmentor, built to never lose a message
+and never stop.
+
+UID checkpoints after every message, UIDVALIDITY respected, IDLE with a polling fallback,
+reconnects with backoff, a lease so two watchers of one mailbox never both work, and an
+optional quarantine folder for the messages it could not use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import select
+import socket
+import ssl
+import threading
+import time
+import uuid
+from datetime import timedelta
+from typing import Protocol
+
+from imapclient import IMAPClient
+
+from mailmentor.errors import LoginError, MailboxError
+from mailmentor.imap.account import (
+    CONNECTION_ERRORS,
+    ImapAccount,
+    open_folder,
+    scrub_secret,
+    shutdown,
+)
+from mailmentor.imap.failures import log_failure, message_id_of
+from mailmentor.imap.fetching import FetchedMessage, fetch_messages, uid_batches
+from mailmentor.imap.folders import quarantine_message
+from mailmentor.imap.handlers import MessageHandler, MessageMeta, MetaHandler
+
+log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
+
+
+class CheckpointStore(Protocol):
+    """Remembers, per mailbox, the last UID fully handled and the UIDVALIDITY it belongs to."""
+
+    def get_checkpoint(self, mailbox: str) -> tuple[int, int] | None: ...
+
+    def set_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None: ...
+
+
+class LeaseStore(Protocol):
+    """A named lease with a TTL; acquiring one already held by ``owner`` renews it (True)."""
+
+    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool: ...
+
+    def release_lease(self, name: str, owner: str) -> None: ...
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> float:
+    """Exponential backoff with jitter: ``rand`` in [0, 1) scales the delay into [50 %, 100 %]."""
+    base = min(maximum, initial * float(1 << min(attempt, 32)))
+    return base * (0.5 + rand / 2)
+
+
+def _data_waiting(client: IMAPClient, timeout: float, wake: socket.socket | None = None) -> bool:
+    """True when the server sent something (or hung up) while we IDLE, or ``wake`` became
+    readable; waits up to ``timeout``.
+
+    imapclient's ``idle_check`` reads lines from a non-blocking socket and fails on a line that
+    arrives in pieces (it does with pymap, FIELD-NOTES), so we only *wait* here and let the
+    blocking ``idle_done`` read the responses. Bytes already buffered count as waiting.
+    """
+    sock = client.socket()
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    reader = getattr(client._imap, "file", None)
+    if reader is not None and hasattr(reader, "peek"):
+        previous = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            if reader.peek(1):
+                return True
+        except (BlockingIOError, ssl.SSLWantReadError, InterruptedError):
+            pass
+        finally:
+            sock.settimeout(previous)
+    watched = [sock] if wake is None else [sock, wake]
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        for item in watched:
+            poller.register(item, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
+        return bool(poller.poll(timeout * 1000))
+    ready, _, _ = select.select(watched, [], [], timeout)
+    return bool(ready)
+
+
+def _take_exists(client: IMAPClient) -> bool:
+    """Whether the server announced a mailbox size (untagged EXISTS) since the last call.
+
+    imaplib keeps the untagged responses a command did not ask for; this consumes EXISTS.
+    """
+    responses = getattr(client._imap, "untagged_responses", None)
+    return isinstance(responses, dict) and responses.pop("EXISTS", None) is not None
+
+
+class MailboxWatcher:
+    """Feeds every new message of one mailbox to ``handler``, exactly once in the normal case.
+
+    Give either ``handler`` (uid, raw) or ``meta_handler`` (uid, raw, MessageMeta): the latter
+    also gets each message's flags and Gmail labels, read in the same FETCH as its body.
+
+    The checkpoint advances after each message (handled or failed), so a crash re-delivers at
+    most the message in flight; the handler dedupes by Message-ID. A message the handler fails
+    on is logged and, with ``quarantine_folder``, moved there so it can be looked at (and
+    moved back to be tried again). ``stop()`` is final.
+    """
+
+    def __init__(
+        self,
+        account: ImapAccount,
+        checkpoints: CheckpointStore,
+        handler: MessageHandler | None = None,
+        *,
+        meta_handler: MetaHandler | None = None,
+        leases: LeaseStore | None = None,
+        owner: str | None = None,
+        idle_renew: float = 540.0,
+        poll_interval: float = 30.0,
+        max_message_bytes: int = 25_000_000,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 300.0,
+        use_idle: bool = True,
+        lease_ttl: float = 60.0,
+        timeout: float = 30.0,
+        quarantine_folder: str | None = None,
+    ) -> None:
+        if (handler is None) == (meta_handler is None):
+            raise TypeError("MailboxWatcher needs exactly one of handler and meta_handler")
+        self.account = account
+        self._checkpoints = checkpoints
+        self._handler = handler
+        self._meta_handler = meta_handler
+        self._leases = leases
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._idle_renew = idle_renew
+        self._poll_interval = poll_interval
+        self._max_bytes = max_message_bytes
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._use_idle = use_idle
+        self._lease_ttl = lease_ttl
+        self._lease_renew = min(20.0, lease_ttl / 3)
+        self._timeout = timeout
+        self.quarantine_folder = quarantine_folder or None
+        self.lease_name = f"watch:{account.key}"
+
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+        self._running = False
+        self._wake_lock = threading.Lock()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
+        self._client: IMAPClient | None = None
+        self._uidvalidity = 0
+        self._lease_held = False
+        self._lease_checked = 0.0
+        self._standby_logged = False
+
+    # public API
+
+    def catch_up(self) -> int:
+        """Connect if needed and hand over every message above the checkpoint; returns the count.
+
+        Returns 0 without connecting when another watcher holds the lease.
+        """
+        with self._lock:
+            if not self._hold_lease():
+                return 0
+            try:
+                count = self._process_new(self._connected())
+            except MailboxError:
+                self._disconnect()
+                raise
+            except CONNECTION_ERRORS as exc:
+                self._disconnect()
+                raise MailboxError(f"lost connection to {self.account.label}: {exc}") from exc
+            if count:
+                noun = "message" if count == 1 else "messages"
+                log.info("caught up on %s: %d new %s", self.account.label, count, noun)
+            else:
+                log.debug("caught up on %s: nothing new", self.account.label)
+            return count
+
+    def run(self) -> None:
+        """Watch until ``stop()``: catch up, IDLE (or poll), and reconnect after any failure."""
+        with self._wake_lock:
+            self._running = True
+            self._wake = socket.socketpair()  # stop() writes here to end an IDLE at once
+        log.info("watching %s as %s", self.account.label, self.owner)
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not self._hold_lease():
+                        self._disconnect()
+                        self._sleep(self._lease_renew)
+                        continue
+                    self.catch_up()
+                    if failures:
+                        log.info("reconnected to %s", self.account.label)
+                    failures = 0
+                    self._wait_for_news()
+                except LoginError as exc:
+                    log.error("%s; check the password. Retrying in %.0f s", exc, self._backoff_max)
+                    self._disconnect()
+                    self._sleep(self._backoff_max)
+                except Exception as exc:
+                    delay = backoff_delay(
+                        failures, self._backoff_initial, self._backoff_max, random.random()
+                    )
+                    failures += 1
+                    if isinstance(exc, CONNECTION_ERRORS):
+                        log.warning(
+                            "connection to %s failed: %s; reconnecting in %.1f s",
+                            self.account.label,
+                            scrub_secret(str(exc), self.account.password) or type(exc).__name__,
+                            delay,
+                        )
+                    else:
+                        log.exception(
+                            "unexpected error watching %s; retrying in %.1f s",
+                            self.account.label,
+                            delay,
+                        )
+                    self._disconnect()
+                    self._sleep(delay)
+        finally:
+            with self._wake_lock:
+                self._running = False
+                for end in self._wake or ():
+                    end.close()
+                self._wake = None
+            self.close()
+            log.info("stopped watching %s", self.account.label)
+
+    def stop(self) -> None:
+        """Ask ``run()`` to return (at once, unless mid-fetch); safe from any thread, final."""
+        self._stop.set()
+        with self._wake_lock:
+            running = self._running
+            if self._wake is not None:
+                with contextlib.suppress(OSError):
+                    self._wake[1].send(b"!")
+        if not running:
+            self.close()
+
+    def close(self) -> None:
+        """Log out and release the lease; safe to call many times."""
+        with self._lock:
+            self._disconnect()
+            if self._leases is not None and self._lease_held:
+                self._lease_held = False
+                try:
+                    self._leases.release_lease(self.lease_name, self.owner)
+                except Exception as exc:
+                    log.warning("could not release lease %s: %s", self.lease_name, exc)
+
+    # connection
+
+    def _connected(self) -> IMAPClient:
+        if self._client is None:
+            client, reply = open_folder(self.account, self._timeout)
+            self._client = client
+            self._uidvalidity = int(reply.get(b"UIDVALIDITY", 0))
+            log.info("connected to %s (UIDVALIDITY %d)", self.account.label, self._uidvalidity)
+        return self._client
+
+    def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.socket().settimeout(2.0)
+            client.logout()
+        except Exception:
+            shutdown(client)
+
+    # leases
+
+    def _hold_lease(self) -> bool:
+        """True while this watcher holds the mailbox lease, renewing it when due."""
+        if self._leases is None:
+            return True
+        now = time.monotonic()
+        if self._lease_held and now - self._lease_checked < self._lease_renew:
+            return True
+        ttl = timedelta(seconds=self._lease_ttl)
+        try:
+            held = self._leases.acquire_lease(self.lease_name, self.owner, ttl)
+        except Exception as exc:
+            # Without the store we cannot know who holds the lease: stand by until it answers.
+            log.warning("cannot take lease %s (%s); standing by", self.lease_name, exc)
+            self._lease_held = False
+            self._lease_checked = now
+            self._standby_logged = False
+            return False
+        self._lease_checked = now
+        if held and not self._lease_held:
+            log.info("holding lease %s", self.lease_name)
+            self._standby_logged = False
+        elif not held and self._lease_held:
+            log.warning("lost lease %s to another watcher; standing by", self.lease_name)
+            self._standby_logged = True
+        elif not held and not self._standby_logged:
+            log.info("another watcher holds %s; standing by", self.lease_name)
+            self._standby_logged = True
+        self._lease_held = held
+        return held
+
+    # processing
+
+    def _start_uid(self) -> int:
+        """The last handled UID, honouring UIDVALIDITY: a changed one means re-scan from UID 1."""
+        checkpoint = self._checkpoints.get_checkpoint(self.account.key)
+        if checkpoint is None:
+            return 0
+        uidvalidity, last_uid = checkpoint
+        if uidvalidity != self._uidvalidity:
+            log.warning(
+                "UIDVALIDITY of %s changed from %d to %d: re-scanning from UID 1",
+                self.account.label,
+                uidvalidity,
+                self._uidvalidity,
+            )
+            self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, 0)
+            return 0
+        return last_uid
+
+    def _process_new(self, client: IMAPClient) -> int:
+        """Search and hand over until a search ran with no new mail announced during it.
+
+        A server may announce a message (untagged EXISTS) in the same reply as a SEARCH that
+        was evaluated just before it arrived, and will not announce it again in IDLE: so any
+        EXISTS seen during a round means one more round (pymap does this under load).
+        """
+        count = 0
+        client.noop()  # some servers only reveal new mail after a command
+        while not self._stop.is_set():
+            _take_exists(client)  # everything announced so far is visible to this search
+            last_uid = self._start_uid()
+            found = client.search(["UID", f"{last_uid + 1}:*"])
+            uids = sorted(int(uid) for uid in found if int(uid) > last_uid)
+            handled, finished = self._process_uids(client, uids)
+            count += handled
+            if not finished or not _take_exists(client):
+                break
+        return count
+
+    def _process_uids(self, client: IMAPClient, uids: list[int]) -> tuple[int, bool]:
+        """Hand over ``uids`` in order; returns (how many, whether all were done)."""
+        count = 0
+        for batch in uid_batches(uids):
+            if self._stop.is_set():
+                return count, False
+            fetched = fetch_messages(
+                client,
+                batch,
+                self._max_bytes,
+                self.account.label,
+                meta=self._meta_handler is not None,
+            )
+            for uid in batch:
+                if self._stop.is_set() or not self._hold_lease():
+                    return count, False
+                message = fetched.get(uid)
+                if message is None:
+                    log.info("UID %d of %s vanished before it was read", uid, self.account.label)
+                else:
+                    self._deliver(uid, message)
+                    count += 1
+                self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, uid)
+        return count, True
+
+    def _deliver(self, uid: int, message: FetchedMessage) -> None:
+        """Run the handler; a failure is logged (and quarantined) so one poison message blocks
+        nothing. The caller advances the checkpoint past it either way."""
+        try:
+            if self._meta_handler is not None:
+                meta = MessageMeta(self.account.folder, message.flags, message.labels)
+                self._meta_handler(uid, message.raw, meta)
+            elif self._handler is not None:
+                self._handler(uid, message.raw)
+        except Exception as exc:
+            folder = self.quarantine_folder
+            then = f"moving it to {folder!r}" if folder else "skipping it"
+            log_failure(uid, message, exc, self.account.label, then)
+            if folder:
+                self._quarantine(uid, message, folder)
+
+    def _quarantine(self, uid: int, message: FetchedMessage, folder: str) -> None:
+        """Best effort: a failed move is logged and the message stays where it is."""
+        message_id = message_id_of(message.raw) or "unknown"
+        if folder == self.account.folder:
+            log.warning("quarantine folder %r is the watched folder: UID %d stays", folder, uid)
+            return
+        try:
+            done = quarantine_message(
+                self.account, uid, folder, uidvalidity=self._uidvalidity, timeout=self._timeout
+            )
+        except Exception as exc:
+            log.warning(
+                "could not quarantine UID %d (Message-ID %s) of %s: %s; it stays in %r",
+                uid,
+                message_id,
+                self.account.label,
+                scrub_secret(str(exc), self.account.password) or type(exc).__name__,
+                self.account.folder,
+            )
+            return
+        log.info(
+            "quarantined UID %d (Message-ID %s) of %s: %s",
+            uid,
+            message_id,
+            self.account.label,
+            done,
+        )
+
+    # waiting
+
+    def _wait_for_news(self) -> None:
+        client = self._client
+        if client is None or self._stop.is_set():
+            return
+        if self._use_idle and client.has_capability("IDLE"):
+            self._idle(client)
+        else:
+            self._sleep(self._poll_interval)
+
+    def _idle(self, client: IMAPClient) -> None:
+        """IDLE until the server says something, the renew time passes, or stop() is called."""
+        client.idle()
+        try:
+            deadline = time.monotonic() + self._idle_renew
+            # an EXISTS read together with the IDLE continuation is not on the socket any more
+            while not self._stop.is_set() and not _take_exists(client):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._hold_lease():
+                    break
+                wake = self._wake[0] if self._wake else None
+                if _data_waiting(client, min(1.0, remaining), wake):
+                    break
+        finally:
+            client.idle_done()
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait, waking at least every second for stop() and to keep a held lease fresh."""
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if self._lease_held and not self._hold_lease():
+                return
+            self._stop.wait(min(1.0, remaining))
