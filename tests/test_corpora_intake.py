@@ -9,18 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 
-from mailmentor.clock import ManualClock
-from mailmentor.intake import Identity
 from mailmentor.parsing.message import parse_message
-from mailmentor.rules import default_rules_dir, load_rules
-from mailmentor.service import Service
-from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
+from tests.service_factory import service_on
 
 CORPORA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora").resolve()
 FOLDERS = ("cpython-test_email", "mikel-mail", "stalwart-mail-parser", "dovecot-imaptest")
@@ -55,38 +50,10 @@ def split_mbox(data: bytes) -> list[bytes]:
     return messages
 
 
-class RecordingOutbox:
-    """Collects what the service would queue for the send actors (no SMTP needed here)."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[tuple[str, str]] = []
-        self.replies: list[str] = []
-
-    def deliver_later(self, loop_id: str, action_key: str) -> None:
-        self.deliveries.append((loop_id, action_key))
-
-    def reply_later(self, message: str, key: str) -> None:
-        self.replies.append(key)
-
-
-def service_for(store: Store, user: str) -> Service:
-    rules = load_rules(default_rules_dir())
-    return Service(
-        store=store,
-        rules=lambda: rules,
-        clock=ManualClock(),
-        identity=Identity(user_addresses=(user,), service_address="mentor@mailmentor.example"),
-        secret=b"corpus",
-        timezone=ZoneInfo("UTC"),
-        outbox=RecordingOutbox(),
-        smtp=SmtpAccount(host="127.0.0.1", port=1, security="none"),
-    )
-
-
 def test_real_world_mail_never_breaks_intake(store: Store, redis_client: redis.Redis) -> None:
     if not CORPORA.is_dir():
         pytest.skip(f"shared corpora not found at {CORPORA} (present only beside the shared tree)")
-    stranger = service_for(store, "nobody@mailmentor.example")
+    stranger = service_on(store, "nobody@mailmentor.example")
     handled = 0
     for name, raw in corpus_messages():
         msg = parse_message(raw)
@@ -96,7 +63,7 @@ def test_real_world_mail_never_breaks_intake(store: Store, redis_client: redis.R
         sender = msg.sender.address if msg.sender and "@" in msg.sender.address else ""
         if not sender:
             continue
-        as_user = service_for(store, sender)
+        as_user = service_on(store, sender)
         before = [lp.model_dump() for lp in store.list_loops()]
         as_user.handle_message(msg)
         after_first = [lp.model_dump() for lp in store.list_loops()]

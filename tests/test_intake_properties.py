@@ -15,7 +15,7 @@ from mailmentor.store import Store
 from tests.fixtures.forwards import CLIENTS
 from tests.mail_factory import USER, ask, auto_reply, follow_up, gmail_forward, rfc822_forward
 from tests.parsing.test_robustness import _NASTY, Mutation, _mutate, _mutation
-from tests.test_mailbox_mode import service_for_store
+from tests.service_factory import service_on
 
 BASES = [
     ask(),
@@ -50,7 +50,7 @@ def test_mutated_mail_never_breaks_intake(
         at = position % (len(raw) + 1)
         raw = raw[:at] + piece + raw[at:]
     redis_client.flushdb()
-    service = service_for_store(store, USER)
+    service = service_on(store, USER)
     msg = parse_message(raw)
     classify(msg, service.identity)
     service.handle_message(msg)

@@ -8,17 +8,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailmentor import intake
-from mailmentor.clock import ManualClock
-from mailmentor.intake import Identity
 from mailmentor.mailbox_mode import Origin, Tracking
 from mailmentor.model import Stage
 from mailmentor.parsing.commands import Command, CommandName
 from mailmentor.parsing.message import parse_message
-from mailmentor.rules import default_rules_dir, load_rules
 from mailmentor.service import Service
-from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
-from tests.test_corpora_intake import RecordingOutbox
+from tests.service_factory import service_on
 
 USER = "ada@example.com"
 ALAN = "alan@example.org"
@@ -37,24 +33,9 @@ def mail(sender: str, to: str, subject: str, mid: str, reply_to: str | None = No
     return bytes(msg)
 
 
-def service_for_store(store: Store, user: str = USER) -> Service:
-    """A Service on the real store whose outbox records instead of queueing (no SMTP here)."""
-    rules = load_rules(default_rules_dir())
-    return Service(
-        store=store,
-        rules=lambda: rules,
-        clock=ManualClock(),
-        identity=Identity(user_addresses=(user,), service_address="ada+mentor@example.com"),
-        secret=b"k",
-        timezone=ZoneInfo("UTC"),
-        outbox=RecordingOutbox(),
-        smtp=SmtpAccount(host="127.0.0.1", port=1, security="none"),
-    )
-
-
 @pytest.fixture
 def service(store: Store) -> Service:
-    return service_for_store(store)
+    return service_on(store, USER, "ada+mentor@example.com")
 
 
 def handle(service: Service, raw: bytes, origin: Origin) -> str:
