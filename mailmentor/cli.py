@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         "forward the answer, and reply to each reminder until the loop closes.",
     )
     loops = sub.add_parser("loops", help="list loops")
-    loops.add_argument("--json", action="store_true", help="machine-readable output")
+    loops.add_argument(
+        "--json", action="store_true", help="machine-readable output (always every loop)"
+    )
     loops.add_argument("--all", action="store_true", help="include closed and dropped loops")
     show = sub.add_parser("show", help="show one loop and its whole history")
     show.add_argument("loop_id", metavar="ID")

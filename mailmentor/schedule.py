@@ -12,6 +12,7 @@ from datetime import datetime
 
 from mailmentor.model import ActionKind, EventType, Loop, PlannedAction, Stage
 from mailmentor.rules.model import Rules
+from mailmentor.stages import apply_due_action
 
 #: plan_horizon never simulates more steps than this, whatever the rules say.
 MAX_HORIZON_STEPS = 1000
@@ -97,11 +98,11 @@ def _woke_since(loop: Loop, entered: datetime) -> bool:
 
 
 def plan_horizon(loop: Loop, rules: Rules, until: datetime) -> list[PlannedAction]:
-    """Every action due up to ``until`` if each happened on time and nothing else did.
+    """Every action due up to ``until`` if each happened on time and the user did nothing.
 
-    For ``mailmentor plan``: reminders are taken as sent at their due time; a give-up ends the
-    loop; a wake returns the loop to ``snoozed_from`` (asked if unknown) as if it entered that
-    stage afresh at the wake time, with no reminders sent yet.
+    For ``mailmentor plan``. Each action is applied with the same transition delivery uses
+    (`stages.apply_due_action`), so the plan is what would really be sent: a wake-up counts as
+    a nudge, three ignored reminders bring one "still relevant?" and a pause, a give-up ends it.
     """
     actions: list[PlannedAction] = []
     current = loop
@@ -110,21 +111,5 @@ def plan_horizon(loop: Loop, rules: Rules, until: datetime) -> list[PlannedActio
         if action is None or action.due_at > until:
             break
         actions.append(action)
-        if action.kind is ActionKind.GIVE_UP:
-            break
-        if action.kind is ActionKind.WAKE:
-            current = current.model_copy(
-                update={
-                    "stage": current.snoozed_from or Stage.ASKED,
-                    "stage_entered_at": action.due_at,
-                    "nudges": 0,
-                    "last_reminder_at": None,
-                    "snoozed_until": None,
-                    "snoozed_from": None,
-                }
-            )
-        else:
-            current = current.model_copy(
-                update={"nudges": current.nudges + 1, "last_reminder_at": action.due_at}
-            )
+        current = apply_due_action(current, action, action.due_at)
     return actions

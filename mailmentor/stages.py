@@ -86,9 +86,9 @@ def _put_to_sleep(
 
 def wake(loop: Loop, at: datetime, source: str = "snooze ended") -> Loop:
     """Return a snoozed loop to its stage; the wake-up is delivered as that stage's reminder."""
-    if loop.stage is not Stage.SNOOZED or loop.snoozed_from is None:
+    if loop.stage is not Stage.SNOOZED:
         return loop
-    back = loop.snoozed_from
+    back = loop.snoozed_from or _last_working_stage(loop)
     event = Event(at=at, type=EventType.WOKE, source=source, stage=back)
     return loop.model_copy(
         update={
@@ -115,11 +115,15 @@ def reopen(loop: Loop, at: datetime, source: str) -> Loop:
         )
     if loop.stage is not Stage.DROPPED:
         raise TransitionError(f"loop {loop.id} is {loop.stage}, not dropped")
-    before = next(
+    return move(loop, _last_working_stage(loop), EventType.COMMAND, at, source, "reopened")
+
+
+def _last_working_stage(loop: Loop) -> Stage:
+    """The stage the history last stood in before any snooze or drop (asked if none)."""
+    return next(
         (e.stage for e in reversed(loop.events) if e.stage not in (Stage.DROPPED, Stage.SNOOZED)),
         Stage.ASKED,
     )
-    return move(loop, before, EventType.COMMAND, at, source, "reopened")
 
 
 def give_back(loop: Loop, at: datetime, source: str, note: str = "") -> Loop:

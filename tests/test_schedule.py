@@ -10,6 +10,7 @@ import pytest
 from mailmentor.model import ActionKind, Kind, Loop, Person, PlannedAction, Stage
 from mailmentor.rules import Rules, RuleSet, StageRule, default_rules_dir, load_rules
 from mailmentor.schedule import plan_horizon, plan_next
+from mailmentor.stages import apply_due_action
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 D = timedelta(days=1)
@@ -147,13 +148,48 @@ def test_horizon_stops_at_until() -> None:
     ]
 
 
-def test_horizon_wakes_a_snoozed_loop_into_its_stage() -> None:
-    snoozed = loop(stage=Stage.SNOOZED, snoozed_until=T0 + 3 * D, snoozed_from=V, nudges=1)
+def test_horizon_wakes_a_snoozed_loop_and_counts_the_wake_as_a_nudge() -> None:
+    # As delivery does: the wake-up mail is that stage's reminder, so `every` counts from it.
+    snoozed = loop(stage=Stage.SNOOZED, snoozed_until=T0 + 3 * D, snoozed_from=V)
     assert [(a.kind, a.due_at, a.stage) for a in plan_horizon(snoozed, RULES, T0 + 30 * D)] == [
         (ActionKind.WAKE, T0 + 3 * D, Stage.SNOOZED),
-        (ActionKind.REMIND, T0 + 5 * D, V),
-        (ActionKind.REMIND, T0 + 8 * D, V),
+        (ActionKind.REMIND, T0 + 6 * D, V),
     ]
+
+
+def test_horizon_after_a_wake_respects_max() -> None:
+    snoozed = loop(stage=Stage.SNOOZED, snoozed_until=T0 + 3 * D, snoozed_from=V, nudges=1)
+    assert [a.kind for a in plan_horizon(snoozed, RULES, T0 + 30 * D)] == [ActionKind.WAKE]
+
+
+def test_horizon_foresees_still_relevant_then_the_pause() -> None:
+    patient = Rules(
+        rule_sets=(
+            RuleSet(
+                name="advice",
+                kinds=(Kind.ADVICE,),
+                stages={Stage.ASKED: StageRule(after=D, every=D, max=10)},
+            ),
+        )
+    )
+    assert [a.kind for a in plan_horizon(loop(), patient, T0 + 365 * D)] == [
+        ActionKind.REMIND,
+        ActionKind.REMIND,
+        ActionKind.REMIND,
+        ActionKind.STILL_RELEVANT,
+    ]
+
+
+def test_horizon_is_what_delivery_would_do() -> None:
+    """Step the loop through the delivery transition by hand: the same actions, in order."""
+    rules = load_rules(default_rules_dir())
+    for start in (loop(), loop(stage=V), loop(stage=Stage.SNOOZED, snoozed_until=T0 + D)):
+        delivered: list[PlannedAction] = []
+        current = start
+        while (action := plan_next(current, rules)) is not None and len(delivered) < 50:
+            delivered.append(action)
+            current = apply_due_action(current, action, action.due_at)
+        assert plan_horizon(start, rules, T0 + 3650 * D) == delivered
 
 
 def test_horizon_of_a_closed_loop_is_empty() -> None:

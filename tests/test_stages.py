@@ -165,12 +165,18 @@ def test_snooze_of_an_ended_loop_is_refused(ended: Stage) -> None:
 
 
 @pytest.mark.parametrize(
-    "loop",
-    [make_loop(stage=V), make_loop(stage=Stage.SNOOZED), make_loop(stage=Stage.DROPPED)],
-    ids=["not snoozed", "snoozed without a stage", "dropped"],
+    "loop", [make_loop(stage=V), make_loop(stage=Stage.DROPPED)], ids=["not snoozed", "dropped"]
 )
 def test_wake_leaves_other_loops_alone(loop: Loop) -> None:
     assert stages.wake(loop, T1) == loop
+
+
+def test_a_snoozed_loop_that_forgot_its_stage_wakes_where_its_history_stood() -> None:
+    # Hand-edited or older data: waking must still end the snooze, or it would wake forever.
+    assert stages.wake(make_loop(stage=Stage.SNOOZED), T1).stage is Stage.ASKED
+    acted = stages.advance(make_loop(stage=V), C, EventType.COMMAND, T0, "c")
+    lost = acted.model_copy(update={"stage": Stage.SNOOZED, "snoozed_from": None})
+    assert stages.wake(lost, T1).stage is C
 
 
 # --- drop, reopen, give back ---------------------------------------------------------------------
