@@ -283,10 +283,7 @@ def parse_addresses(values: list[str]) -> tuple[Address, ...]:
             name = clean_name(decode_words(raw))  # "From: Not An Address": keep the name
             if name:
                 out.append(Address("", name))
-    try:
-        pairs = getaddresses([raw for raw in raws if "@" in raw])
-    except Exception:  # fall back to picking addr-specs out of the text
-        pairs = [("", found) for raw in raws for found in _EMBEDDED_ADDRESS.findall(raw)]
+    pairs = [pair for raw in raws if "@" in raw for pair in _address_pairs(raw)]
     for name, addr in pairs[:MAX_ADDRESSES]:
         decoded = decode_words(name)
         address = normalize_address(addr)
@@ -298,6 +295,38 @@ def parse_addresses(values: list[str]) -> tuple[Address, ...]:
         if address or cleaned:
             out.append(Address(address, cleaned))
     return tuple(out[:MAX_ADDRESSES])
+
+
+def _address_pairs(raw: str) -> list[tuple[str, str]]:
+    """(name, addr-spec) pairs of one header value, never an address glued together from words.
+
+    The stdlib joins the words of "alan@example.org Bcc: eve@x.net" (an injected line folded
+    into To) into "alan@example.orgbcc". When a parsed address does not appear in the header as
+    written, the addr-specs that do are used instead, with the names that parsed cleanly.
+    """
+    try:
+        pairs = getaddresses([raw])
+    except Exception:  # fall back to picking addr-specs out of the text
+        return [("", found) for found in _EMBEDDED_ADDRESS.findall(raw)]
+    written = raw.lower()
+
+    def glued(addr: str) -> bool:
+        return bool(normalize_address(addr)) and addr.lower() not in written
+
+    if not any(glued(addr) for _, addr in pairs):
+        return pairs
+    kept = {addr.lower() for _, addr in pairs if not glued(addr)}
+    unclaimed = [found for found in _EMBEDDED_ADDRESS.findall(raw) if found.lower() not in kept]
+    out: list[tuple[str, str]] = []
+    for name, addr in pairs:
+        if not glued(addr):
+            out.append((name, addr))
+        elif unclaimed:  # the words it was glued from hold these addresses
+            out.extend(("", found) for found in unclaimed)
+            unclaimed = []
+        else:  # obsolete but real syntax ("alan @ example.org") glues legitimately
+            out.append((name, addr))
+    return out
 
 
 def _reparse(text: str) -> list[Address]:

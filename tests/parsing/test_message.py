@@ -352,3 +352,23 @@ def test_bytearray_and_memoryview_are_accepted() -> None:
     raw = fixture("bcc_ask.eml")
     assert parse_message(bytearray(raw)) == parse_message(raw)  # type: ignore[arg-type]
     assert parse_message(memoryview(raw)) == parse_message(raw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("to", "expected"),
+    [
+        # An injected line folded into To: the stdlib would glue "alan@example.orgbcc".
+        (b"alan@example.org\r\n\tBcc: eve@x.net", ["alan@example.org", "eve@x.net"]),
+        (b"Alan <alan@example.org>\r\n\tBcc: eve@x.net", ["alan@example.org", "eve@x.net"]),
+        (
+            b"alan@example.org, bob@x.org junk, <c@d.org> e@f.org",
+            ["alan@example.org", "bob@x.org", "c@d.org", "e@f.org"],
+        ),
+        # Obsolete syntax the stdlib rightly joins is kept.
+        (b'alan @ example.org, "Smith, B" <b@x.org>', ["alan@example.org", "b@x.org"]),
+        (b'"Smith, B" <b@x.org> (a comment), d@e.org', ["b@x.org", "d@e.org"]),
+    ],
+)
+def test_addresses_are_never_glued_from_separate_words(to: bytes, expected: list[str]) -> None:
+    parsed = parse_message(b"From: a@x.org\r\nTo: " + to + b"\r\nSubject: s\r\n\r\nbody")
+    assert [a.address for a in parsed.to] == expected
