@@ -14,12 +14,14 @@ Keys (``p`` is the prefix):
   p:lease:<name>     owner, with TTL         p:due              zset id -> due time
   p:sending:<key>    in-flight send, TTL     p:sent:<key>       send done
   p:alive:<comp>     heartbeat, TTL
+  p:marks:<mailbox>  set of UIDs handed over as marked (mailbox mode), of the UIDVALIDITY in
+                     p:marksv:<mailbox>
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,6 +80,18 @@ redis.call('HSET', KEYS[1], 'uidvalidity', ARGV[1], 'last_uid', ARGV[2])
 return 1
 """
 
+# Remember UIDs (ARGV[2..]) handed over as marked; a new UIDVALIDITY (ARGV[1]) starts afresh.
+_HANDLED_MARKS = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[1])
+end
+for i = 2, #ARGV do
+  redis.call('SADD', KEYS[1], ARGV[i])
+end
+return 1
+"""
+
 # May this caller send? Not if it was sent, nor while another attempt holds a live mark.
 _BEGIN_SEND = """
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -98,6 +112,7 @@ class Store:
         self.prefix = prefix
         self._acquire_lease = redis.register_script(_ACQUIRE_LEASE)
         self._release_lease = redis.register_script(_RELEASE_LEASE)
+        self._handled_marks = redis.register_script(_HANDLED_MARKS)
         self._claim_due = redis.register_script(_CLAIM_DUE)
         self._set_checkpoint = redis.register_script(_SET_CHECKPOINT)
         self._begin_send = redis.register_script(_BEGIN_SEND)
@@ -258,6 +273,27 @@ class Store:
         self._set_checkpoint(
             keys=[self._key("ckpt", mailbox)], args=[str(int(uidvalidity)), str(int(last_uid))]
         )
+
+    # -- marks set after a message was read (mailbox mode) ---------------------------------------
+
+    def unhandled_marks(self, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> list[int]:
+        """The UIDs among ``uids`` not yet handed over as marked, in the order given."""
+        if not uids:
+            return []
+        pipe = self._r.pipeline(transaction=True)
+        pipe.get(self._key("marksv", mailbox))
+        pipe.smismember(self._key("marks", mailbox), [str(int(uid)) for uid in uids])
+        validity, known = pipe.execute()
+        if validity is None or _text(validity) != str(int(uidvalidity)):
+            return list(uids)
+        return [uid for uid, seen in zip(uids, known, strict=True) if not seen]
+
+    def handled_marks(self, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:
+        if uids:
+            self._handled_marks(
+                keys=[self._key("marks", mailbox), self._key("marksv", mailbox)],
+                args=[str(int(uidvalidity)), *(str(int(uid)) for uid in uids)],
+            )
 
     # -- leases -------------------------------------------------------------------------------
 

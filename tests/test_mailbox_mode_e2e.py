@@ -272,3 +272,51 @@ def test_marking_a_thread_later_by_copying_it_into_the_tracked_folder(
     loop = h.wait_stage(Stage.ADVISED)
     assert ASK_ID.strip("<>") in loop.message_ids
     assert len(h.loops()) == 1
+
+
+@pytest.fixture
+def dovecot_mailbox(
+    redis_server: Any,
+    redis_client: Any,
+    dovecot_server: Any,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+) -> Iterator[MailboxHarness]:
+    """Dovecot only: pymap keeps no keyword set by STORE."""
+    with mailbox_harness(redis_server, dovecot_server.add_user(), smtp_sink, tmp_path) as h:
+        yield h
+
+
+def mark(h: MailboxHarness, folder: str, message_id: str) -> None:
+    """The user tags a message already in their mailbox (what a mail client's tag button does)."""
+    client = connect(h.imap)
+    try:
+        client.select_folder(folder)
+        uids = client.search(["HEADER", "Message-ID", message_id])
+        assert uids, f"{message_id} is not in {folder}"
+        client.add_flags(uids, [KEYWORD])
+    finally:
+        client.logout()
+
+
+def test_tagging_messages_days_after_they_arrived(dovecot_mailbox: MailboxHarness) -> None:
+    h = dovecot_mailbox
+    h.put("Sent", mf.ask(ASK_ID))
+    h.put("INBOX", mentor_reply(ASK_ID))
+    h.wait_read("Sent", "INBOX")
+    assert h.loops() == []
+
+    # The answer turns out to be advice worth acting on: the user tags it in INBOX.
+    mark(h, "INBOX", ANSWER_ID)
+    loop = h.wait_stage(Stage.ADVISED)
+    assert loop.mentor.address == mf.MENTOR_ADDRESS
+    assert "three plans" in loop.advice_excerpt
+
+    # Tagging the ask in Sent later joins the same thread's loop; nothing is counted twice.
+    mark(h, "Sent", ASK_ID)
+    wait_for(
+        lambda: ASK_ID.strip("<>") in h.service.store.get_loop(loop.id).message_ids,
+        what="the tagged ask to join the loop",
+    )
+    assert len(h.loops()) == 1
+    assert h.service.store.get_loop(loop.id).stage is Stage.ADVISED

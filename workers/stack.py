@@ -33,6 +33,7 @@ from mailmentor.clock import Clock, SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis
 from mailmentor.imap import ImapAccount, MailboxWatcher, create_folder
 from mailmentor.live_rules import LiveRules
+from mailmentor.mailbox_mode import Origin
 from mailmentor.rules import default_rules_dir
 from mailmentor.sandbox.imap_server import LocalImapServer
 from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
@@ -167,6 +168,10 @@ class Stack:
                 leases=store,
                 owner=f"{socket.gethostname()}:{os.getpid()}",
                 idle_renew=idle_renew,
+                # A keyword or label set later counts too (not in the tracked folder: all of
+                # it is tracked already).
+                marking=None if watched.origin is Origin.TRACKED else watched.tracking,
+                marks=store,
             )
             caught_up = threading.Event()
             self.watchers.append(watcher)

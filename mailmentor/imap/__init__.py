@@ -34,9 +34,15 @@ from mailmentor.imap.folders import (
     quarantine_message,
     quarantine_method,
 )
-from mailmentor.imap.handlers import MessageHandler, MessageMeta, MetaHandler
+from mailmentor.imap.handlers import Marking, MessageHandler, MessageMeta, MetaHandler
 from mailmentor.imap.importing import ImportResult, import_folder
-from mailmentor.imap.watcher import CheckpointStore, LeaseStore, MailboxWatcher, backoff_delay
+from mailmentor.imap.watcher import (
+    CheckpointStore,
+    LeaseStore,
+    MailboxWatcher,
+    MarkStore,
+    backoff_delay,
+)
 
 log = logging.getLogger("mailmentor.imap")
 
@@ -51,6 +57,8 @@ __all__ = [
     "ImportResult",
     "LeaseStore",
     "MailboxWatcher",
+    "MarkStore",
+    "Marking",
     "MessageHandler",
     "MessageMeta",
     "MetaHandler",

@@ -6,8 +6,9 @@ them depending on the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 MessageHandler = Callable[[int, bytes], object]
 """Called with (uid, raw RFC 5322 bytes) for every new message, in UID order; any return value
@@ -26,3 +27,19 @@ class MessageMeta:
 
 MetaHandler = Callable[[int, bytes, MessageMeta], object]
 """Like MessageHandler, also given the message's MessageMeta (fetched with its body)."""
+
+
+class Marking(Protocol):
+    """How the user marks a message to track it: an IMAP keyword and/or a Gmail label.
+
+    A mark can be set long after a message arrived, so the watcher also searches for it among
+    messages already read (``mailbox_mode.Tracking`` is the implementation).
+    """
+
+    @property
+    def keyword(self) -> str: ...
+
+    @property
+    def gmail_label(self) -> str: ...
+
+    def marks(self, flags: Iterable[str], labels: Iterable[str]) -> bool: ...

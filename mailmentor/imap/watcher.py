@@ -18,10 +18,12 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
 from imapclient import IMAPClient
+from imapclient.imap_utf7 import encode as utf7_encode
 
 from mailmentor.errors import LoginError, MailboxError
 from mailmentor.imap.account import (
@@ -32,9 +34,9 @@ from mailmentor.imap.account import (
     shutdown,
 )
 from mailmentor.imap.failures import log_failure, message_id_of
-from mailmentor.imap.fetching import FetchedMessage, fetch_messages, uid_batches
+from mailmentor.imap.fetching import GMAIL_CAPABILITY, FetchedMessage, fetch_messages, uid_batches
 from mailmentor.imap.folders import quarantine_message
-from mailmentor.imap.handlers import MessageHandler, MessageMeta, MetaHandler
+from mailmentor.imap.handlers import Marking, MessageHandler, MessageMeta, MetaHandler
 
 log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
 
@@ -45,6 +47,16 @@ class CheckpointStore(Protocol):
     def get_checkpoint(self, mailbox: str) -> tuple[int, int] | None: ...
 
     def set_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None: ...
+
+
+class MarkStore(Protocol):
+    """Remembers which messages were handed over as marked, so a mark set later counts once."""
+
+    def unhandled_marks(self, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> list[int]:
+        """The UIDs among ``uids`` not yet handed over as marked."""
+        ...
+
+    def handled_marks(self, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None: ...
 
 
 class LeaseStore(Protocol):
@@ -107,6 +119,8 @@ class MailboxWatcher:
 
     Give either ``handler`` (uid, raw) or ``meta_handler`` (uid, raw, MessageMeta): the latter
     also gets each message's flags and Gmail labels, read in the same FETCH as its body.
+    With a ``marking`` (mailbox mode), a message marked after it was read is handed over once
+    more, as marked, on the next catch-up (IDLE reports flag changes, so that is soon).
 
     The checkpoint advances after each message (handled or failed), so a crash re-delivers at
     most the message in flight; the handler dedupes by Message-ID. A message the handler fails
@@ -132,9 +146,13 @@ class MailboxWatcher:
         lease_ttl: float = 60.0,
         timeout: float = 30.0,
         quarantine_folder: str | None = None,
+        marking: Marking | None = None,
+        marks: MarkStore | None = None,
     ) -> None:
         if (handler is None) == (meta_handler is None):
             raise TypeError("MailboxWatcher needs exactly one of handler and meta_handler")
+        if marking is not None and (meta_handler is None or marks is None):
+            raise TypeError("MailboxWatcher needs meta_handler and marks to follow a marking")
         self.account = account
         self._checkpoints = checkpoints
         self._handler = handler
@@ -151,6 +169,8 @@ class MailboxWatcher:
         self._lease_renew = min(20.0, lease_ttl / 3)
         self._timeout = timeout
         self.quarantine_folder = quarantine_folder or None
+        self._marking = marking if marking and (marking.keyword or marking.gmail_label) else None
+        self._marks = marks
         self.lease_name = f"watch:{account.key}"
 
         self._stop = threading.Event()
@@ -175,7 +195,9 @@ class MailboxWatcher:
             if not self._hold_lease():
                 return 0
             try:
-                count = self._process_new(self._connected())
+                client = self._connected()
+                count = self._process_new(client)
+                count += self._process_marked(client)
             except MailboxError:
                 self._disconnect()
                 raise
@@ -376,8 +398,58 @@ class MailboxWatcher:
                 else:
                     self._deliver(uid, message)
                     count += 1
+                    if self._is_marked(message):
+                        self._remember_mark(uid)
                 self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, uid)
         return count, True
+
+    def _process_marked(self, client: IMAPClient) -> int:
+        """Hand over, once, each message read before and marked since (e.g. a keyword set by
+        the user's mail client days after the mail arrived)."""
+        if self._marking is None or self._marks is None or self._stop.is_set():
+            return 0
+        checkpoint = self._checkpoints.get_checkpoint(self.account.key)
+        if checkpoint is None or checkpoint[0] != self._uidvalidity:
+            return 0
+        found: set[int] = set()
+        for criteria in self._mark_searches(client):
+            found.update(int(uid) for uid in client.search(criteria))
+        read = sorted(uid for uid in found if uid <= checkpoint[1])
+        fresh = (
+            self._marks.unhandled_marks(self.account.key, self._uidvalidity, read) if read else []
+        )
+        count = 0
+        for batch in uid_batches(fresh):
+            fetched = fetch_messages(client, batch, self._max_bytes, self.account.label, meta=True)
+            for uid in batch:
+                if self._stop.is_set() or not self._hold_lease():
+                    return count
+                message = fetched.get(uid)
+                if message is None or not self._is_marked(message):
+                    continue  # gone, or unmarked again since the search
+                log.info("UID %d of %s was marked since it was read", uid, self.account.label)
+                self._deliver(uid, message)
+                self._remember_mark(uid)
+                count += 1
+        return count
+
+    def _mark_searches(self, client: IMAPClient) -> list[list[str | bytes]]:
+        marking = self._marking
+        if marking is None:
+            return []
+        searches: list[list[str | bytes]] = []
+        if marking.keyword:
+            searches.append(["KEYWORD", marking.keyword])
+        if marking.gmail_label and client.has_capability(GMAIL_CAPABILITY):
+            searches.append(["X-GM-LABELS", utf7_encode(marking.gmail_label)])
+        return searches
+
+    def _is_marked(self, message: FetchedMessage) -> bool:
+        return self._marking is not None and self._marking.marks(message.flags, message.labels)
+
+    def _remember_mark(self, uid: int) -> None:
+        if self._marks is not None:
+            self._marks.handled_marks(self.account.key, self._uidvalidity, [uid])
 
     def _deliver(self, uid: int, message: FetchedMessage) -> None:
         """Run the handler; a failure is logged (and quarantined) so one poison message blocks
