@@ -8,16 +8,14 @@ raise, and handling one again changes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import redis
 
 from mailmentor.parsing.message import parse_message
 from mailmentor.store import Store
+from tests.corpora import CORPORA, corpus
 from tests.service_factory import service_on
 
-CORPORA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora").resolve()
 FOLDERS = ("cpython-test_email", "mikel-mail", "stalwart-mail-parser", "dovecot-imaptest")
 
 
@@ -51,8 +49,7 @@ def split_mbox(data: bytes) -> list[bytes]:
 
 
 def test_real_world_mail_never_breaks_intake(store: Store, redis_client: redis.Redis) -> None:
-    if not CORPORA.is_dir():
-        pytest.skip(f"shared corpora not found at {CORPORA} (present only beside the shared tree)")
+    corpus()  # skips with a reason when ../shared is not there
     stranger = service_on(store, "nobody@mailmentor.example")
     handled = 0
     for name, raw in corpus_messages():

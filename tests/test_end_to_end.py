@@ -9,123 +9,22 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from mailmentor.clock import ManualClock
-from mailmentor.imap import ImapAccount, append_message
+from mailmentor.imap import ImapAccount
 from mailmentor.model import EventType, Loop, Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
-from mailmentor.service import Service
-from mailmentor.settings import load_settings
 from mailmentor.tokens import parse_reply_address, verify_token
 from tests import mail_factory as mf
 from tests.fixtures.forwards import CLIENTS
+from tests.harness import Harness, running_harness
+from tests.waiting import wait_for
 from workers.stack import Stack
-
-T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T | None], timeout: float = 20.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
-
-
-class Harness:
-    """The whole service on the test servers, with helpers to drive it like a user."""
-
-    def __init__(self, stack: Stack, imap: ImapAccount, sink: SmtpSink, clock: ManualClock):
-        self.stack = stack
-        self.imap = imap
-        self.sink = sink
-        self.clock = clock
-
-    @property
-    def service(self) -> Service:
-        return self.stack.service
-
-    def deliver(self, raw: bytes) -> None:
-        append_message(self.imap, raw)
-
-    def loops(self) -> list[Loop]:
-        return self.service.store.list_loops()
-
-    def only_loop(self) -> Loop:
-        return wait_for(lambda: next(iter(self.loops()), None), what="a loop")
-
-    def wait_stage(self, stage: Stage, loop_id: str | None = None) -> Loop:
-        def check() -> Loop | None:
-            loops = self.loops()
-            for loop in loops:
-                if (loop_id is None or loop.id == loop_id) and loop.stage is stage:
-                    return loop
-            return None
-
-        return wait_for(check, what=f"stage {stage}")
-
-    def pass_days(self, days: float) -> None:
-        self.clock.advance(timedelta(days=days))
-        self.service.tick()
-
-    def next_reminder(self, count: int) -> EmailMessage:
-        return self.sink.wait_for(count, timeout=15)[count - 1].message
-
-    def wait_recorded(self, loop_id: str, nudges: int) -> None:
-        """The send actor records a reminder after SMTP accepted it; wait before moving time."""
-        wait_for(
-            lambda: self.service.store.get_loop(loop_id).nudges >= nudges,
-            what=f"{nudges} reminder(s) recorded on {loop_id}",
-        )
-
-    def handled(self, message_id: str) -> bool:
-        return self.service.store.is_processed(message_id.strip("<>"))
-
-
-@contextmanager
-def running_harness(
-    redis_server: Any,
-    imap: ImapAccount,
-    smtp_sink: SmtpSink,
-    tmp_path: Path,
-    rules: str | None = None,
-    start: datetime | None = None,
-    scheduler: bool = False,
-) -> Iterator[Harness]:
-    rules_dir = None
-    if rules is not None:
-        rules_dir = tmp_path / "rules"
-        rules_dir.mkdir()
-        (rules_dir / "rules.yaml").write_text(rules)
-    settings = load_settings(
-        redis_url=redis_server.url,
-        imap_host="",
-        smtp_host="",
-        data_dir=tmp_path / "data",
-        rules_dir=rules_dir,
-        service_address=mf.SERVICE,
-        user_addresses=[mf.USER],
-        secret_key="test-secret",
-        timezone="Europe/Berlin",
-        imap_idle_renew=2.0,  # pymap can miss an append racing IDLE's start
-        scheduler_interval=0.2,
-    )
-    clock = ManualClock(start)
-    stack = Stack(settings, clock=clock, imap=imap, smtp=smtp_sink.start(), scheduler=scheduler)
-    stack.start()
-    try:
-        yield Harness(stack, imap, smtp_sink, clock)
-    finally:
-        stack.stop()
 
 
 @pytest.fixture

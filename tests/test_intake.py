@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +24,7 @@ from mailmentor.model import EventType, Loop, Person, Stage
 from mailmentor.parsing.commands import Command, CommandName, parse_command
 from mailmentor.parsing.message import Address, ParsedMessage, parse_message
 from mailmentor.tokens import loop_token, reminder_message_id, reply_address
+from tests.corpora import corpus
 
 USER = "ada@example.com"
 SERVICE = "mentor@example.com"
@@ -36,7 +36,6 @@ GRACE = Address("grace@example.net", "Grace Hopper")
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 D = timedelta(days=1)
 LOOP_ID = "k3v9x2abqe"
-CORPORA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora").resolve()
 
 
 def mail(
@@ -258,9 +257,7 @@ def test_automatic_subject_without_header_is_ignored() -> None:
     "family", ["gmail_en", "apple_mail_en", "thunderbird_en", "outlook_2019_en"]
 )
 def test_real_client_forwards_start_advised_loops(family: str) -> None:
-    folder = CORPORA / "crisp-email-forward-parser"
-    if not folder.is_dir():
-        pytest.skip(f"corpus not found at {folder} (only present next to the shared tree)")
+    folder = corpus("crisp-email-forward-parser")
     body = (folder / f"{family}_body.txt").read_text(encoding="utf-8")
     msg = parsed(mail(body, to=SERVICE, subject="Fwd: Integer consequat non purus"))
     result = classify(msg, IDENTITY)

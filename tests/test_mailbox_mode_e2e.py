@@ -22,7 +22,8 @@ from mailmentor.model import Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
 from mailmentor.settings import load_settings
 from tests import mail_factory as mf
-from tests.test_end_to_end import Harness, wait_for
+from tests.harness import Harness
+from tests.waiting import wait_for
 from workers.stack import Stack
 
 SERVICE = "ada+mentor@example.com"  # the user's own plus address: reminder replies reach INBOX

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,21 +25,12 @@ from mailmentor.sandbox.smtp_sink import SmtpSink
 from mailmentor.settings import Settings, load_settings
 from mailmentor.store import Store
 from tests import mail_factory as mf
+from tests.waiting import wait_for
 from workers.stack import Stack
 
 T = TypeVar("T")
 
 ASK_ID = "<persist-ask@client.example>"
-
-
-def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture

@@ -1,26 +1,18 @@
-"""Where the parsing tests find their fixtures and the shared real-world corpora."""
+"""Where the parsing tests find their fixtures (and, re-exported, the shared corpora)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from tests.corpora import CORPORA, corpus
+
+__all__ = ["CORPORA", "FIXTURES", "corpus", "fixture", "wrap"]
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-#: The repository's parent holds ``shared/corpora`` on the build machine, not in a fresh clone.
-CORPORA = (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora").resolve()
 
 
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
-
-
-def corpus(name: str) -> Path:
-    """A corpus folder, or skip the test with a reason a person understands."""
-    folder = CORPORA / name
-    if not folder.is_dir():
-        pytest.skip(f"corpus {name!r} not found at {folder} (only present next to the shared tree)")
-    return folder
 
 
 def wrap(body: str, subject: str, sender: str = "Bessie <bessie.berry@acme.com>") -> bytes:

@@ -5,22 +5,19 @@ from __future__ import annotations
 import email
 import email.policy
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import cast
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailmentor.model import ActionKind, Kind, Loop, Person, PlannedAction, Stage
+from mailmentor.model import ActionKind, Kind, Person, Stage
 from mailmentor.reminders import (
     HELP_TEXT,
     MAIL_POLICY,
-    ReminderContext,
     build_give_up_notice,
     build_reminder,
     build_reply,
@@ -31,61 +28,17 @@ from mailmentor.reminders import (
     thread_references,
 )
 from mailmentor.tokens import parse_reminder_message_id, parse_reply_address, verify_token
-
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-SECRET = b"reminder-secret"
-SERVICE = "mentor@example.com"
-CORPORA = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"
-
-
-def make_loop(**changes: object) -> Loop:
-    values: dict[str, object] = {
-        "id": "k3v9x2abqe",
-        "mentor": Person(address="alan@example.com", name="Alan Kay"),
-        "subject": "Pricing page",
-        "created_at": T0,
-        "stage_entered_at": T0,
-        "message_ids": ["ask1@example.com"],
-        "advice_excerpt": "Charge more.",
-    }
-    values.update(changes)
-    return Loop.model_validate(values)
-
-
-def make_action(
-    stage: Stage = Stage.ADVISED, sequence: int = 1, **changes: object
-) -> PlannedAction:
-    values: dict[str, object] = {
-        "kind": ActionKind.REMIND,
-        "due_at": T0 + timedelta(days=3),
-        "stage": stage,
-        "sequence": sequence,
-        "rule": f"advice.{stage}",
-    }
-    values.update(changes)
-    return PlannedAction.model_validate(values)
-
-
-def make_ctx(now: datetime = T0 + timedelta(days=3)) -> ReminderContext:
-    return ReminderContext(
-        service_address=SERVICE,
-        user_address="me@example.com",
-        secret=SECRET,
-        timezone=ZoneInfo("Europe/Berlin"),
-        now=now,
-    )
-
-
-def reparse(message: EmailMessage) -> EmailMessage:
-    """What a receiving client sees: the bytes on the wire, parsed again."""
-    raw = message.as_bytes()
-    return email.message_from_bytes(raw, policy=email.policy.default)
-
-
-def text_of(message: EmailMessage, subtype: str = "plain") -> str:
-    part = message.get_body((subtype,))
-    assert part is not None
-    return cast(str, part.get_content())
+from tests.corpora import corpus
+from tests.reminders._support import (
+    SECRET,
+    SERVICE,
+    T0,
+    make_action,
+    make_ctx,
+    make_loop,
+    reparse,
+    text_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -374,9 +327,8 @@ def test_hostile_text_always_renders_safely(subject: str, name: str, excerpt: st
 
 
 def _corpus_files() -> list[Path]:
-    if not CORPORA.is_dir():
-        pytest.skip(f"real-world corpora not found at {CORPORA} (fresh clone without ../shared)")
-    roots = [CORPORA / "stalwart-mail-parser", CORPORA / "mikel-mail"]
+    corpora = corpus()
+    roots = [corpora / "stalwart-mail-parser", corpora / "mikel-mail"]
     return sorted(p for root in roots if root.is_dir() for p in root.rglob("*.eml"))
 
 

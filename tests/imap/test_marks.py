@@ -10,7 +10,8 @@ import pytest
 from mailmentor.imap import ImapAccount, MailboxWatcher, MessageMeta, connect
 from mailmentor.mailbox_mode import Tracking
 from mailmentor.store import Store
-from tests.test_imap import make_mail, running, wait_for
+from tests.imap._support import make_mail, running
+from tests.waiting import wait_for
 
 KEYWORD = "$mentor"
 

@@ -8,8 +8,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -31,73 +30,11 @@ from mailmentor.imap import (
 from mailmentor.imap.watcher import _data_waiting
 from mailmentor.sandbox.imap_server import LocalImapServer, free_port
 from mailmentor.store import Store
+from tests.imap._support import Recorder, append_all, make_mail, running
 from tests.servers.imap_server import MemoryCheckpoints, MemoryLeases
+from tests.waiting import wait_for
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def make_mail(n: int, body: str = "Hello.") -> bytes:
-    return (
-        f"From: Ada <ada@example.com>\r\nTo: mentor@example.com\r\n"
-        f"Subject: message {n}\r\nMessage-ID: <m{n}@example.com>\r\n"
-        f"Date: Mon, 05 Jan 2026 09:00:00 +0000\r\n\r\n{body}\r\n"
-    ).encode()
-
-
-def append_all(account: ImapAccount, mails: list[bytes]) -> None:
-    """Append over one connection (logins cost ~0.1 s on pymap)."""
-    client = connect(account)
-    try:
-        for raw in mails:
-            client.append(account.folder, raw)
-    finally:
-        client.logout()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-class Recorder:
-    """A handler that records what it was given and can be told to fail on some Message-IDs."""
-
-    def __init__(self, fail_on: frozenset[str] = frozenset()) -> None:
-        self.seen: list[tuple[int, bytes]] = []
-        self.fail_on = fail_on
-        self._lock = threading.Lock()
-
-    def __call__(self, uid: int, raw: bytes) -> None:
-        with self._lock:
-            self.seen.append((uid, raw))
-        if (message_id_of(raw) or "") in self.fail_on:
-            raise ValueError("handler exploded")
-
-    @property
-    def ids(self) -> list[str | None]:
-        with self._lock:
-            return [message_id_of(raw) for _, raw in self.seen]
-
-    @property
-    def uids(self) -> list[int]:
-        with self._lock:
-            return [uid for uid, _ in self.seen]
-
-
-@contextmanager
-def running(watcher: MailboxWatcher) -> Iterator[threading.Thread]:
-    thread = threading.Thread(target=watcher.run, name="watcher", daemon=True)
-    thread.start()
-    try:
-        yield thread
-    finally:
-        watcher.stop()
-        thread.join(timeout=10)
-        assert not thread.is_alive(), "run() did not return after stop()"
 
 
 def _has_seen(handler: Recorder, count: int) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import logging
 import random
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,11 +40,12 @@ from mailmentor.service import Service, unusable_reason
 from mailmentor.settings import load_settings
 from mailmentor.store import Store
 from tests import mail_factory as mf
+from tests.corpora import CORPORA
 from tests.servers.imap_server import MemoryCheckpoints
+from tests.waiting import wait_for
 from workers.stack import Stack
 
 QUARANTINE = "Quarantine"
-CORPORA = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"
 IDENTITY = Identity(user_addresses=(mf.USER,), service_address=mf.SERVICE)
 
 # --- hostile mail, each tagged with X-Test-Case so it can be found on the server ---------------
@@ -473,15 +473,6 @@ def quarantine_stack(
         stack.stop()
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def test_a_stream_of_hostile_mail_never_stops_the_watcher(
     quarantine_stack: Stack, any_imap_server: ImapAccount
 ) -> None:
@@ -508,7 +499,7 @@ def test_a_stream_of_hostile_mail_never_stops_the_watcher(
         found = store.get_checkpoint(account.key)
         return found[1] if found else 0
 
-    _wait_for(lambda: checkpoint() >= uids[-1], what="the checkpoint to pass every message")
+    wait_for(lambda: checkpoint() >= uids[-1], what="the checkpoint to pass every message")
     for n in range(len(hostile) + 1):
         assert store.loops_for_message_ids([f"valid-{n}@client.example"]), f"ask {n} has no loop"
     # exactly the messages whose handling failed were moved, with an IMAP SEARCH to prove it
@@ -521,8 +512,9 @@ def test_a_stream_of_hostile_mail_never_stops_the_watcher(
     watcher = next(t for t in quarantine_stack._threads if t.name == "mailmentor-watcher")
     assert watcher.is_alive()
     last = append_message(account, valid_ask(999))
-    _wait_for(
+    wait_for(
         lambda: bool(store.loops_for_message_ids(["valid-999@client.example"])),
         what="a loop for the ask sent after the stream",
+        timeout=30,
     )
     assert last is not None and checkpoint() >= last

@@ -18,8 +18,9 @@ from mailmentor.imap import (
     message_flags,
     message_id_of,
 )
+from tests.imap._support import make_mail, running
 from tests.servers.imap_server import MemoryCheckpoints
-from tests.test_imap import make_mail, running, wait_for
+from tests.waiting import wait_for
 
 
 class MetaRecorder:

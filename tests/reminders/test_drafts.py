@@ -21,7 +21,8 @@ from mailmentor.imap import ImapAccount, connect, create_folder
 from mailmentor.model import Loop, Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
 from tests import mail_factory as mf
-from tests.test_end_to_end import Harness, running_harness, wait_for
+from tests.harness import Harness, running_harness
+from tests.waiting import wait_for
 
 ACTED_1D = """
 rule_sets:

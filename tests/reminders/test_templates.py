@@ -22,7 +22,7 @@ from mailmentor.reminders import (
     report_draft_text,
 )
 from mailmentor.tokens import parse_reply_address, verify_token
-from tests.test_reminders import (
+from tests.reminders._support import (
     SECRET,
     SERVICE,
     T0,
@@ -31,7 +31,7 @@ from tests.test_reminders import (
     make_loop,
     reparse,
 )
-from tests.test_reminders import text_of as _text_of
+from tests.reminders._support import text_of as _text_of
 
 
 def text_of(message: EmailMessage, subtype: str = "plain") -> str:
