@@ -96,6 +96,16 @@ def mailbox_folders(settings: Settings, inbox: str) -> list[WatchedFolder]:
     return folders
 
 
+def folder_meaning(settings: Settings, folder: str) -> WatchedFolder:
+    """What mail in ``folder`` means in mailbox mode (for `mailmentor import`): a watched folder
+    keeps its meaning; any other folder the user names is a hand-over, tracked whole."""
+    tracking = Tracking(keyword=settings.track_keyword, gmail_label=settings.track_gmail_label)
+    for watched in mailbox_folders(settings, settings.imap_folder):
+        if watched.folder == folder:
+            return watched
+    return WatchedFolder(folder, Origin.TRACKED, tracking)
+
+
 def drafts_saver(
     settings: Settings, account: ImapAccount | None
 ) -> Callable[[EmailMessage], None] | None:

@@ -4,6 +4,7 @@ check rules."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import re
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -303,19 +305,20 @@ def show_loop(settings: Settings, loop_id: str, *, as_json: bool) -> int:
 
 
 _NEW_LOOP = re.compile(r"\bnew (?:\S+ )?loop ")
-_JOINED = re.compile(r"\b(?:joined loop|advice for loop) ")
+_JOINED = re.compile(r"\b(?:joined loop|advice for loop|reply for loop|follow-up in loop) ")
 
 
 class OutcomeTally:
     """Wraps the service's message handler and counts new and joined loops from its outcomes."""
 
-    def __init__(self, handle: Callable[[int, bytes], str]) -> None:
+    def __init__(self, handle: Callable[..., str]) -> None:
         self._handle = handle
         self.new_loops = 0
         self.joined = 0
 
-    def __call__(self, uid: int, raw: bytes) -> str:
-        outcome = self._handle(uid, raw)
+    def __call__(self, *message: Any) -> str:
+        """(uid, raw) or, in mailbox mode, (uid, raw, meta): whatever the handler takes."""
+        outcome = self._handle(*message)
         self.count(outcome)
         return outcome
 
@@ -339,9 +342,10 @@ def require_import_settings(settings: Settings) -> None:
 
 
 def import_mail(settings: Settings, *, folder: str, since: date | None) -> int:
-    """Backfill one folder through Service.handle_raw, exactly as the watcher would feed it."""
+    """Backfill one folder exactly as the watcher would feed it: through Service.handle_raw, or
+    in mailbox mode with the folder's meaning (Sent, INBOX, tracked) and each message's marks."""
     require_import_settings(settings)
-    from mailmentor.app import build_service, imap_account
+    from mailmentor.app import build_service, folder_meaning, imap_account
     from mailmentor.imap import import_folder
 
     with open_redis(settings) as (url, store):
@@ -351,8 +355,19 @@ def import_mail(settings: Settings, *, folder: str, since: date | None) -> int:
         from workers import actors
 
         service = build_service(settings, store, actors.DramatiqOutbox())
-        tally = OutcomeTally(service.handle_raw)
-        result = import_folder(imap_account(settings), folder, tally, since=since)
+        account = imap_account(settings)
+        if settings.mailbox_mode:
+            watched = folder_meaning(settings, folder)
+            logging.getLogger("mailmentor.import").info(
+                "mailbox mode: reading %s as %s mail", folder, watched.origin
+            )
+            tally = OutcomeTally(
+                functools.partial(service.handle_in_folder, origin_of=watched.origin_of)
+            )
+            result = import_folder(account, folder, since=since, meta_handler=tally)
+        else:
+            tally = OutcomeTally(service.handle_raw)
+            result = import_folder(account, folder, tally, since=since)
     print(
         f"imported {folder}: {result.seen} messages, {tally.new_loops} new loops, "
         f"{tally.joined} joined, {result.failed} failed"

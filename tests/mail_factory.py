@@ -11,6 +11,7 @@ USER = "ada@example.com"
 SERVICE = "mentor@example.com"
 MENTOR = "Alan Kay <alan@example.org>"
 MENTOR_ADDRESS = "alan@example.org"
+ANSWER_ID = "<answer-1@mentor.example>"
 
 
 def _base(sender: str, to: str, subject: str, message_id: str | None = None) -> EmailMessage:
@@ -39,6 +40,15 @@ def follow_up(in_reply_to: str, text: str = "Here is what came of it.") -> bytes
     msg["In-Reply-To"] = in_reply_to
     msg["References"] = in_reply_to
     msg.set_content(text + "\n")
+    return bytes(msg)
+
+
+def mentor_reply(in_reply_to: str, message_id: str = ANSWER_ID, subject: str = "") -> bytes:
+    """The mentor answers the user directly (mailbox mode: it lands in the user's INBOX)."""
+    msg = _base(MENTOR, f"Ada <{USER}>", subject or "Re: Advice on pricing page?", message_id)
+    msg["In-Reply-To"] = in_reply_to
+    msg["References"] = in_reply_to
+    msg.set_content("Cut it to three plans and show the annual price first.\n\nAlan\n")
     return bytes(msg)
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mailmentor.clock import ManualClock, SystemClock
+from mailmentor.clock import ManualClock
 from mailmentor.imap import ImapAccount, append_message, connect
 from mailmentor.model import Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
@@ -30,7 +29,7 @@ SERVICE = "ada+mentor@example.com"  # the user's own plus address: reminder repl
 KEYWORD = "$mentor"
 TRACK_FOLDER = "Mentors"
 ASK_ID = "<ask-1@client.example>"
-ANSWER_ID = "<answer-1@mentor.example>"
+ANSWER_ID = mf.ANSWER_ID
 
 
 class MailboxHarness(Harness):
@@ -58,20 +57,6 @@ class MailboxHarness(Harness):
                 client.logout()
 
         wait_for(done, what=f"{', '.join(folders)} to be read")
-
-
-def mentor_reply(in_reply_to: str, message_id: str = ANSWER_ID, subject: str = "") -> bytes:
-    """The mentor answers the user directly: it lands in the user's INBOX, unmarked."""
-    msg = EmailMessage()
-    msg["From"] = mf.MENTOR
-    msg["To"] = f"Ada <{mf.USER}>"
-    msg["Subject"] = subject or "Re: Advice on pricing page?"
-    msg["Date"] = format_datetime(SystemClock().now())
-    msg["Message-ID"] = message_id
-    msg["In-Reply-To"] = in_reply_to
-    msg["References"] = in_reply_to
-    msg.set_content("Cut it to three plans and show the annual price first.\n\nAlan\n")
-    return bytes(msg)
 
 
 def unrelated(message_id: str = "<lunch-1@mentor.example>") -> bytes:
@@ -162,7 +147,7 @@ def test_marked_ask_in_sent_is_followed_through_inbox_and_sent(
     h.wait_read("INBOX")
     assert len(h.loops()) == 1, "unmarked mail outside tracked threads starts nothing"
 
-    h.put("INBOX", mentor_reply(ASK_ID))
+    h.put("INBOX", mf.mentor_reply(ASK_ID))
     loop = h.wait_stage(Stage.ADVISED, loop.id)
     assert "three plans" in loop.advice_excerpt
 
@@ -204,12 +189,14 @@ def test_follow_up_while_asked_restarts_the_nudge(mailbox: MailboxHarness) -> No
 def test_unmarked_mail_starts_nothing_and_a_marked_reply_does(mailbox: MailboxHarness) -> None:
     h = mailbox
     h.put("Sent", mf.ask(ASK_ID))  # sent, but not marked
-    h.put("INBOX", mentor_reply(ASK_ID))  # an answer to an untracked thread
+    h.put("INBOX", mf.mentor_reply(ASK_ID))  # an answer to an untracked thread
     h.wait_read("Sent", "INBOX")
     assert h.loops() == []
 
     # The user marks a mentor's message in INBOX (a keyword set by their mail client).
-    h.put("INBOX", mentor_reply("<other@client.example>", "<answer-2@mentor.example>"), (KEYWORD,))
+    h.put(
+        "INBOX", mf.mentor_reply("<other@client.example>", "<answer-2@mentor.example>"), (KEYWORD,)
+    )
     loop = h.wait_stage(Stage.ADVISED)
     assert loop.mentor.address == mf.MENTOR_ADDRESS
     assert "three plans" in loop.advice_excerpt
@@ -220,7 +207,7 @@ def test_a_message_seen_in_two_folders_counts_once(mailbox: MailboxHarness) -> N
     h.put(TRACK_FOLDER, mf.ask(ASK_ID))
     loop = h.wait_stage(Stage.ASKED)
     h.put("Sent", mf.ask(ASK_ID), flags=(KEYWORD,))  # the same mail, also in Sent
-    h.put("INBOX", mentor_reply(ASK_ID))
+    h.put("INBOX", mf.mentor_reply(ASK_ID))
     loop = h.wait_stage(Stage.ADVISED, loop.id)
     assert len(h.loops()) == 1
     assert [e.source for e in loop.events].count(f"message {ASK_ID}") <= 1
@@ -230,7 +217,7 @@ def test_a_reminder_reply_found_in_inbox_is_a_command(mailbox: MailboxHarness) -
     h = mailbox
     h.put("Sent", mf.ask(ASK_ID), flags=(KEYWORD,))
     loop = h.wait_stage(Stage.ASKED)
-    h.put("INBOX", mentor_reply(ASK_ID))
+    h.put("INBOX", mf.mentor_reply(ASK_ID))
     h.wait_stage(Stage.ADVISED, loop.id)
     h.pass_days(2.1)
     reminder = h.next_reminder(1)
@@ -249,7 +236,7 @@ def test_mail_that_piled_up_before_start_is_read_asks_first(
     try:
         client.create_folder("Sent")
         # INBOX gets the lower UIDs and is listed first: still the ask must be read first.
-        client.append("INBOX", mentor_reply(ASK_ID))
+        client.append("INBOX", mf.mentor_reply(ASK_ID))
         client.append("Sent", mf.ask(ASK_ID), flags=(KEYWORD,))
     finally:
         client.logout()
@@ -264,12 +251,12 @@ def test_marking_a_thread_later_by_copying_it_into_the_tracked_folder(
 ) -> None:
     h = mailbox
     h.put("Sent", mf.ask(ASK_ID))
-    h.put("INBOX", mentor_reply(ASK_ID))
+    h.put("INBOX", mf.mentor_reply(ASK_ID))
     h.wait_read("Sent", "INBOX")
     assert h.loops() == []
     # Days later the user files the thread (both messages) under the tracked folder.
     h.put(TRACK_FOLDER, mf.ask(ASK_ID))
-    h.put(TRACK_FOLDER, mentor_reply(ASK_ID))
+    h.put(TRACK_FOLDER, mf.mentor_reply(ASK_ID))
     loop = h.wait_stage(Stage.ADVISED)
     assert ASK_ID.strip("<>") in loop.message_ids
     assert len(h.loops()) == 1
@@ -303,7 +290,7 @@ def mark(h: MailboxHarness, folder: str, message_id: str) -> None:
 def test_tagging_messages_days_after_they_arrived(dovecot_mailbox: MailboxHarness) -> None:
     h = dovecot_mailbox
     h.put("Sent", mf.ask(ASK_ID))
-    h.put("INBOX", mentor_reply(ASK_ID))
+    h.put("INBOX", mf.mentor_reply(ASK_ID))
     h.wait_read("Sent", "INBOX")
     assert h.loops() == []
 

@@ -18,7 +18,7 @@ from mailmentor.errors import MailboxError
 from mailmentor.imap.account import ImapAccount, logout, open_folder
 from mailmentor.imap.failures import log_failure
 from mailmentor.imap.fetching import fetch_messages, uid_batches
-from mailmentor.imap.handlers import MessageHandler
+from mailmentor.imap.handlers import MessageHandler, MessageMeta, MetaHandler
 
 log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
 
@@ -35,18 +35,23 @@ class ImportResult:
 def import_folder(
     account: ImapAccount,
     folder: str,
-    handler: MessageHandler,
+    handler: MessageHandler | None = None,
     since: date | None = None,
     max_message_bytes: int = 25_000_000,
     timeout: float = 30.0,
+    *,
+    meta_handler: MetaHandler | None = None,
 ) -> ImportResult:
     """Hand every message of ``folder`` (internal date on or after ``since``) to ``handler`` once,
     in UID order, over one read-only connection: nothing gets \\Seen and the watcher's
     checkpoint is never touched, so it is safe next to a running watcher and safe to repeat
-    (the handler dedupes by Message-ID).
+    (the handler dedupes by Message-ID). A ``meta_handler`` instead also gets each message's
+    flags and Gmail labels, as the watcher gives them in mailbox mode.
 
     Raises LoginError/MailboxError (naming the folder when it does not exist).
     """
+    if (handler is None) == (meta_handler is None):
+        raise TypeError("import_folder needs exactly one of handler and meta_handler")
     source = dataclasses.replace(account, folder=folder)
     client, _ = open_folder(source, timeout)
     seen = handled = failed = 0
@@ -55,7 +60,9 @@ def import_folder(
         uids = sorted(int(uid) for uid in client.search(criteria))
         log.info("importing %d messages from %s", len(uids), source.label)
         for batch in uid_batches(uids):
-            fetched = fetch_messages(client, batch, max_message_bytes, source.label)
+            fetched = fetch_messages(
+                client, batch, max_message_bytes, source.label, meta=meta_handler is not None
+            )
             for uid in batch:
                 message = fetched.get(uid)
                 if message is None:
@@ -63,7 +70,11 @@ def import_folder(
                     continue
                 seen += 1
                 try:
-                    handler(uid, message.raw)
+                    if meta_handler is not None:
+                        meta = MessageMeta(folder, message.flags, message.labels)
+                        meta_handler(uid, message.raw, meta)
+                    elif handler is not None:
+                        handler(uid, message.raw)
                 except Exception as exc:
                     failed += 1
                     log_failure(uid, message, exc, source.label, "skipping it")

@@ -110,6 +110,8 @@ def test_parse_since_refuses_anything_else(text: str) -> None:
         (["new loop abc advised by alan@example.org"], 1, 0),
         (["joined loop abc (asked) by thread"], 0, 1),
         (["advice for loop abc (advised)"], 0, 1),
+        (["mentor's reply for loop abc (advised)"], 0, 1),
+        (["follow-up in loop a (reported); follow-up in loop b (asked)"], 0, 2),
         (["already handled", "ignored: not from a user address (x@y.example)"], 0, 0),
         (["command acted: loop abc is acted", "gave to alan@example.org"], 0, 0),
     ],
@@ -254,3 +256,34 @@ def test_import_folder_reports_what_it_did(imap_server: ImapAccount) -> None:
     result = import_folder(imap_server, SENT, handler)
     assert (result.seen, result.handled, result.failed) == (3, 2, 1)
     assert seen == sorted(seen) and len(seen) == 3
+
+
+def test_mailbox_mode_reads_each_folder_with_its_meaning(
+    cli_env: Store,
+    imap_server: ImapAccount,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Only what is marked starts a loop in Sent; a mentor's reply in INBOX only joins one."""
+    store = cli_env
+    point_at(monkeypatch, imap_server)
+    monkeypatch.setenv("MAILMENTOR_MAILBOX_MODE", "true")
+    monkeypatch.setenv("MAILMENTOR_TRACK_KEYWORD", "$mentor")
+    monkeypatch.setenv("MAILMENTOR_SENT_FOLDER", SENT)
+    client = connect(imap_server)
+    try:
+        client.create_folder(SENT)
+        client.append(SENT, mf.ask(), flags=("$mentor",))
+        client.append(SENT, mf.ask("<ask-2@client.example>", to=GRACE, subject="Compilers?"))
+        client.append("INBOX", mf.mentor_reply("<ask-1@client.example>"))
+    finally:
+        client.logout()
+
+    code, out, err = import_(capsys, "--folder", SENT)
+    assert code == 0, err
+    assert out.strip() == f"imported {SENT}: 2 messages, 1 new loops, 0 joined, 0 failed"
+    code, out, err = import_(capsys, "--folder", "INBOX")
+    assert code == 0, err
+    assert out.strip() == "imported INBOX: 1 messages, 0 new loops, 1 joined, 0 failed"
+    (loop,) = store.list_loops()
+    assert (loop.mentor.address, loop.stage) == (mf.MENTOR_ADDRESS, Stage.ADVISED)
