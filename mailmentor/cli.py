@@ -86,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--days", type=int, default=30, help="how far ahead (default 30)")
     plan.add_argument("--rules", type=Path, metavar="DIR", help="use these rule files instead")
 
+    sub.add_parser(
+        "digest",
+        help="print this week's digest as it would be mailed now",
+        description="Print the weekly digest (every open loop by stage, how each relationship "
+        "stands, and what to learn next) as it would be mailed now. When it is mailed is set "
+        "by `digest:` in the rule files.",
+    )
+
     backfill = sub.add_parser(
         "import",
         help="backfill: feed a folder's existing mail (e.g. Sent) through mailmentor once",
@@ -143,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return show_loop(settings, args.loop_id, as_json=args.json)
         if args.command == "plan":
             return show_plan(settings, days=args.days, rules_dir=args.rules)
+        if args.command == "digest":
+            return show_digest(settings)
         if args.command == "import":
             return import_mail(settings, folder=args.folder, since=args.since)
     except MailmentorError as exc:
@@ -407,6 +417,28 @@ def show_plan(settings: Settings, *, days: int, rules_dir: Path | None) -> int:
             )
             count += 1
     print(f"{count} reminders in the next {days} days for {len(loops)} open loops")
+    return 0
+
+
+def show_digest(settings: Settings) -> int:
+    from mailmentor.app import DEMO_SERVICE, DEMO_USER
+    from mailmentor.digest import build_digest
+    from mailmentor.reminders import TEMPLATES_DIRNAME, ReminderContext, digest_text
+
+    rules_dir = settings.rules_dir or default_rules_dir()
+    rules = load_rules(rules_dir)
+    now = SystemClock().now()
+    with open_store(settings) as store:
+        digest = build_digest(store.list_loops(), store.gifts(), now)
+    ctx = ReminderContext(
+        service_address=settings.service_address or DEMO_SERVICE,
+        user_address=next(iter(settings.user_addresses), DEMO_USER),
+        secret=b"",  # only the Message-ID needs it, and nothing is sent
+        timezone=rules.zone if rules.timezone else settings.tz,
+        now=now,
+        templates_dir=rules_dir / TEMPLATES_DIRNAME,
+    )
+    print(digest_text(digest, ctx), end="")
     return 0
 
 

@@ -103,3 +103,14 @@ def _first_instant_at(day: date, wall: time, tz: tzinfo) -> datetime:
 
 def _wall(moment: datetime, tz: tzinfo) -> datetime:
     return moment.astimezone(tz).replace(tzinfo=None)
+
+
+def digest_slot(now: datetime, *, day: int, at: time, tz: tzinfo) -> datetime:
+    """The latest weekly digest moment (weekday ``day``, 0 = Monday, local ``at``) at or before
+    ``now``, as aware UTC. The slot names the digest, so each week's is sent once."""
+    local = _utc(now).astimezone(tz)
+    candidate = local.date() - timedelta(days=(local.weekday() - day) % 7)
+    slot = _first_instant_at(candidate, at, tz)
+    if slot > _utc(now):
+        slot = _first_instant_at(candidate - timedelta(days=7), at, tz)
+    return slot

@@ -20,7 +20,8 @@ import redis
 
 from mailmentor import intake, stages
 from mailmentor.clock import Clock
-from mailmentor.delivery import next_allowed, week_start, within_budget
+from mailmentor.delivery import digest_slot, next_allowed, week_start, within_budget
+from mailmentor.digest import Digest, build_digest
 from mailmentor.errors import (
     DurationError,
     LoopNotFound,
@@ -47,6 +48,7 @@ from mailmentor.reminders import (
     HELP_TEXT,
     ReminderContext,
     asks_for_report,
+    build_digest_mail,
     build_give_up_notice,
     build_reminder,
     build_reply,
@@ -71,6 +73,8 @@ class Outbox(Protocol):
     def deliver_later(self, loop_id: str, action_key: str) -> None: ...
 
     def reply_later(self, message: str, key: str) -> None: ...
+
+    def digest_later(self, slot: str) -> None: ...
 
 
 Listener = Callable[[str, Loop | None], None]
@@ -482,6 +486,51 @@ class Service:
         if waiting:
             log.info("weekly reminder budget (%s) reached: %d reminders wait", budget, len(waiting))
         return sent
+
+    # -- the weekly digest ----------------------------------------------------------------------
+
+    def digest_tick(self) -> str | None:
+        """Queue this week's digest once its moment (rules ``digest``) has come; returns the
+        slot queued. Quiet hours are respected; weeks before the first run get none."""
+        rules = self.rules()
+        if rules.digest_day is None or rules.digest_time is None:
+            return None
+        now = self.clock.now()
+        tz = rules.zone if rules.timezone else self.timezone
+        slot = digest_slot(now, day=rules.digest_day, at=rules.digest_time, tz=tz)
+        if slot <= self.store.digest_epoch(now):
+            return None
+        allowed = next_allowed(slot, tz=tz, quiet_hours=rules.quiet_hours, business_days_only=False)
+        if allowed > now or not self.store.claim_digest(slot):
+            return None
+        self.outbox.digest_later(slot.isoformat())
+        log.info("weekly digest of %s queued", slot.isoformat())
+        return slot.isoformat()
+
+    def current_digest(self) -> Digest:
+        """The digest as it stands now (what `mailmentor digest` prints)."""
+        return build_digest(self.store.list_loops(), self.store.gifts(), self.clock.now())
+
+    def send_digest(self, slot: str) -> str:
+        """Send the digest of the week of ``slot`` (ISO 8601), at most once."""
+        key = f"digest:{slot}"
+        if self.store.was_sent(key) or not self.store.begin_send(key, SEND_LEASE):
+            return f"digest {slot} already sent"
+        message = build_digest_mail(
+            self.current_digest(), datetime.fromisoformat(slot), self._context()
+        )
+        try:
+            send_message_sync(self.smtp, message)
+        except PermanentSendError as exc:
+            self.store.finish_send(key)
+            log.error("weekly digest %s failed for good: %s", slot, exc)
+            return f"digest failed: {exc}"
+        except BaseException:
+            self.store.abort_send(key)
+            raise
+        self.store.finish_send(key)
+        self._notify(f"sent to {self.smtp_user_address}: {message['Subject']}", None)
+        return f"sent digest {slot}"
 
     # -- delivery (runs in the send actor) ------------------------------------------------------
 

@@ -14,6 +14,8 @@ Keys (``p`` is the prefix):
   p:lease:<name>     owner, with TTL         p:due              zset id -> due time
   p:sending:<key>    in-flight send, TTL     p:sent:<key>       send done
   p:alive:<comp>     heartbeat, TTL
+  p:person:<addr>:events  list of relationship events (mentor+gave@)
+  p:digest:epoch     first digest scheduling    p:digest:queued:<slot>  a week's digest queued
   p:marks:<mailbox>  set of UIDs handed over as marked (mailbox mode), of the UIDVALIDITY in
                      p:marksv:<mailbox>
 """
@@ -380,6 +382,29 @@ class Store:
     def relationship_events(self, address: str) -> list[Event]:
         raw = self._r.lrange(self._key("person", address.lower(), "events"), 0, -1)
         return [Event.model_validate_json(_text(item)) for item in raw]
+
+    def gifts(self) -> dict[str, list[Event]]:
+        """Every person's relationship events (mentor+gave@), by address, for the digest."""
+        prefix, suffix = self._key("person", ""), ":events"
+        people: dict[str, list[Event]] = {}
+        for key in self._r.scan_iter(match=f"{prefix}*{suffix}", count=500):
+            address = _text(key)[len(prefix) : -len(suffix)]
+            people[address] = self.relationship_events(address)
+        return people
+
+    # -- the weekly digest ----------------------------------------------------------------------
+
+    def digest_epoch(self, now: datetime) -> datetime:
+        """When digests started being scheduled here (set once): earlier weeks get none, so a
+        fresh install does not mail last week's digest at once."""
+        key = self._key("digest", "epoch")
+        self._r.set(key, str(_score(now)), nx=True)
+        return _from_score(_text(self._r.get(key)))
+
+    def claim_digest(self, slot: datetime) -> bool:
+        """True once per slot: the scheduler that may queue that week's digest."""
+        key = self._key("digest", "queued", str(int(_score(slot))))
+        return bool(self._r.set(key, "1", nx=True, ex=int(SENT_TTL.total_seconds())))
 
     # -- health -------------------------------------------------------------------------------
 

@@ -52,11 +52,15 @@ def _tag_separator(service_local: str) -> str:
     return "-" if "+" in service_local else "+"
 
 
+def tagged_address(service_address: str, tag: str) -> str:
+    """The service address with a tag: ``mentor+learn@`` (``me+mentor-learn@`` for a plus one)."""
+    local, domain = _split(service_address)
+    return f"{local}{_tag_separator(local)}{tag}@{domain}"
+
+
 def reply_address(service_address: str, loop_id: str, secret: bytes) -> str:
     """The Reply-To of a loop's reminders: the service address tagged with loop id and token."""
-    local, domain = _split(service_address)
-    tag = f"r-{loop_id.lower()}-{loop_token(secret, loop_id)}"
-    return f"{local}{_tag_separator(local)}{tag}@{domain}"
+    return tagged_address(service_address, f"r-{loop_id.lower()}-{loop_token(secret, loop_id)}")
 
 
 def parse_reply_address(address: str, service_address: str) -> tuple[str, str] | None:

@@ -18,12 +18,16 @@ class RecordingOutbox:
     def __init__(self) -> None:
         self.deliveries: list[tuple[str, str]] = []
         self.replies: list[str] = []
+        self.digests: list[str] = []
 
     def deliver_later(self, loop_id: str, action_key: str) -> None:
         self.deliveries.append((loop_id, action_key))
 
     def reply_later(self, message: str, key: str) -> None:
         self.replies.append(key)
+
+    def digest_later(self, slot: str) -> None:
+        self.digests.append(slot)
 
 
 def service_on(

@@ -576,3 +576,23 @@ def test_commands_share_an_embedded_redis_that_is_already_running(
             assert client.ping()
         finally:
             client.close()
+
+
+def test_digest_prints_the_weekly_digest_as_it_would_be_mailed(
+    cli_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_store.save_loop(make_loop("digestlp01"))
+    cli_store.save_loop(make_loop("closedlp02", stage=Stage.CLOSED))
+    result = run(capsys, "digest")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == "Your week: 1 to do, 1 open loop"
+    assert "- Alan: Advice on pricing page? (0 days)" in lines
+    assert "What do you want to learn next?" in lines
+    assert "closedlp02" not in result.out
+
+
+def test_digest_is_listed_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    result = exits(capsys, "digest", "--help")
+    assert result.code == 0
+    assert "rule files" in result.out

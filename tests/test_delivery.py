@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailmentor.delivery import next_allowed, week_start, within_budget
+from mailmentor.delivery import digest_slot, next_allowed, week_start, within_budget
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -184,3 +184,37 @@ def test_week_start(now: datetime, tz: ZoneInfo, expected: datetime) -> None:
     got = week_start(now, tz)
     assert got == expected
     assert got.tzinfo is UTC
+
+
+# (case id, now, day (0 = Monday), local time, tz, expected slot in UTC)
+DIGEST_CASES: list[tuple[str, datetime, int, time, ZoneInfo, datetime]] = [
+    ("just after", berlin("2026-03-02 08:00"), 0, time(8), BERLIN, utc("2026-03-02 07:00")),
+    ("just before", berlin("2026-03-02 07:59"), 0, time(8), BERLIN, utc("2026-02-23 07:00")),
+    ("midweek", berlin("2026-03-04 12:00"), 0, time(8), BERLIN, utc("2026-03-02 07:00")),
+    ("sunday evening", berlin("2026-03-08 20:00"), 6, time(18), BERLIN, utc("2026-03-08 17:00")),
+    # Europe/Berlin moves to summer time on Sun 29 Mar 2026 at 02:00: 02:30 does not exist.
+    ("in the DST gap", berlin("2026-03-29 12:00"), 6, time(2, 30), BERLIN, utc("2026-03-29 01:00")),
+    ("other zone", utc("2026-03-02 12:00"), 0, time(8), NEW_YORK, utc("2026-02-23 13:00")),
+]
+
+
+@pytest.mark.parametrize(
+    ("now", "day", "at", "tz", "expected"),
+    [case[1:] for case in DIGEST_CASES],
+    ids=[case[0] for case in DIGEST_CASES],
+)
+def test_digest_slot(now: datetime, day: int, at: time, tz: ZoneInfo, expected: datetime) -> None:
+    assert digest_slot(now, day=day, at=at, tz=tz) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    now=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    day=st.integers(0, 6),
+    hour=st.integers(0, 23),
+)
+def test_digest_slot_is_the_latest_within_a_week(now: datetime, day: int, hour: int) -> None:
+    aware = now.replace(tzinfo=UTC)
+    slot = digest_slot(aware, day=day, at=time(hour), tz=BERLIN)
+    assert aware - timedelta(days=7) < slot <= aware
+    assert slot.astimezone(BERLIN).weekday() == day

@@ -1,4 +1,5 @@
-"""Dramatiq actors: send reminders and short replies. Retries only for temporary failures."""
+"""Dramatiq actors: send reminders, short replies and the weekly digest. Retries only for
+temporary failures."""
 
 from __future__ import annotations
 
@@ -36,7 +37,14 @@ def send_reply(message: str, key: str) -> None:
     log.info("%s", runtime.service().send_reply(message, key))
 
 
-ALL = (deliver_reminder, send_reply)
+@dramatiq.actor(
+    queue_name="mailmentor", retry_when=_retry_when, min_backoff=2_000, max_backoff=600_000
+)
+def send_digest(slot: str) -> None:
+    log.info("%s", runtime.service().send_digest(slot))
+
+
+ALL = (deliver_reminder, send_reply, send_digest)
 
 
 class DramatiqOutbox:
@@ -47,3 +55,6 @@ class DramatiqOutbox:
 
     def reply_later(self, message: str, key: str) -> None:
         send_reply.send(message, key)
+
+    def digest_later(self, slot: str) -> None:
+        send_digest.send(slot)

@@ -268,6 +268,7 @@ def run_scheduler(
             if rules.reload_if_changed():
                 log.info("re-planned %d open loops under the new rules", service.reconcile())
             service.tick()
+            service.digest_tick()
             service.store.heartbeat("scheduler", timedelta(seconds=max(30, interval * 5)))
         except redis.ConnectionError as exc:
             log.warning("redis unavailable, scheduler waiting: %s", exc)

@@ -7,10 +7,12 @@ Data in, EmailMessage out; nothing here sends or reads the clock. One module per
 - ``templates``: Jinja2 lookup (the user's ``RULES_DIR/templates/`` first, then the package),
   sandbox, and the fallback to the shipped template when a user's one breaks;
 - ``context``: ReminderContext and the values every loop template sees;
-- ``messages``: the mails to the user; ``drafts``: the report-back draft to the mentor.
+- ``messages``: the mails to the user; ``drafts``: the report-back draft to the mentor;
+- ``digest_mail``: the weekly digest.
 """
 
 from mailmentor.reminders.context import ReminderContext
+from mailmentor.reminders.digest_mail import build_digest_mail, digest_subject, digest_text
 from mailmentor.reminders.drafts import (
     MAX_DRAFT_QUOTE,
     asks_for_report,
@@ -50,6 +52,7 @@ __all__ = [
     "TEMPLATES_DIRNAME",
     "ReminderContext",
     "asks_for_report",
+    "build_digest_mail",
     "build_give_up_notice",
     "build_reminder",
     "build_reply",
@@ -59,6 +62,8 @@ __all__ = [
     "clean_message_id",
     "clean_subject",
     "days_phrase",
+    "digest_subject",
+    "digest_text",
     "elapsed",
     "encode_words",
     "header_text",

@@ -76,7 +76,7 @@ def _new_message(
     return msg
 
 
-def _compose(
+def compose(
     ctx: ReminderContext,
     names: Sequence[str],
     values: dict[str, Any],
@@ -86,7 +86,9 @@ def _compose(
     thread: Sequence[str],
     loop: Loop | None,
 ) -> EmailMessage:
-    """Render both bodies (text, then HTML), take a subject a template set, build the mail."""
+    """Render both bodies (text, then HTML), take a subject a template set, build the mail.
+
+    ``loop`` None: no Reply-To token (the mail is about no one loop, like the digest)."""
     text = render_part(ctx.templates_dir, names, "txt", values)
     html = render_part(ctx.templates_dir, names, "html", values)
     chosen = header_text(text.subject or html.subject or "") or subject
@@ -126,7 +128,7 @@ def build_reminder(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> E
     }
     names = _template_names(ctx, action.stage)
     check_chosen(ctx.templates_dir, ctx.template, names)
-    return _compose(
+    return compose(
         ctx,
         names,
         values,
@@ -160,7 +162,7 @@ def build_give_up_notice(loop: Loop, action: PlannedAction, ctx: ReminderContext
         "sequence": 0,
         "mail_subject": line,
     }
-    return _compose(
+    return compose(
         ctx,
         ["give_up"],
         values,
@@ -187,7 +189,7 @@ def build_still_relevant(loop: Loop, action: PlannedAction, ctx: ReminderContext
         "sequence": action.sequence,
         "mail_subject": line,
     }
-    return _compose(
+    return compose(
         ctx,
         ["still_relevant"],
         values,
@@ -228,7 +230,7 @@ def build_reply(
     text = clean_body(body_text, limit=20_000)
     values = {"paragraphs": [p for p in text.split("\n\n") if p.strip()]}
     # Replies keep their subject: it threads them to the user's mail.
-    return _compose(
+    return compose(
         replace(ctx, templates_dir=None),
         ["reply"],
         values,

@@ -409,6 +409,9 @@ class NoOutbox:
     def reply_later(self, message: str, key: str) -> None:
         raise AssertionError("nothing is answered in these tests")
 
+    def digest_later(self, slot: str) -> None:
+        raise AssertionError("no digest is due in these tests")
+
 
 def test_handle_raw_refuses_the_users_truly_broken_mail(store: Store, tmp_path: Path) -> None:
     settings = load_settings(
