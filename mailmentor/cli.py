@@ -94,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
         "by `digest:` in the rule files.",
     )
 
+    forget = sub.add_parser(
+        "forget",
+        help="delete everything kept about one person (their loops and what you gave them)",
+        description="Delete every loop with this person as the mentor (history, excerpts, "
+        "thread index, schedule) and the value you recorded giving them. Only opaque "
+        "Message-IDs of mail already handled stay, so that mail is not tracked again.",
+    )
+    forget.add_argument("address", metavar="ADDRESS", help="their email address")
+    forget.add_argument("--yes", action="store_true", help="do it without asking")
+
     backfill = sub.add_parser(
         "import",
         help="backfill: feed a folder's existing mail (e.g. Sent) through mailmentor once",
@@ -139,22 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rules":
             return rules_check(args.directory)
         settings = load_settings()
-        if args.command == "run":
-            return run(settings)
-        if args.command == "demo":
-            from workers.demo import run_demo
-
-            return run_demo()
-        if args.command == "loops":
-            return list_loops(settings, as_json=args.json, include_ended=args.all)
-        if args.command == "show":
-            return show_loop(settings, args.loop_id, as_json=args.json)
-        if args.command == "plan":
-            return show_plan(settings, days=args.days, rules_dir=args.rules)
-        if args.command == "digest":
-            return show_digest(settings)
-        if args.command == "import":
-            return import_mail(settings, folder=args.folder, since=args.since)
+        return _COMMANDS[args.command](settings, args)
     except MailmentorError as exc:
         print(f"mailmentor: error: {exc}", file=sys.stderr)
         return 2
@@ -162,7 +157,25 @@ def main(argv: list[str] | None = None) -> int:
         # An unreachable Redis is a setup problem: one line naming it, not a traceback.
         print(f"mailmentor: error: {redis_problem(settings, exc)}", file=sys.stderr)
         return 2
-    return 2
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.demo import run_demo
+
+    return run_demo()
+
+
+#: What each subcommand (but `rules`, which needs no settings) runs.
+_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "run": lambda settings, args: run(settings),
+    "demo": _demo,
+    "loops": lambda settings, args: list_loops(settings, as_json=args.json, include_ended=args.all),
+    "show": lambda settings, args: show_loop(settings, args.loop_id, as_json=args.json),
+    "plan": lambda settings, args: show_plan(settings, days=args.days, rules_dir=args.rules),
+    "forget": lambda settings, args: forget_person(settings, args.address, confirmed=args.yes),
+    "digest": lambda settings, args: show_digest(settings),
+    "import": lambda settings, args: import_mail(settings, folder=args.folder, since=args.since),
+}
 
 
 def redis_problem(settings: Settings | None, exc: Exception) -> str:
@@ -417,6 +430,32 @@ def show_plan(settings: Settings, *, days: int, rules_dir: Path | None) -> int:
             )
             count += 1
     print(f"{count} reminders in the next {days} days for {len(loops)} open loops")
+    return 0
+
+
+def forget_person(settings: Settings, address: str, *, confirmed: bool) -> int:
+    address = address.strip().lower()
+    if "@" not in address:
+        print(f"mailmentor: error: {address!r} is not an email address", file=sys.stderr)
+        return 2
+    with open_store(settings) as store:
+        loops = [lp for lp in store.list_loops() if lp.mentor.address.lower() == address]
+        gifts = store.relationship_events(address)
+        if not loops and not gifts:
+            print(f"nothing kept about {address}")
+            return 0
+        if not confirmed:
+            if not sys.stdin.isatty():
+                print("mailmentor: error: add --yes to forget without a prompt", file=sys.stderr)
+                return 2
+            answer = input(
+                f"forget {address}: {len(loops)} loops, {len(gifts)} recorded gifts? [y/N] "
+            )
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                return 1
+        gone = store.forget_person(address)
+    print(f"forgot {address}: {len(gone)} loops and {len(gifts)} recorded gifts deleted")
     return 0
 
 

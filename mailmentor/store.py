@@ -392,6 +392,16 @@ class Store:
             people[address] = self.relationship_events(address)
         return people
 
+    def forget_person(self, address: str) -> list[str]:
+        """Delete every loop with ``address`` as its mentor and their relationship events;
+        returns the ids of the loops deleted (``mailmentor forget``)."""
+        wanted = address.strip().lower()
+        gone = [lp.id for lp in self.list_loops() if lp.mentor.address.lower() == wanted]
+        for loop_id in gone:
+            self.delete_loop(loop_id)
+        self._r.delete(self._key("person", wanted, "events"))
+        return gone
+
     # -- the weekly digest ----------------------------------------------------------------------
 
     def digest_epoch(self, now: datetime) -> datetime:

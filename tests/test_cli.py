@@ -596,3 +596,33 @@ def test_digest_is_listed_in_help(capsys: pytest.CaptureFixture[str]) -> None:
     result = exits(capsys, "digest", "--help")
     assert result.code == 0
     assert "rule files" in result.out
+
+
+def test_forget_deletes_everything_kept_about_one_person(
+    cli_store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for loop in (make_loop("alanloop01"), make_loop("alanloop02", stage=Stage.CLOSED)):
+        cli_store.add_loop(loop.model_copy(update={"message_ids": [f"{loop.id}@client.example"]}))
+    cli_store.add_loop(make_loop("graceloop1", mentor=GRACE))
+    gift = Event(
+        at=datetime.now(UTC), type=EventType.NOTE, source="message <g@x>", stage=Stage.CLOSED
+    )
+    cli_store.add_relationship_event("Alan@Example.org", gift)
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    refused = run(capsys, "forget", "alan@example.org")
+    assert refused.code == 2 and "--yes" in refused.err
+    assert len(cli_store.list_loops()) == 3, "nothing deleted without consent"
+
+    done = run(capsys, "forget", "ALAN@example.org", "--yes")
+    assert done.code == 0, done.err
+    assert done.out.strip() == "forgot alan@example.org: 2 loops and 1 recorded gifts deleted"
+    assert [lp.id for lp in cli_store.list_loops()] == ["graceloop1"]
+    assert cli_store.loops_for_message_ids(["alanloop01@client.example"]) == []
+    assert cli_store.relationship_events("alan@example.org") == []
+    assert cli_store.gifts() == {}
+
+    assert run(capsys, "forget", "alan@example.org", "--yes").out.strip() == (
+        "nothing kept about alan@example.org"
+    )
+    assert run(capsys, "forget", "alan", "--yes").code == 2
