@@ -4,16 +4,20 @@ dramatiq send workers, and a ManualClock walked past the digest's moment."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mailmentor.imap import ImapAccount
 from mailmentor.model import Event, EventType, Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
 from tests import mail_factory as mf
-from tests.harness import running_harness
+from tests.harness import Harness, running_harness
 
 # Monday 07:00 in Berlin falls in the quiet hours: the digest waits for 08:00.
 RULES = """
@@ -34,22 +38,35 @@ NEXT_MONDAY_0805 = datetime(2026, 1, 12, 7, 5, tzinfo=UTC)
 SLOT = "2026-01-12T06:00:00+00:00"
 
 
+Starter = Callable[..., AbstractContextManager[Harness]]
+
+
+@pytest.fixture
+def start(
+    redis_server: Any,
+    redis_client: Any,
+    imap_server: ImapAccount,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+) -> Starter:
+    """The service under ``rules`` on the test servers, its clock at START."""
+
+    def starter(rules: str, scheduler: bool = False) -> AbstractContextManager[Harness]:
+        return running_harness(
+            redis_server, imap_server, smtp_sink, tmp_path, rules, START, scheduler
+        )
+
+    return starter
+
+
 def plain(message: EmailMessage) -> str:
     body = message.get_body(("plain",))
     assert isinstance(body, EmailMessage)
     return str(body.get_content()).replace("\r\n", "\n")
 
 
-def test_the_weekly_digest_is_sent_once_at_its_time(
-    redis_server: Any,
-    redis_client: Any,
-    imap_server: ImapAccount,
-    smtp_sink: SmtpSink,
-    tmp_path: Path,
-) -> None:
-    with running_harness(
-        redis_server, imap_server, smtp_sink, tmp_path, rules=RULES, start=START
-    ) as h:
+def test_the_weekly_digest_is_sent_once_at_its_time(start: Starter) -> None:
+    with start(RULES) as h:
         h.deliver(mf.ask())
         h.only_loop()
         h.deliver(mf.gmail_forward())
@@ -83,32 +100,16 @@ def test_the_weekly_digest_is_sent_once_at_its_time(
         assert h.service.store.get_loop(loop.id).stage is Stage.ADVISED, "the digest moves nothing"
 
 
-def test_no_digest_when_the_rules_turn_it_off(
-    redis_server: Any,
-    redis_client: Any,
-    imap_server: ImapAccount,
-    smtp_sink: SmtpSink,
-    tmp_path: Path,
-) -> None:
+def test_no_digest_when_the_rules_turn_it_off(start: Starter) -> None:
     rules = RULES.replace('digest: {day: monday, time: "07:00"}', "digest: false")
-    with running_harness(
-        redis_server, imap_server, smtp_sink, tmp_path, rules=rules, start=START
-    ) as h:
+    with start(rules) as h:
         assert h.service.digest_tick() is None
         h.clock.set(NEXT_MONDAY_0805)
         assert h.service.digest_tick() is None
 
 
-def test_the_running_scheduler_sends_the_digest_on_its_own(
-    redis_server: Any,
-    redis_client: Any,
-    imap_server: ImapAccount,
-    smtp_sink: SmtpSink,
-    tmp_path: Path,
-) -> None:
-    with running_harness(
-        redis_server, imap_server, smtp_sink, tmp_path, rules=RULES, start=START, scheduler=True
-    ) as h:
+def test_the_running_scheduler_sends_the_digest_on_its_own(start: Starter) -> None:
+    with start(RULES, scheduler=True) as h:
         h.service.store.digest_epoch(START)  # as the scheduler's first pass records it
         h.clock.set(NEXT_MONDAY_0805)
         (received,) = h.sink.wait_for(1, timeout=15)
