@@ -23,13 +23,15 @@ from mailmentor.errors import LoginError, MailboxError
 
 Security = Literal["ssl", "starttls", "none"]
 
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+IMAP_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,
     imaplib.IMAP4.error,
     IMAPClientError,
-    MailboxError,
 )
+"""What the socket or the IMAP protocol raise: each call site turns them into a MailboxError."""
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (*IMAP_ERRORS, MailboxError)
 """Errors that mean "the connection is gone or unusable": reconnect, don't crash."""
 
 
@@ -103,7 +105,7 @@ def open_folder(
         )
     except (ssl.SSLError, ssl.CertificateError) as exc:
         raise MailboxError(f"TLS failure talking to IMAP server {where}: {exc}") from exc
-    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+    except IMAP_ERRORS as exc:
         raise MailboxError(f"cannot reach IMAP server {where}: {exc}") from exc
     try:
         _nodelay(client)
@@ -124,7 +126,7 @@ def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str) -> None:
         raise MailboxError(f"IMAP server {where} does not offer STARTTLS") from exc
     except (ssl.SSLError, ssl.CertificateError) as exc:
         raise MailboxError(f"TLS failure talking to IMAP server {where}: {exc}") from exc
-    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+    except IMAP_ERRORS as exc:
         raise MailboxError(f"STARTTLS failed with IMAP server {where}: {exc}") from exc
     _nodelay(client)
 
@@ -136,7 +138,7 @@ def _login(client: IMAPClient, account: ImapAccount) -> None:
     except ClientLoginError as exc:
         said = scrub_secret(str(exc), account.password)
         raise LoginError(f"IMAP login failed for {who}: {said}") from None
-    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+    except IMAP_ERRORS as exc:
         said = scrub_secret(str(exc), account.password)
         raise MailboxError(f"IMAP login for {who} broke off: {said}") from None
 
@@ -172,7 +174,7 @@ def append_message(
     try:
         try:
             response = client.append(target, raw, flags=tuple(flags))
-        except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        except IMAP_ERRORS as exc:
             raise MailboxError(
                 f"cannot append to folder {target!r} of {account.user}@{account.host}: {exc}"
             ) from exc

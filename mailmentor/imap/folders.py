@@ -14,7 +14,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailmentor.errors import MailboxError
-from mailmentor.imap.account import ImapAccount, connect, logout, open_folder
+from mailmentor.imap.account import IMAP_ERRORS, ImapAccount, connect, logout, open_folder
 
 QuarantineMethod = Literal["move", "copy-expunge", "copy-flag"]
 
@@ -52,7 +52,7 @@ def create_folder(account: ImapAccount, folder: str, timeout: float = 30.0) -> b
     client = connect(account, timeout)
     try:
         return ensure_folder(client, folder)
-    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+    except IMAP_ERRORS as exc:
         raise MailboxError(f"cannot create folder {folder!r} of {account.label}: {exc}") from exc
     finally:
         logout(client)
@@ -101,7 +101,7 @@ def quarantine_message(
         if uidvalidity is not None and current != uidvalidity:
             return f"not moved: UIDVALIDITY changed from {uidvalidity} to {current}"
         return move_message(client, uid, folder)
-    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+    except IMAP_ERRORS as exc:
         raise MailboxError(
             f"cannot move UID {uid} of {account.label} to {folder!r}: {exc}"
         ) from exc

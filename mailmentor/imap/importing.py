@@ -6,16 +6,13 @@ Separate from the watcher because it has none of its state: no checkpoint, no le
 from __future__ import annotations
 
 import dataclasses
-import imaplib
 import logging
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from imapclient.exceptions import IMAPClientError
-
 from mailmentor.errors import MailboxError
-from mailmentor.imap.account import ImapAccount, logout, open_folder
+from mailmentor.imap.account import IMAP_ERRORS, ImapAccount, logout, open_folder
 from mailmentor.imap.failures import log_failure
 from mailmentor.imap.fetching import fetch_messages, uid_batches
 from mailmentor.imap.handlers import MessageHandler, MessageMeta, MetaHandler
@@ -80,7 +77,7 @@ def import_folder(
                     log_failure(uid, message, exc, source.label, "skipping it")
                 else:
                     handled += 1
-    except (OSError, EOFError, imaplib.IMAP4.error, IMAPClientError) as exc:
+    except IMAP_ERRORS as exc:
         raise MailboxError(f"lost connection to {source.label} while importing: {exc}") from exc
     finally:
         logout(client)
