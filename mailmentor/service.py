@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from email import message_from_string
+from email import policy as email_policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -163,22 +165,11 @@ class Service:
                 delay = min(delay * 2, 30.0)
 
     def handle_message(self, msg: ParsedMessage) -> str:
-        if self.store.is_processed(msg.message_id):
-            return "already handled"
-        kind = intake.classify(msg, self.identity)
-        if isinstance(kind, intake.Ignored):
-            outcome = f"ignored: {kind.reason}"
-        elif isinstance(kind, intake.CommandMail):
-            outcome = self._command(msg, kind)
-        elif isinstance(kind, intake.ForwardMail):
-            outcome = self._forward(msg, kind)
-        else:
-            outcome = self._outgoing(msg, kind)
-        self.store.mark_processed(msg.message_id)
-        return outcome
+        """A message sent to the service address (BCC, forward, command)."""
+        return self.handle_in_mailbox(msg, Origin.SERVICE)
 
     def handle_in_mailbox(self, msg: ParsedMessage, origin: Origin) -> str:
-        """Mailbox mode: what a message means depends on where it was found."""
+        """What a message means depends on where it was found (SERVICE: sent to the service)."""
         if self.store.is_processed(msg.message_id):
             return "already handled"
         kind = classify_in_mailbox(msg, self.identity, origin)
@@ -513,22 +504,18 @@ class Service:
 
     def send_digest(self, slot: str) -> str:
         """Send the digest of the week of ``slot`` (ISO 8601), at most once."""
-        key = f"digest:{slot}"
-        if self.store.was_sent(key) or not self.store.begin_send(key, SEND_LEASE):
-            return f"digest {slot} already sent"
-        message = build_digest_mail(
-            self.current_digest(), datetime.fromisoformat(slot), self._context()
-        )
         try:
-            send_message_sync(self.smtp, message)
+            message = self._send_once(
+                f"digest:{slot}",
+                lambda: build_digest_mail(
+                    self.current_digest(), datetime.fromisoformat(slot), self._context()
+                ),
+            )
         except PermanentSendError as exc:
-            self.store.finish_send(key)
             log.error("weekly digest %s failed for good: %s", slot, exc)
             return f"digest failed: {exc}"
-        except BaseException:
-            self.store.abort_send(key)
-            raise
-        self.store.finish_send(key)
+        if message is None:
+            return f"digest {slot} already sent"
         self._notify(f"sent to {self.smtp_user_address}: {message['Subject']}", None)
         return f"sent digest {slot}"
 
@@ -545,20 +532,14 @@ class Service:
             return f"loop {loop_id} moved on; {action_key} is stale"
         send_key = f"{loop_id}:{action_key}"
         if not self.store.was_sent(send_key):
-            if not self.store.begin_send(send_key, SEND_LEASE):
-                return f"{send_key} is being sent by another worker"
-            message = self._render(loop, action)
             try:
-                send_message_sync(self.smtp, message)
+                message = self._send_once(send_key, lambda: self._render(loop, action))
             except PermanentSendError as exc:
-                self.store.finish_send(send_key)
                 self._record_due(loop_id, action, str(exc))
                 log.error("reminder for loop %s failed for good: %s", loop_id, exc)
                 return f"failed: {exc}"
-            except BaseException:
-                self.store.abort_send(send_key)
-                raise
-            self.store.finish_send(send_key)
+            if message is None:
+                return f"{send_key} is being sent by another worker"
             self._notify(f"sent to {self.smtp_user_address}: {message['Subject']}", loop)
         self._save_draft(loop, action, send_key)
         self._record_due(loop_id, action, "")
@@ -618,22 +599,35 @@ class Service:
 
     def send_reply(self, message: str, key: str) -> str:
         """Send a short reply (help, unknown command) once."""
-        if self.store.was_sent(key) or not self.store.begin_send(key, SEND_LEASE):
-            return f"{key} already sent"
-        from email import message_from_string, policy
 
-        parsed = message_from_string(message, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
+        def parsed() -> EmailMessage:
+            reply = message_from_string(message, policy=email_policy.default)
+            assert isinstance(reply, EmailMessage)
+            return reply
+
         try:
-            send_message_sync(self.smtp, parsed)
+            sent = self._send_once(key, parsed)
         except PermanentSendError as exc:
-            self.store.finish_send(key)
             return f"reply failed: {exc}"
+        return f"sent reply {key}" if sent is not None else f"{key} already sent"
+
+    def _send_once(self, key: str, build: Callable[[], EmailMessage]) -> EmailMessage | None:
+        """Send what ``build`` makes, unless ``key`` was sent or another worker is sending it
+        (None then). Marked before and after SMTP, so a retried job never mails twice: a 5xx
+        (PermanentSendError, raised) counts as done, anything else frees ``key`` for a retry."""
+        if self.store.was_sent(key) or not self.store.begin_send(key, SEND_LEASE):
+            return None
+        message = build()
+        try:
+            send_message_sync(self.smtp, message)
+        except PermanentSendError:
+            self.store.finish_send(key)
+            raise
         except BaseException:
             self.store.abort_send(key)
             raise
         self.store.finish_send(key)
-        return f"sent reply {key}"
+        return message
 
     def _context(self) -> ReminderContext:
         return ReminderContext(
