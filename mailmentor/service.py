@@ -97,6 +97,8 @@ class Service:
     drafts: Callable[[EmailMessage], None] | None = None
     #: The user's template overrides (RULES_DIR/templates); None: shipped templates only.
     templates_dir: Path | None = None
+    #: The last digest slot this process has decided on (queued, claimed elsewhere, or too old).
+    _digest_slot_done: datetime | None = field(default=None, init=False, repr=False)
 
     # -- intake -------------------------------------------------------------------------------
 
@@ -424,7 +426,7 @@ class Service:
         """
         now = self.clock.now()
         rules = self.rules()
-        tz = rules.zone if rules.timezone else self.timezone
+        tz = self._zone(rules)
         due: list[tuple[Loop, PlannedAction]] = []
         for loop_id in self.store.claim_due(now, CLAIM_LEASE):
             loop = self.store.find_loop(loop_id)
@@ -487,16 +489,27 @@ class Service:
         if rules.digest_day is None or rules.digest_time is None:
             return None
         now = self.clock.now()
-        tz = rules.zone if rules.timezone else self.timezone
+        tz = self._zone(rules)
         slot = digest_slot(now, day=rules.digest_day, at=rules.digest_time, tz=tz)
+        if slot == self._digest_slot_done:
+            return None  # decided already: no Redis round trips on every scheduler pass
         if slot <= self.store.digest_epoch(now):
+            self._digest_slot_done = slot
             return None
         allowed = next_allowed(slot, tz=tz, quiet_hours=rules.quiet_hours, business_days_only=False)
-        if allowed > now or not self.store.claim_digest(slot):
+        if allowed > now:
+            return None
+        claimed = self.store.claim_digest(slot)
+        self._digest_slot_done = slot
+        if not claimed:
             return None
         self.outbox.digest_later(slot.isoformat())
         log.info("weekly digest of %s queued", slot.isoformat())
         return slot.isoformat()
+
+    def _zone(self, rules: Rules) -> ZoneInfo:
+        """The rules' time zone when they set one, else the TIMEZONE setting."""
+        return rules.zone if rules.timezone else self.timezone
 
     def current_digest(self) -> Digest:
         """The digest as it stands now (what `mailmentor digest` prints)."""
