@@ -465,15 +465,15 @@ def show_digest(settings: Settings) -> int:
     from mailmentor.reminders import TEMPLATES_DIRNAME, ReminderContext, digest_text
 
     rules_dir = settings.rules_dir or default_rules_dir()
-    rules = load_rules(rules_dir)
     now = SystemClock().now()
     with open_store(settings) as store:
         digest = build_digest(store.list_loops(), store.gifts(), now)
+    # The same context Service._context gives the mailed digest, so the preview matches it.
     ctx = ReminderContext(
         service_address=settings.service_address or DEMO_SERVICE,
         user_address=next(iter(settings.user_addresses), DEMO_USER),
         secret=b"",  # only the Message-ID needs it, and nothing is sent
-        timezone=rules.zone if rules.timezone else settings.tz,
+        timezone=settings.tz,
         now=now,
         templates_dir=rules_dir / TEMPLATES_DIRNAME,
     )
