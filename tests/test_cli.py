@@ -35,6 +35,7 @@ from mailmentor.model import (
 )
 from mailmentor.rules import default_rules_dir
 from mailmentor.store import Store
+from tests.environment import clean_environment
 
 ALAN = Person(address="alan@example.org", name="Alan Kay")
 GRACE = Person(address="grace@example.net", name="Grace Hopper")
@@ -67,16 +68,12 @@ class Result:
 @pytest.fixture
 def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A clean environment: no MAILMENTOR_* variables, no .env, no secrets, a fresh data dir."""
-    for name in list(os.environ):
-        if name.upper().startswith("MAILMENTOR_"):
-            monkeypatch.delenv(name)
+    clean_environment(monkeypatch, tmp_path)
     for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "160")  # rich's table width, the same on every terminal
-    monkeypatch.chdir(tmp_path)
     data = tmp_path / "data"
     monkeypatch.setenv("MAILMENTOR_DATA_DIR", str(data))
-    monkeypatch.setenv("MAILMENTOR_SECRETS_DIR", str(tmp_path / "no-secrets"))
     return data
 
 

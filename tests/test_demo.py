@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.environment import clean_environment
 from workers.demo import TIMEOUT, run_demo
 
 #: What the demo must print, in this order: each stage change, then the closing line.
@@ -25,11 +25,7 @@ STAGE_CHANGES = (
 def test_demo_walks_a_loop_to_closed(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("MAILMENTOR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("MAILMENTOR_SECRETS_DIR", str(tmp_path / "no-secrets"))
-    monkeypatch.chdir(tmp_path)  # no stray .env
+    clean_environment(monkeypatch, tmp_path)
 
     started = time.monotonic()
     assert run_demo() == 0

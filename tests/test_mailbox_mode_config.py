@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,17 +12,14 @@ from mailmentor.app import mailbox_folders
 from mailmentor.errors import ConfigError
 from mailmentor.imap import MessageMeta
 from mailmentor.mailbox_mode import Origin
-from mailmentor.settings import SECRETS_DIR_ENV, load_settings
+from mailmentor.settings import load_settings
+from tests.environment import clean_environment
 
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No developer variables, no .env pickup, no /run/secrets: only what each test sets."""
-    for name in list(os.environ):
-        if name.upper().startswith("MAILMENTOR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path / "no-secrets-here"))
+    clean_environment(monkeypatch, tmp_path)
     yield tmp_path
 
 

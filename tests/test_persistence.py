@@ -9,7 +9,6 @@ reads the same data once everything has stopped.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +24,7 @@ from mailmentor.sandbox.smtp_sink import SmtpSink
 from mailmentor.settings import Settings, load_settings
 from mailmentor.store import Store
 from tests import mail_factory as mf
+from tests.environment import clean_environment
 from tests.waiting import wait_for
 from workers.stack import Stack
 
@@ -36,11 +36,7 @@ ASK_ID = "<persist-ask@client.example>"
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
     """Embedded Redis in a DATA_DIR of this test, nothing from the outside environment."""
-    for name in list(os.environ):
-        if name.upper().startswith("MAILMENTOR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("MAILMENTOR_SECRETS_DIR", str(tmp_path / "no-secrets"))
-    monkeypatch.chdir(tmp_path)
+    clean_environment(monkeypatch, tmp_path)
     return load_settings(
         redis_url="",
         imap_host="",

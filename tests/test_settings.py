@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +17,13 @@ from mailmentor.settings import (
     require_mail_accounts,
     secret_key,
 )
+from tests.environment import clean_environment
 
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No developer variables, no .env pickup, no /run/secrets: only what each test sets."""
-    for name in list(os.environ):
-        if name.upper().startswith("MAILMENTOR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path / "no-secrets-here"))
+    clean_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("MAILMENTOR_DATA_DIR", str(tmp_path / "data"))
     yield tmp_path
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,8 @@ from mailmentor.parsing.message import (
     Address,
     parse_message,
 )
-from mailmentor.settings import SECRETS_DIR_ENV, load_settings, require_mail_accounts
+from mailmentor.settings import load_settings, require_mail_accounts
+from tests.environment import clean_environment
 
 USER = "ada@example.com"
 SERVICE = "mentor@example.com"
@@ -147,11 +147,7 @@ def test_hostile_authentication_results_never_raise_nor_verify(value: bytes) -> 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No developer variables, no .env pickup, no /run/secrets: only what each test sets."""
-    for name in list(os.environ):
-        if name.upper().startswith("MAILMENTOR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path / "no-secrets-here"))
+    clean_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("MAILMENTOR_DATA_DIR", str(tmp_path / "data"))
     yield tmp_path
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from mailmentor.imap import ImapAccount, connect, import_folder
 from mailmentor.model import Stage
 from mailmentor.store import Store
 from tests import mail_factory as mf
+from tests.environment import clean_environment
 
 SENT = "Sent"
 GRACE = "Grace Hopper <grace@navy.example>"
@@ -31,13 +31,9 @@ def cli_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_server: EmbeddedRedis, store: Store
 ) -> Store:
     """A clean environment pointing at the session's Redis (emptied); the IMAP host comes later."""
-    for name in list(os.environ):
-        if name.upper().startswith("MAILMENTOR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+    clean_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("MAILMENTOR_REDIS_URL", redis_server.url)
     monkeypatch.setenv("MAILMENTOR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MAILMENTOR_SECRETS_DIR", str(tmp_path / "no-secrets"))
     monkeypatch.setenv("MAILMENTOR_SERVICE_ADDRESS", mf.SERVICE)
     monkeypatch.setenv("MAILMENTOR_USER_ADDRESSES", mf.USER)
     monkeypatch.setenv("MAILMENTOR_SECRET_KEY", "test-secret")
