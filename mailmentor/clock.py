@@ -14,10 +14,10 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clock."""
+    """The real clock, in whole seconds: the resolution the store keeps."""
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(UTC).replace(microsecond=0)
 
 
 class ManualClock:

@@ -58,6 +58,18 @@ class LoopNotFound(StoreError, KeyError):
     """No loop has that id."""
 
 
+class StoreBusy(StoreError):
+    """A change kept meeting concurrent changes of the same loop; trying again later will do."""
+
+
+class StoreLayoutError(StoreError):
+    """The data in Redis was written in a layout this version cannot read (or migrate)."""
+
+
+class LeaseLost(StoreError):
+    """A write was fenced off: the lease it depended on now belongs to another process."""
+
+
 class MailboxError(MailmentorError, ConnectionError):
     """The IMAP server refused us or went away."""
 

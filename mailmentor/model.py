@@ -2,14 +2,33 @@
 
 Models are pydantic so that what is stored in Redis and printed by ``loops --json`` is the same
 validated shape; they carry no behaviour beyond small derived properties.
+
+A loop's history is kept apart from the loop (the store appends to it, never rewrites it), so a
+Loop carries summaries of its history that the pure code needs (``ignored``, ``resume_stage``,
+``furthest`` …), kept current by `stages.record`, the one place every event passes through.
+Times are whole seconds: what is in memory is exactly what the store gives back.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _whole_seconds(value: datetime) -> datetime:
+    return value.replace(microsecond=0) if value.microsecond else value
+
+
+def _whole_seconds_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _whole_seconds(value)
+
+
+#: A point in time as the store keeps it: whole seconds.
+Instant = Annotated[datetime, AfterValidator(_whole_seconds)]
+OptionalInstant = Annotated[datetime | None, AfterValidator(_whole_seconds_or_none)]
 
 
 class Stage(StrEnum):
@@ -85,7 +104,7 @@ class EventType(StrEnum):
 class Event(BaseModel):
     """One entry in a loop's history: when, what, why (source) and the stage after it."""
 
-    at: datetime
+    at: Instant
     type: EventType
     source: str  # "message <id>", "command acted", "rule advice.advised #1", ...
     stage: Stage  # the loop's stage after this event
@@ -107,7 +126,7 @@ class PlannedAction(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: ActionKind
-    due_at: datetime
+    due_at: Instant
     stage: Stage  # the stage this action belongs to
     sequence: int = 1  # reminder number within the current stage visit (1-based)
     rule: str = ""  # "<rule set>.<stage>", for history and `plan`
@@ -118,30 +137,54 @@ class PlannedAction(BaseModel):
         return f"{self.kind}:{self.stage}:{self.sequence}:{int(self.due_at.timestamp())}"
 
 
+#: A loop keeps the thread's root and its latest Message-IDs, enough to thread a reminder.
+MAX_THREAD_IDS = 20
+
+
 class Loop(BaseModel):
-    """One advice exchange with one mentor, with its whole history."""
+    """One advice exchange with one mentor: its state, summaries of its history, and the
+    events of this change that the store has not appended yet."""
 
     id: str
     kind: Kind = Kind.ADVICE
     mentor: Person
     subject: str
     stage: Stage = Stage.ASKED
-    created_at: datetime
-    stage_entered_at: datetime
-    #: Every Message-ID (without angle brackets) known to belong to the thread, root first.
+    created_at: Instant
+    stage_entered_at: Instant
+    #: The thread's Message-IDs (without angle brackets), root first, then the latest ones.
     message_ids: list[str] = Field(default_factory=list)
     #: An explicit first reminder (e.g. from mentor+3d@): replaces `after` until the stage changes.
-    first_reminder_at: datetime | None = None
+    first_reminder_at: OptionalInstant = None
     ask_excerpt: str = ""
     advice_excerpt: str = ""
     #: Reminders sent (or attempted) since the loop entered its current stage.
     nudges: int = 0
-    last_reminder_at: datetime | None = None
+    last_reminder_at: OptionalInstant = None
     #: While snoozed: when to wake, and the stage to return to.
-    snoozed_until: datetime | None = None
+    snoozed_until: OptionalInstant = None
     snoozed_from: Stage | None = None
     next_action: PlannedAction | None = None
+
+    # Summaries of the history, so that no decision ever needs to read it:
+    #: Reminders sent since the user last wrote (a message or a command) in this loop.
+    ignored: int = 0
+    #: When the loop last woke from a snooze.
+    woke_at: OptionalInstant = None
+    #: The last working stage the history stood in, before any snooze or drop (reopen, wake).
+    resume_stage: Stage = Stage.ASKED
+    #: The furthest working stage the loop ever reached (the digest's relationship counts).
+    furthest: Stage = Stage.ASKED
+    #: The last message (the user's or the mentor's) that changed this loop.
+    last_contact_at: OptionalInstant = None
+    #: The time of the last event.
+    updated_at: OptionalInstant = None
+
+    #: Events of this change, not yet in the stored history (a loop read from the store has
+    #: none, or its whole history when asked for it).
     events: list[Event] = Field(default_factory=list)
+    #: The store's revision of this loop (0: never stored); a write expects it unchanged.
+    rev: int = 0
 
     @property
     def thread_root(self) -> str:

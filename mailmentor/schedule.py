@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mailmentor.model import ActionKind, EventType, Loop, PlannedAction, Stage
+from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
 from mailmentor.rules.model import Rules
 from mailmentor.stages import apply_due_action
 
@@ -84,17 +84,11 @@ IGNORED_LIMIT = 3
 
 def ignored_reminders(loop: Loop) -> int:
     """Reminders sent since the user last did anything with this loop (a message or a command)."""
-    count = 0
-    for event in reversed(loop.events):
-        if event.source.startswith("message <"):
-            break
-        if event.type is EventType.REMINDER_SENT:
-            count += 1
-    return count
+    return loop.ignored
 
 
 def _woke_since(loop: Loop, entered: datetime) -> bool:
-    return any(e.type is EventType.WOKE and e.at >= entered for e in loop.events)
+    return loop.woke_at is not None and loop.woke_at >= entered
 
 
 def plan_horizon(loop: Loop, rules: Rules, until: datetime) -> list[PlannedAction]:

@@ -1,7 +1,8 @@
 """The stage machine: pure functions that turn a loop and what happened into the next loop.
 
 Every change appends an Event (time, source, resulting stage), so a loop's history tells its
-whole story.
+whole story. Every event passes through `with_event`, which also keeps the loop's summaries of
+its history current (the store appends events; no decision reads them back).
 Functions return new Loop objects and never touch storage or the clock.
 """
 
@@ -16,10 +17,53 @@ class TransitionError(ValueError):
     """A command asked for a move the loop cannot make (e.g. back to an earlier stage)."""
 
 
+#: Events whose source is a message: the user (or the mentor) did something in the loop.
+MESSAGE_SOURCE = "message <"
+
+
+def is_from_message(event: Event) -> bool:
+    return event.source.startswith(MESSAGE_SOURCE)
+
+
+def summarize(loop: Loop, event: Event) -> dict[str, object]:
+    """How one more event changes the loop's summaries of its history (see model.Loop)."""
+    update: dict[str, object] = {"updated_at": event.at}
+    if is_from_message(event):
+        update["ignored"] = 0
+        if loop.last_contact_at is None or event.at > loop.last_contact_at:
+            update["last_contact_at"] = event.at
+    elif event.type is EventType.REMINDER_SENT:
+        update["ignored"] = loop.ignored + 1
+    if event.type is EventType.WOKE:
+        update["woke_at"] = event.at
+    if event.stage not in (Stage.DROPPED, Stage.SNOOZED):
+        update["resume_stage"] = event.stage
+    if event.stage in STAGE_ORDER and STAGE_ORDER.index(event.stage) > STAGE_ORDER.index(
+        loop.furthest
+    ):
+        update["furthest"] = event.stage
+    return update
+
+
+def with_event(loop: Loop, event: Event, **changes: object) -> Loop:
+    """``loop`` with ``changes`` applied and ``event`` appended: the one way events are added."""
+    changed = loop.model_copy(update=changes) if changes else loop
+    update = summarize(changed, event)
+    update["events"] = [*loop.events, event]
+    return changed.model_copy(update=update)
+
+
+def replay(loop: Loop, events: list[Event]) -> Loop:
+    """``loop`` with ``events`` appended one by one (summaries recomputed): an old history."""
+    for event in events:
+        loop = with_event(loop, event)
+    return loop
+
+
 def record(loop: Loop, type_: EventType, at: datetime, source: str, detail: str = "") -> Loop:
     """Append an event without changing the stage."""
     event = Event(at=at, type=type_, source=source, stage=loop.stage, detail=detail)
-    return loop.model_copy(update={"events": [*loop.events, event]})
+    return with_event(loop, event)
 
 
 def move(
@@ -27,17 +71,16 @@ def move(
 ) -> Loop:
     """Enter a new stage: nudge counters start again, snooze state is cleared."""
     event = Event(at=at, type=type_, source=source, stage=to, detail=detail)
-    return loop.model_copy(
-        update={
-            "stage": to,
-            "stage_entered_at": at,
-            "nudges": 0,
-            "last_reminder_at": None,
-            "first_reminder_at": None,
-            "snoozed_until": None,
-            "snoozed_from": None if to is not Stage.SNOOZED else loop.snoozed_from,
-            "events": [*loop.events, event],
-        }
+    return with_event(
+        loop,
+        event,
+        stage=to,
+        stage_entered_at=at,
+        nudges=0,
+        last_reminder_at=None,
+        first_reminder_at=None,
+        snoozed_until=None,
+        snoozed_from=None if to is not Stage.SNOOZED else loop.snoozed_from,
     )
 
 
@@ -74,13 +117,8 @@ def _put_to_sleep(
 ) -> Loop:
     """Snoozed until `until` (None: until the user answers), remembering the stage to return to."""
     event = Event(at=at, type=EventType.SNOOZED, source=source, stage=Stage.SNOOZED, detail=detail)
-    return loop.model_copy(
-        update={
-            "stage": Stage.SNOOZED,
-            "snoozed_until": until,
-            "snoozed_from": working_stage(loop),
-            "events": [*loop.events, event],
-        }
+    return with_event(
+        loop, event, stage=Stage.SNOOZED, snoozed_until=until, snoozed_from=working_stage(loop)
     )
 
 
@@ -88,16 +126,9 @@ def wake(loop: Loop, at: datetime, source: str = "snooze ended") -> Loop:
     """Return a snoozed loop to its stage; the wake-up is delivered as that stage's reminder."""
     if loop.stage is not Stage.SNOOZED:
         return loop
-    back = loop.snoozed_from or _last_working_stage(loop)
+    back = loop.snoozed_from or loop.resume_stage
     event = Event(at=at, type=EventType.WOKE, source=source, stage=back)
-    return loop.model_copy(
-        update={
-            "stage": back,
-            "snoozed_until": None,
-            "snoozed_from": None,
-            "events": [*loop.events, event],
-        }
-    )
+    return with_event(loop, event, stage=back, snoozed_until=None, snoozed_from=None)
 
 
 def drop(loop: Loop, type_: EventType, at: datetime, source: str, detail: str = "") -> Loop:
@@ -115,15 +146,7 @@ def reopen(loop: Loop, at: datetime, source: str) -> Loop:
         )
     if loop.stage is not Stage.DROPPED:
         raise TransitionError(f"loop {loop.id} is {loop.stage}, not dropped")
-    return move(loop, _last_working_stage(loop), EventType.COMMAND, at, source, "reopened")
-
-
-def _last_working_stage(loop: Loop) -> Stage:
-    """The stage the history last stood in before any snooze or drop (asked if none)."""
-    return next(
-        (e.stage for e in reversed(loop.events) if e.stage not in (Stage.DROPPED, Stage.SNOOZED)),
-        Stage.ASKED,
-    )
+    return move(loop, loop.resume_stage, EventType.COMMAND, at, source, "reopened")
 
 
 def give_back(loop: Loop, at: datetime, source: str, note: str = "") -> Loop:

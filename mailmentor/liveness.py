@@ -1,0 +1,76 @@
+"""Who a process is, and whether a process named that way is provably dead.
+
+Leases, claims and sending marks name their owner as ``host:pid:start:boot`` (the process's start
+time in clock ticks since boot, and the boot's id), so that on the same machine a dead owner is
+recognised at once — its pid gone, or reused by a process started later — instead of waiting for
+a lease to run out. On another machine nothing can be proved from here: the caller waits for the
+owner's lease or heartbeat to expire.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+_PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    host: str
+    pid: int
+    start: str  # start time in clock ticks since boot ("" where /proc is not available)
+    boot: str  # the boot's id, shortened ("" where unknown)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{self.start}:{self.boot}"
+
+    @classmethod
+    def parse(cls, text: str) -> ProcessId | None:
+        parts = text.rsplit(":", 3)
+        if len(parts) != 4 or not parts[1].isdigit():
+            return None
+        return cls(parts[0], int(parts[1]), parts[2], parts[3])
+
+
+def _start_time(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat, None when there is no such process."""
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may contain spaces: split after it.
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+@functools.cache
+def _boot_id() -> str:
+    try:
+        return (_PROC / "sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:12]
+    except OSError:
+        return ""
+
+
+def this_process() -> ProcessId:
+    """This process, as leases and claims name it (computed anew: a fork is another process)."""
+    pid = os.getpid()
+    start = _start_time(pid)
+    return ProcessId(socket.gethostname(), pid, start or uuid.uuid4().hex[:8], _boot_id())
+
+
+def provably_dead(owner: str) -> bool:
+    """True only when ``owner`` names a process of this machine and boot that no longer runs."""
+    process = ProcessId.parse(owner.split("/", 1)[0])
+    if process is None or process.host != socket.gethostname():
+        return False
+    if not process.boot or not _boot_id():
+        return False
+    if process.boot != _boot_id():
+        return True  # this machine has rebooted since
+    current = _start_time(process.pid)
+    return current is None or current != process.start

@@ -1,0 +1,82 @@
+"""The Redis client, built one way for everything: socket timeouts and redis-py's own retries.
+
+A blip (a dropped connection, a slow answer) is retried by the client with exponential backoff
+and jitter; what still fails after that reaches the caller, which decides whether to wait and try
+again (`is_transient`) or give up on the item. No hand-written retry loops anywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from mailmentor.errors import ConfigError, StoreBusy, StoreError, StoreLayoutError
+
+log = logging.getLogger("mailmentor.store")
+
+#: Seconds a command may take before the client gives up on the answer (and retries).
+SOCKET_TIMEOUT = 5.0
+#: Retries of one command on a connection error or timeout (backoff 0.1 s doubling, cap 2 s).
+RETRIES = 3
+
+#: The compact encodings the bucketed layout is sized for (Redis 6.2 names; Redis 7 and 8
+#: accept them as aliases of the listpack settings).
+ENCODINGS = {
+    "hash-max-ziplist-entries": 512,
+    "hash-max-ziplist-value": 1024,
+    "zset-max-ziplist-entries": 512,
+}
+
+
+def connect(url: str, *, timeout: float = SOCKET_TIMEOUT, retries: int = RETRIES) -> redis.Redis:
+    """A client for ``url`` (redis://, rediss://, unix://) with timeouts and retries set."""
+    try:
+        return redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(ExponentialWithJitterBackoff(cap=2.0, base=0.1), retries),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            health_check_interval=30,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"MAILMENTOR_REDIS_URL: {exc}") from None
+
+
+def tune_encodings(client: redis.Redis) -> None:
+    """Raise the small-structure limits the layout needs where they are lower (memory only:
+    correctness never depends on it). A Redis that refuses CONFIG (managed services) is told
+    about once, in the log."""
+    try:
+        for name, wanted in ENCODINGS.items():
+            current = client.config_get(name).get(name)
+            if current is not None and int(current) < wanted:
+                client.config_set(name, wanted)
+                log.info("redis: %s raised from %s to %d", name, current, wanted)
+    except redis.ResponseError as exc:
+        settings = ", ".join(f"{k} {v}" for k, v in ENCODINGS.items())
+        log.warning(
+            "redis refused CONFIG (%s): memory use per loop will be higher; set %s in its config",
+            exc,
+            settings,
+        )
+
+
+_TRANSIENT_REPLIES = ("LOADING", "MASTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "BUSY", "OOM")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether waiting and trying the same thing again can succeed: Redis down, slow, loading,
+    failing over (a read-only replica), out of memory, or our own writes kept conflicting."""
+    if isinstance(exc, StoreBusy):
+        return True
+    if isinstance(exc, StoreLayoutError | StoreError):
+        return False
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.ReadOnlyError):
+        return True
+    if isinstance(exc, redis.ResponseError):
+        return str(exc).split(" ", 1)[0].upper() in _TRANSIENT_REPLIES
+    return False

@@ -1,0 +1,317 @@
+"""How loops, their texts, their history and people are written into Redis values, compactly.
+
+A record is ``<rev>|<json array>``: the revision in front so the store's Lua can compare it
+without decoding, then the fields by position (no names), enum members as one-letter codes and
+times as whole epoch seconds. Texts (excerpts, thread ids) are deflated. History events are JSON
+arrays, one per line, appended as they happen. The code tables only ever grow: a letter once
+given keeps its meaning, so old data stays readable.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from mailmentor.errors import StoreError
+from mailmentor.model import (
+    ActionKind,
+    Event,
+    EventType,
+    Kind,
+    Loop,
+    Person,
+    PlannedAction,
+    Stage,
+)
+from mailmentor.people import Counts, PersonRecord
+
+_STAGES = {
+    Stage.ASKED: "a",
+    Stage.ADVISED: "v",
+    Stage.ACTED: "c",
+    Stage.REPORTED: "r",
+    Stage.GAVE_BACK: "g",
+    Stage.CLOSED: "x",
+    Stage.SNOOZED: "s",
+    Stage.DROPPED: "d",
+}
+_KINDS = {Kind.ADVICE: "a", Kind.INTRO: "i", Kind.MENTEE: "m", Kind.GIVE: "g", Kind.LEARN: "l"}
+_ACTIONS = {
+    ActionKind.REMIND: "r",
+    ActionKind.GIVE_UP: "g",
+    ActionKind.WAKE: "w",
+    ActionKind.STILL_RELEVANT: "s",
+}
+_EVENTS = {
+    EventType.CREATED: "c",
+    EventType.MESSAGE: "m",
+    EventType.ADVICE: "a",
+    EventType.COMMAND: "k",
+    EventType.REMINDER_SENT: "s",
+    EventType.REMINDER_FAILED: "f",
+    EventType.SNOOZED: "z",
+    EventType.WOKE: "w",
+    EventType.GAVE_UP: "g",
+    EventType.NOTE: "n",
+}
+_STAGE_OF = {v: k for k, v in _STAGES.items()}
+_KIND_OF = {v: k for k, v in _KINDS.items()}
+_ACTION_OF = {v: k for k, v in _ACTIONS.items()}
+_EVENT_OF = {v: k for k, v in _EVENTS.items()}
+
+_MESSAGE_SOURCE = ("message <", ">")
+_DEFLATED, _PLAIN = b"z", b"j"
+#: Texts shorter than this are not worth deflating.
+_DEFLATE_FROM = 80
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _t(when: datetime | None) -> int | None:
+    return None if when is None else int(when.timestamp())
+
+
+def _at(seconds: int | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def _when(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def split_rev(raw: bytes | str) -> tuple[int, str]:
+    """(revision, payload) of a versioned value."""
+    text = _text(raw)
+    rev, sep, payload = text.partition("|")
+    if not sep or not rev.isdigit():
+        raise StoreError(f"not a versioned value: {text[:60]!r}")
+    return int(rev), payload
+
+
+# -- loops ------------------------------------------------------------------------------------
+
+
+def encode_loop(loop: Loop, rev: int) -> str:
+    """The loop's record (everything but its texts and history) at revision ``rev``."""
+    action = loop.next_action
+    fields = [
+        _KINDS[loop.kind],
+        _STAGES[loop.stage],
+        loop.mentor.address,
+        loop.mentor.name,
+        loop.subject,
+        _t(loop.created_at),
+        _t(loop.stage_entered_at),
+        _t(loop.first_reminder_at),
+        loop.nudges,
+        _t(loop.last_reminder_at),
+        _t(loop.snoozed_until),
+        _STAGES[loop.snoozed_from] if loop.snoozed_from else None,
+        None
+        if action is None
+        else [
+            _ACTIONS[action.kind],
+            _t(action.due_at),
+            _STAGES[action.stage],
+            action.sequence,
+            action.rule,
+        ],
+        loop.ignored,
+        _t(loop.woke_at),
+        _STAGES[loop.resume_stage],
+        _STAGES[loop.furthest],
+        _t(loop.last_contact_at),
+        _t(loop.updated_at),
+    ]
+    return f"{int(rev)}|{_json(fields)}"
+
+
+def decode_loop(loop_id: str, raw: bytes | str, texts: bytes | None = None) -> Loop:
+    """A Loop from its record (and its texts when given; else they stay empty)."""
+    try:
+        rev, payload = split_rev(raw)
+        (
+            kind,
+            stage,
+            address,
+            name,
+            subject,
+            created,
+            entered,
+            first,
+            nudges,
+            last,
+            until,
+            snoozed_from,
+            action,
+            ignored,
+            woke,
+            resume,
+            furthest,
+            contact,
+            updated,
+        ) = json.loads(payload)
+        ask, advice, thread = decode_texts(texts) if texts is not None else ("", "", [])
+        return Loop.model_construct(
+            id=loop_id,
+            kind=_KIND_OF[kind],
+            mentor=Person(address=address, name=name),
+            subject=subject,
+            stage=_STAGE_OF[stage],
+            created_at=_when(created),
+            stage_entered_at=_when(entered),
+            message_ids=thread,
+            first_reminder_at=_at(first),
+            ask_excerpt=ask,
+            advice_excerpt=advice,
+            nudges=nudges,
+            last_reminder_at=_at(last),
+            snoozed_until=_at(until),
+            snoozed_from=_STAGE_OF[snoozed_from] if snoozed_from else None,
+            next_action=None
+            if action is None
+            else PlannedAction(
+                kind=_ACTION_OF[action[0]],
+                due_at=_when(action[1]),
+                stage=_STAGE_OF[action[2]],
+                sequence=action[3],
+                rule=action[4],
+            ),
+            ignored=ignored,
+            woke_at=_at(woke),
+            resume_stage=_STAGE_OF[resume],
+            furthest=_STAGE_OF[furthest],
+            last_contact_at=_at(contact),
+            updated_at=_at(updated),
+            events=[],
+            rev=rev,
+        )
+    except StoreError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise StoreError(f"loop {loop_id}: unreadable record ({exc})") from exc
+
+
+def encode_texts(loop: Loop) -> bytes:
+    """The loop's texts: what reminders quote and thread to, read only when one is written."""
+    data = _json([loop.ask_excerpt, loop.advice_excerpt, loop.message_ids]).encode()
+    if len(data) < _DEFLATE_FROM:
+        return _PLAIN + data
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return _DEFLATED + packer.compress(data) + packer.flush()
+
+
+def decode_texts(raw: bytes) -> tuple[str, str, list[str]]:
+    try:
+        if raw[:1] == _DEFLATED:
+            data = zlib.decompress(raw[1:], -15)
+        elif raw[:1] == _PLAIN:
+            data = raw[1:]
+        else:
+            raise ValueError(f"unknown texts format {raw[:1]!r}")
+        ask, advice, thread = json.loads(data)
+        return str(ask), str(advice), [str(i) for i in thread]
+    except (ValueError, TypeError, zlib.error) as exc:
+        raise StoreError(f"unreadable loop texts ({exc})") from exc
+
+
+def texts_of(loop: Loop) -> tuple[str, str, list[str]]:
+    return loop.ask_excerpt, loop.advice_excerpt, loop.message_ids
+
+
+# -- history ----------------------------------------------------------------------------------
+
+
+def encode_event(event: Event) -> str:
+    source = event.source
+    head, tail = _MESSAGE_SOURCE
+    if source.startswith(head) and source.endswith(tail):
+        source = source[len(head) - 1 :]  # "<id>"
+    fields: list[Any] = [_t(event.at), _EVENTS[event.type], _STAGES[event.stage], source]
+    if event.detail:
+        fields.append(event.detail)
+    return _json(fields)
+
+
+def decode_event(line: str) -> Event:
+    at, type_, stage, source, *detail = json.loads(line)
+    if source.startswith("<"):
+        source = "message " + source
+    return Event.model_construct(
+        at=_when(at),
+        type=_EVENT_OF[type_],
+        stage=_STAGE_OF[stage],
+        source=source,
+        detail=detail[0] if detail else "",
+    )
+
+
+def encode_events(events: Iterable[Event]) -> str:
+    return "\n".join(encode_event(e) for e in events)
+
+
+def decode_history(raw: bytes | str | None) -> list[Event]:
+    if not raw:
+        return []
+    try:
+        return [decode_event(line) for line in _text(raw).split("\n") if line]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StoreError(f"unreadable loop history ({exc})") from exc
+
+
+# -- people -----------------------------------------------------------------------------------
+
+
+def encode_person(person: PersonRecord, rev: int) -> str:
+    data: dict[str, Any] = {"o": person.open}
+    if person.name:
+        data["n"] = person.name
+    if person.ended:
+        data["e"] = list(person.ended)
+    counts = person.counts
+    if counts != Counts():
+        data["c"] = [counts.advice, counts.reported, counts.given]
+    if person.last_contact is not None:
+        data["t"] = _t(person.last_contact)
+    if person.gifts:
+        data["g"] = [encode_event(g) for g in person.gifts]
+    return f"{int(rev)}|{_json(data)}"
+
+
+def decode_person(address: str, raw: bytes | str) -> PersonRecord:
+    try:
+        rev, payload = split_rev(raw)
+        data = json.loads(payload)
+        advice, reported, given = data.get("c", (0, 0, 0))
+        return PersonRecord(
+            address=address,
+            name=data.get("n", ""),
+            open={str(k): str(v) for k, v in data.get("o", {}).items()},
+            ended=tuple(data.get("e", ())),
+            counts=Counts(advice, reported, given),
+            last_contact=_at(data.get("t")),
+            gifts=tuple(decode_event(g) for g in data.get("g", ())),
+            rev=rev,
+        )
+    except StoreError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StoreError(f"person {address}: unreadable record ({exc})") from exc
+
+
+# -- the Message-ID index ---------------------------------------------------------------------
+
+
+def decode_index(raw: bytes | str | None) -> Iterator[tuple[str, bool]]:
+    """(loop id, applied) pairs of one index entry (``"abc+ def"``)."""
+    for token in _text(raw or "").split():
+        yield (token[:-1], True) if token.endswith("+") else (token, False)

@@ -1,0 +1,86 @@
+"""Leases with fencing tokens: one holder at a time for a mailbox watcher or the scheduler.
+
+A lease is ``token|owner`` with a TTL. Every new acquisition takes a new token from a counter, so
+a write that names the token it holds (`Changeset.fences`) is refused once someone else took
+over, even if the old holder wakes from a long pause believing it still holds the lease. A lease
+held by a process that is provably dead (`liveness.provably_dead`) is taken over at once instead
+of after its TTL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+
+from mailmentor.liveness import provably_dead
+from mailmentor.store import lua
+from mailmentor.store.keys import Namespace
+
+
+@dataclass(frozen=True)
+class Held:
+    """We hold the lease; ``value`` is what a fenced write must find there."""
+
+    token: int
+    owner: str
+
+    @property
+    def value(self) -> str:
+        return f"{self.token}|{self.owner}"
+
+
+@dataclass(frozen=True)
+class HeldByOther:
+    holder: str
+
+
+LeaseResult = Held | HeldByOther
+
+
+def _ms(ttl: timedelta) -> int:
+    return max(1, round(ttl.total_seconds() * 1000))
+
+
+class Leases:
+    def __init__(self, client: redis.Redis, ns: Namespace) -> None:
+        self._r = client
+        self._ns = ns
+        self._acquire = client.register_script(lua.ACQUIRE_LEASE)
+        self._release = client.register_script(lua.RELEASE_LEASE)
+
+    def acquire(self, name: str, owner: str, ttl: timedelta) -> LeaseResult:
+        """Take or renew ``name`` for ``owner``; a provably dead holder's lease is taken over."""
+        result = self._call(name, owner, ttl, "")
+        if isinstance(result, HeldByOther):
+            _, _, holder = result.holder.partition("|")
+            if provably_dead(holder):
+                result = self._call(name, owner, ttl, result.holder)
+        return result
+
+    def _call(self, name: str, owner: str, ttl: timedelta, take_from: str) -> LeaseResult:
+        held, value = self._acquire(
+            keys=[self._ns.key("lease", name), self._ns.key("fence", name)],
+            args=[owner, _ms(ttl), take_from],
+        )
+        if int(held) == 1:
+            return Held(int(value), owner)
+        return HeldByOther(value.decode() if isinstance(value, bytes) else str(value))
+
+    def release(self, name: str, owner: str) -> None:
+        """Give the lease up early, only if we still hold it (never drop a successor's)."""
+        self._release(keys=[self._ns.key("lease", name)], args=[owner])
+
+    def holder(self, name: str) -> str | None:
+        raw = self._r.get(self._ns.key("lease", name))
+        if raw is None:
+            return None
+        return raw.decode().partition("|")[2]
+
+    # The watcher's LeaseStore protocol (True while held).
+    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
+        return isinstance(self.acquire(name, owner, ttl), Held)
+
+    def release_lease(self, name: str, owner: str) -> None:
+        self.release(name, owner)

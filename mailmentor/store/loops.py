@@ -1,0 +1,277 @@
+"""Loops in Redis: read what intake and the scheduler look up, and commit changes atomically.
+
+What each operation touches (``b`` is the bucket of the loop, Message-ID or person):
+
+- `get`: n:rec:b or n:arc:b (the record), n:txt:b (texts, unless not asked), n:hist:b (history,
+  only when asked).
+- `lookup`: n:mid:b of each Message-ID given. `person`: n:ppl:b.
+- `open_loops` / `ended_loops`: every n:rec / n:arc bucket (listing, the digest, re-planning).
+- `commit`, one Lua call for the whole change: per loop, a revision check of its record, the
+  record (moved between n:rec and n:arc when it opens or ends), its texts, its history (appended),
+  its due entry (n:due:b and n:due), its claim (n:claims), its Message-IDs (n:mid:b, with the
+  applied mark); per person, a revision check and the record; the jobs it leaves (n:out,
+  n:outjob, n:outclaims) or finishes (and their n:sending marks); an IMAP checkpoint; lease
+  values that must still hold.
+
+Nothing here scans all loops except `open_loops`/`ended_loops`, which say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import redis
+
+from mailmentor.errors import StoreError
+from mailmentor.model import Event, Loop
+from mailmentor.people import PersonRecord
+from mailmentor.store import codec, lua
+from mailmentor.store.batch import Batch
+from mailmentor.store.changes import (
+    Changeset,
+    CommitResult,
+    Committed,
+    Conflict,
+    Indexed,
+    LoopChange,
+)
+from mailmentor.store.due import schedule_ops
+from mailmentor.store.keys import Namespace, message_key
+from mailmentor.store.outbox import job_done_ops, job_ops
+
+#: Buckets read per round trip when reading a whole family.
+_SCAN_BATCH = 256
+
+
+def clean_message_id(message_id: str) -> str:
+    """Message-IDs are kept bare: no angle brackets, no surrounding space."""
+    return message_id.strip().strip("<>").strip()
+
+
+class LoopStore:
+    def __init__(self, client: redis.Redis, ns: Namespace) -> None:
+        self._r = client
+        self.ns = ns
+        self._commit = client.register_script(lua.COMMIT)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, loop_id: str, *, texts: bool = True, history: bool = False) -> Loop | None:
+        return self.get_many([loop_id], texts=texts, history=history).get(loop_id)
+
+    def get_many(
+        self, loop_ids: Iterable[str], *, texts: bool = True, history: bool = False
+    ) -> dict[str, Loop]:
+        """The loops that exist among ``loop_ids``, in one round trip."""
+        ids = list(dict.fromkeys(loop_ids))
+        if not ids:
+            return {}
+        ns = self.ns
+        with self._r.pipeline(transaction=False) as pipe:
+            for loop_id in ids:
+                pipe.hget(ns.rec(loop_id), loop_id)
+                pipe.hget(ns.arc(loop_id), loop_id)
+                if texts:
+                    pipe.hget(ns.txt(loop_id), loop_id)
+                if history:
+                    pipe.hget(ns.hist(loop_id), loop_id)
+            answers = iter(pipe.execute())
+        found: dict[str, Loop] = {}
+        for loop_id in ids:
+            hot, ended = next(answers), next(answers)
+            raw_texts = next(answers) if texts else None
+            raw_history = next(answers) if history else None
+            record = hot if hot is not None else ended
+            if record is None:
+                continue
+            loop = codec.decode_loop(loop_id, record, raw_texts if texts else None)
+            if history:
+                loop = loop.model_copy(update={"events": codec.decode_history(raw_history)})
+            found[loop_id] = loop
+        return found
+
+    def history(self, loop_id: str) -> list[Event]:
+        return codec.decode_history(self._r.hget(self.ns.hist(loop_id), loop_id))
+
+    def open_loops(self) -> Iterator[Loop]:
+        """Every open loop's record (no texts), bucket by bucket: a full read, for listing,
+        the digest and re-planning."""
+        return self._family("rec")
+
+    def ended_loops(self) -> Iterator[Loop]:
+        """Every closed or dropped loop's record (no texts)."""
+        return self._family("arc")
+
+    def _family(self, name: str) -> Iterator[Loop]:
+        keys = self.ns.family(name)
+        for start in range(0, len(keys), _SCAN_BATCH):
+            with self._r.pipeline(transaction=False) as pipe:
+                for key in keys[start : start + _SCAN_BATCH]:
+                    pipe.hgetall(key)
+                buckets = pipe.execute()
+            for bucket in buckets:
+                for loop_id, raw in bucket.items():
+                    yield codec.decode_loop(loop_id.decode(), raw)
+
+    def lookup(self, message_ids: Iterable[str]) -> dict[str, Indexed]:
+        """What the index knows of each Message-ID (those it knows nothing of are left out)."""
+        mids = [m for m in dict.fromkeys(clean_message_id(m) for m in message_ids) if m]
+        if not mids:
+            return {}
+        with self._r.pipeline(transaction=False) as pipe:
+            for mid in mids:
+                key = message_key(mid)
+                pipe.hget(self.ns.mid(key), key)
+            answers = pipe.execute()
+        found = {}
+        for mid, raw in zip(mids, answers, strict=True):
+            if raw is None:
+                continue
+            pairs = list(codec.decode_index(raw))
+            found[mid] = Indexed(
+                loops=tuple(i for i, _ in pairs), applied_to=tuple(i for i, a in pairs if a)
+            )
+        return found
+
+    def person(self, address: str) -> PersonRecord | None:
+        return self.people([address]).get(address.lower())
+
+    def people(self, addresses: Iterable[str]) -> dict[str, PersonRecord]:
+        wanted = list(dict.fromkeys(a.lower() for a in addresses if a))
+        if not wanted:
+            return {}
+        with self._r.pipeline(transaction=False) as pipe:
+            for address in wanted:
+                pipe.hget(self.ns.person(address), address)
+            answers = pipe.execute()
+        return {
+            address: codec.decode_person(address, raw)
+            for address, raw in zip(wanted, answers, strict=True)
+            if raw is not None
+        }
+
+    def all_people(self) -> Iterator[PersonRecord]:
+        """Every person record (the digest's relationships): one read per bucket."""
+        keys = self.ns.family("ppl")
+        for start in range(0, len(keys), _SCAN_BATCH):
+            with self._r.pipeline(transaction=False) as pipe:
+                for key in keys[start : start + _SCAN_BATCH]:
+                    pipe.hgetall(key)
+                buckets = pipe.execute()
+            for bucket in buckets:
+                for address, raw in bucket.items():
+                    yield codec.decode_person(address.decode(), raw)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def commit(self, change: Changeset) -> CommitResult:
+        """Apply the whole change atomically, or nothing if a loop or person it read changed."""
+        if not change:
+            return Committed()
+        batch = self.batch_for(change)
+        fenced = int(bool(change.fences))
+        return self.run(batch, describe=lambda g: _describe(change, g - fenced))
+
+    def batch_for(self, change: Changeset) -> Batch:
+        """The batch that applies ``change`` (callers may add writes to its last group)."""
+        batch = Batch("all")
+        if change.fences:
+            batch.group()
+            for lease, value in change.fences:
+                batch.expect_value(self.ns.key("lease", lease), value)
+        for item in change.loops:
+            self._loop_ops(batch.group(), item)
+        for person in change.people:
+            batch.group()
+            key = self.ns.person(person.after.address)
+            batch.expect_rev(key, person.after.address, person.before.rev if person.before else 0)
+            rev = (person.before.rev if person.before else 0) + 1
+            batch.hset(key, person.after.address, codec.encode_person(person.after, rev))
+        batch.group()
+        for job in change.jobs:
+            job_ops(batch, self.ns, job)
+        for key in change.jobs_done:
+            job_done_ops(batch, self.ns, key)
+        for key in change.sends_done:
+            batch.delete(self.ns.key("sending", key))
+        if change.checkpoint is not None:
+            mailbox, uidvalidity, uid = change.checkpoint
+            batch.checkpoint(self.ns.key("ckpt", mailbox), uidvalidity, uid)
+        return batch
+
+    def run(self, batch: Batch, describe: object = None) -> CommitResult:
+        """Run a prepared batch ("all" mode): Committed, or Conflict naming what changed."""
+        keys, argv = batch.args()
+        result = self._commit(keys=keys, args=argv)
+        if int(result[0]) == 1 and len(result) == 1:
+            return Committed()
+        group = int(result[1]) if len(result) > 1 else 0
+        what = describe(group) if callable(describe) else f"group {group}"
+        return Conflict(str(what))
+
+    def run_each(self, batch: Batch) -> list[int]:
+        """Run an "each" batch; returns the (1-based) groups skipped because a check failed."""
+        keys, argv = batch.args()
+        result = self._commit(keys=keys, args=argv)
+        return [int(g) for g in result[1:]]
+
+    def _loop_ops(self, batch: Batch, item: LoopChange) -> None:
+        before, after = item.before, item.after
+        ns, loop_id = self.ns, after.id
+        if before is not None and before.id != loop_id:
+            raise StoreError(f"a change of loop {before.id} tried to change its id")
+        hot, ended = ns.rec(loop_id), ns.arc(loop_id)
+        if before is None:
+            batch.expect_rev(hot, loop_id, 0).expect_rev(ended, loop_id, 0)
+        else:
+            batch.expect_rev(hot if before.stage.is_open else ended, loop_id, before.rev)
+        rev = (before.rev if before else 0) + 1
+        target, other = (hot, ended) if after.stage.is_open else (ended, hot)
+        batch.hset(target, loop_id, codec.encode_loop(after, rev))
+        if before is not None and before.stage.is_open != after.stage.is_open:
+            batch.hdel(other, loop_id)
+        if before is None or (
+            item.texts_loaded and codec.texts_of(before) != codec.texts_of(after)
+        ):
+            batch.hset(ns.txt(loop_id), loop_id, codec.encode_texts(after))
+        new_events = after.events[len(before.events) if before else 0 :]
+        if new_events:
+            batch.append(ns.hist(loop_id), loop_id, codec.encode_events(new_events))
+        action = after.next_action if after.stage.is_open else None
+        schedule_ops(batch, ns, loop_id, action.due_at if action else None)
+        for mid in _clean(item.index):
+            key = message_key(mid)
+            batch.index(ns.mid(key), key, loop_id, applied=False)
+        for mid in _clean(item.applied):
+            key = message_key(mid)
+            batch.index(ns.mid(key), key, loop_id, applied=True)
+
+    # -- deleting -------------------------------------------------------------------------------
+
+    def delete(self, loops: Sequence[Loop], people: Sequence[PersonRecord]) -> None:
+        """Remove these loops and people entirely (``forget``). Their Message-IDs stay in the
+        index as opaque hashes, so that mail already handled is not tracked again."""
+        batch = Batch("all")
+        for loop in loops:
+            batch.hdel(self.ns.rec(loop.id), loop.id)
+            batch.hdel(self.ns.arc(loop.id), loop.id)
+            batch.hdel(self.ns.txt(loop.id), loop.id)
+            batch.hdel(self.ns.hist(loop.id), loop.id)
+            schedule_ops(batch, self.ns, loop.id, None)
+        for person in people:
+            batch.hdel(self.ns.person(person.address), person.address)
+        self.run(batch)
+
+
+def _clean(message_ids: Iterable[str]) -> list[str]:
+    return [m for m in dict.fromkeys(clean_message_id(m) for m in message_ids) if m]
+
+
+def _describe(change: Changeset, group: int) -> str:
+    """Which part of ``change`` the failed group was (1-based, after the fences' group)."""
+    loops = len(change.loops)
+    if 1 <= group <= loops:
+        return f"loop {change.loops[group - 1].loop_id}"
+    if loops < group <= loops + len(change.people):
+        return f"person {change.people[group - loops - 1].after.address}"
+    return "a lease it needed"

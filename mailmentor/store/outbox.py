@@ -1,0 +1,98 @@
+"""Mail waiting to be sent that is not a loop's reminder: replies, the weekly digest, drafts.
+
+A job is written in the same step as what caused it (the command it answers, the week's digest
+decision), kept in n:out until it is done, and claimed like a due loop. So nothing is lost when
+the process that meant to send it dies: its claim is taken back and the job sent by another.
+Sending marks (n:sending:<key>) say which process is sending something right now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import redis
+
+from mailmentor.store import lua
+from mailmentor.store.batch import Batch
+from mailmentor.store.changes import Job
+from mailmentor.store.due import Claim, from_score, parse_claim, score
+from mailmentor.store.keys import Namespace
+
+
+def job_ops(batch: Batch, ns: Namespace, job: Job) -> None:
+    batch.zadd(ns.key("out"), score(job.due), job.key)
+    batch.hset(ns.key("outjob"), job.key, job.payload)
+    if job.owner:
+        batch.hset(ns.key("outclaims"), job.key, f"{job.owner}|{score(job.due)!r}")
+
+
+def job_done_ops(batch: Batch, ns: Namespace, key: str) -> None:
+    batch.zrem(ns.key("out"), key)
+    batch.hdel(ns.key("outjob"), key)
+    batch.hdel(ns.key("outclaims"), key)
+    batch.delete(ns.key("sending", key))
+
+
+class OutboxStore:
+    def __init__(self, client: redis.Redis, ns: Namespace) -> None:
+        self._r = client
+        self._ns = ns
+        self._claim = client.register_script(lua.CLAIM_OUT)
+        self._recover = client.register_script(lua.RECOVER_OUT)
+        self._begin = client.register_script(lua.BEGIN_SEND)
+        self._delete_if = client.register_script(lua.DELETE_IF)
+
+    def job(self, key: str) -> str | None:
+        """The job's payload, or None when it is done (or never was)."""
+        raw = self._r.hget(self._ns.key("outjob"), key)
+        return None if raw is None else raw.decode()
+
+    def pending(self) -> list[str]:
+        return [k.decode() for k in self._r.zrange(self._ns.key("out"), 0, -1)]
+
+    def claim(self, now: datetime, lease: timedelta, owner: str, limit: int) -> list[str]:
+        keys = self._claim(
+            keys=[self._ns.key("out"), self._ns.key("outclaims")],
+            args=[repr(score(now)), repr(score(now + lease)), int(limit), owner],
+        )
+        return [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
+
+    def claims(self) -> list[Claim]:
+        raw = self._r.hgetall(self._ns.key("outclaims"))
+        return [parse_claim(k.decode(), v) for k, v in raw.items()]
+
+    def recover(self, claims: Iterable[Claim], now: datetime) -> int:
+        args: list[str] = [repr(score(now))]
+        for claim in claims:
+            args += [claim.item, repr(claim.until)]
+        if len(args) == 1:
+            return 0
+        return int(
+            self._recover(keys=[self._ns.key("out"), self._ns.key("outclaims")], args=args)
+        )
+
+    def next_due(self) -> datetime | None:
+        first = self._r.zrange(self._ns.key("out"), 0, 0, withscores=True)
+        return from_score(first[0][1]) if first else None
+
+    # -- sending marks --------------------------------------------------------------------------
+
+    def begin_send(self, key: str, owner: str, ttl: timedelta, take_from: str = "") -> str:
+        """Mark ``key`` as being sent by ``owner``; "" when done, else the current holder.
+
+        ``take_from`` names a holder known to be dead, whose mark may be taken over.
+        """
+        holder = self._begin(
+            keys=[self._ns.key("sending", key)],
+            args=[owner, max(1, round(ttl.total_seconds() * 1000)), take_from],
+        )
+        return holder.decode() if isinstance(holder, bytes) else str(holder or "")
+
+    def abort_send(self, key: str, owner: str) -> None:
+        """The send did not reach the server: free the mark (only if it is still ours)."""
+        self._delete_if(keys=[self._ns.key("sending", key)], args=[owner])
+
+    def sender_of(self, key: str) -> str | None:
+        raw = self._r.get(self._ns.key("sending", key))
+        return None if raw is None else raw.decode()

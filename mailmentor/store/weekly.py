@@ -1,0 +1,62 @@
+"""What the scheduler remembers per week: reminders counted against the budget, and the digest.
+
+A reminder counts once per loop and action, however often it is claimed again while its job
+retries (a set, not a counter). The digest's week is decided once, in the same step that leaves
+its job in the outbox, so a digest is either queued and kept until sent or not decided at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import redis
+
+from mailmentor.store.batch import Batch
+from mailmentor.store.changes import Committed, Job
+from mailmentor.store.due import from_score, score
+from mailmentor.store.keys import Namespace
+from mailmentor.store.loops import LoopStore
+from mailmentor.store.outbox import job_ops
+
+#: How long a week's budget is remembered.
+BUDGET_TTL_S = 31 * 86400
+
+
+class Weekly:
+    def __init__(self, client: redis.Redis, ns: Namespace, loops: LoopStore) -> None:
+        self._r = client
+        self._ns = ns
+        self._loops = loops
+
+    def _budget_key(self, week: datetime) -> str:
+        return self._ns.key("budget", int(score(week)))
+
+    def reminders_in_week(self, week: datetime) -> int:
+        return int(self._r.scard(self._budget_key(week)))
+
+    def count_reminders(self, week: datetime, items: list[str]) -> int:
+        """Count these reminders ("loopid action-key", each once ever); returns the week's total."""
+        key = self._budget_key(week)
+        with self._r.pipeline() as pipe:
+            if items:
+                pipe.sadd(key, *items)
+            pipe.expire(key, BUDGET_TTL_S)
+            pipe.scard(key)
+            return int(pipe.execute()[-1])
+
+    def digest_epoch(self, now: datetime) -> datetime:
+        """When digests started being scheduled here (set once): earlier weeks get none, so a
+        fresh install does not mail last week's digest at once."""
+        key = self._ns.key("digest", "epoch")
+        self._r.set(key, repr(score(now)), nx=True)
+        raw = self._r.get(key)
+        return from_score(raw) if raw is not None else now
+
+    def decide_digest(self, slot: datetime, job: Job) -> bool:
+        """Queue ``job`` as the digest of ``slot``'s week, once: False if decided already."""
+        batch = Batch("all")
+        decided = self._ns.key("digest", "decided")
+        batch.expect_below(decided, int(score(slot)))
+        batch.set(decided, str(int(score(slot))))
+        job_ops(batch, self._ns, job)
+        return isinstance(self._loops.run(batch), Committed)
