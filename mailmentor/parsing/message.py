@@ -444,18 +444,22 @@ def children(part: Message) -> list[Message]:
     return []
 
 
-def part_bytes(part: Message) -> bytes:
-    """The decoded content of a leaf part, at most MAX_PART_BYTES; broken encodings tolerated."""
+def part_bytes(part: Message, limit: int = MAX_PART_BYTES) -> bytes:
+    """The decoded content of a leaf part, at most ``limit`` bytes; broken encodings tolerated.
+
+    Only about ``limit`` bytes of the encoded payload are decoded, so a small limit is cheap.
+    """
     payload = _raw_payload(part)
     if payload is None or isinstance(payload, list):
         return b""
     if isinstance(payload, bytes | bytearray):
-        return bytes(payload[:MAX_PART_BYTES])
+        return bytes(payload[:limit])
     text = str(payload)
     encoding = first_header(part, "content-transfer-encoding").strip().lower()
     if encoding == "base64":
-        cleaned = re.sub(r"[^A-Za-z0-9+/]", "", text[: MAX_PART_BYTES * 4 // 3 + 65536])
-        cleaned = cleaned[: MAX_PART_BYTES * 4 // 3 + 4]
+        slack = min(65536, limit // 2 + 1024)  # room for line breaks and stray characters
+        cleaned = re.sub(r"[^A-Za-z0-9+/]", "", text[: limit * 4 // 3 + slack])
+        cleaned = cleaned[: limit * 4 // 3 + 4]
         if len(cleaned) % 4 == 1:
             cleaned = cleaned[:-1]
         cleaned += "=" * (-len(cleaned) % 4)
@@ -464,10 +468,10 @@ def part_bytes(part: Message) -> bytes:
         except (binascii.Error, ValueError):
             data = b""
     elif encoding == "quoted-printable":
-        data = binascii.a2b_qp(_to_bytes(text[: MAX_PART_BYTES * 3]))
+        data = binascii.a2b_qp(_to_bytes(text[: limit * 3]))
     else:
-        data = _to_bytes(text[:MAX_PART_BYTES])
-    return data[:MAX_PART_BYTES]
+        data = _to_bytes(text[:limit])
+    return data[:limit]
 
 
 def part_text(part: Message) -> str:
