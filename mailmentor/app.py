@@ -1,7 +1,8 @@
-"""The application assembled from settings: mail accounts, identity, watched folders, Service.
+"""The application assembled from settings: mail accounts, identity, watched folders, and the
+service's parts (intake, scheduler, sender over one writer and store).
 
 Pure composition, no threads and no servers: the process layer (``workers/``) starts those and
-hands in what only it has (the store it opened, the dramatiq outbox, a sandbox mailbox).
+hands in what only it has (the store it opened, the dramatiq dispatch, a sandbox mailbox).
 """
 
 from __future__ import annotations
@@ -10,18 +11,24 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 
 from mailmentor.clock import Clock, SystemClock
 from mailmentor.imap import ImapAccount, MessageMeta, append_message
 from mailmentor.intake import Identity
 from mailmentor.live_rules import LiveRules
+from mailmentor.liveness import this_process
 from mailmentor.mailbox_mode import Origin, Tracking
 from mailmentor.reminders import TEMPLATES_DIRNAME
-from mailmentor.rules import default_rules_dir
-from mailmentor.service import Listener, Outbox, Service
+from mailmentor.rules import Rules, default_rules_dir
+from mailmentor.service.intake import Intake
+from mailmentor.service.scheduler import Dispatch, Scheduler
+from mailmentor.service.sender import Sender
+from mailmentor.service.writer import Listener, LoopWriter
 from mailmentor.settings import Settings, require_trust, secret_key
 from mailmentor.smtp import SmtpAccount
-from mailmentor.store import Store
+from mailmentor.store import Store, open_store
+from mailmentor.store.client import connect, tune_encodings
 
 log = logging.getLogger("mailmentor.run")
 
@@ -73,6 +80,11 @@ class WatchedFolder:
     folder: str
     origin: Origin
     tracking: Tracking
+
+    @property
+    def is_sent(self) -> bool:
+        """The user's Sent folder: their own mail, though no receiving server vouched for it."""
+        return self.origin is Origin.SENT
 
     def origin_of(self, meta: MessageMeta) -> Origin:
         """A marked message (keyword, Gmail label) is tracked wherever it sits."""
@@ -126,34 +138,81 @@ def drafts_saver(
     return save
 
 
-def build_service(
+@dataclass
+class Services:
+    """The service's parts over one store: each entry point of the processes is one of these."""
+
+    store: Store
+    writer: LoopWriter
+    intake: Intake
+    scheduler: Scheduler
+    sender: Sender
+    owner: str
+
+
+def build_services(
     settings: Settings,
     store: Store,
-    outbox: Outbox,
+    dispatch: Dispatch,
     clock: Clock | None = None,
     *,
-    rules: LiveRules | None = None,
+    rules: Callable[[], Rules] | None = None,
+    templates_dir: Path | None = None,
     smtp: SmtpAccount | None = None,
     imap: ImapAccount | None = None,
     listeners: Sequence[Listener] = (),
-) -> Service:
-    """A Service from settings over a given store and outbox (workers, `mailmentor import`).
+    owner: str | None = None,
+) -> Services:
+    """The service from settings over a given store and dispatch (workers, `mailmentor import`).
 
     ``rules``, ``smtp`` and ``imap`` override what settings say (`mailmentor run` shares its
     rules with the scheduler and may bring a local sink or demo mailbox).
     """
     if rules is None:
-        rules = LiveRules(settings.rules_dir or default_rules_dir())
-    return Service(
-        store=store,
-        rules=rules,
-        clock=clock or SystemClock(),
-        identity=identity(settings),
-        secret=secret_key(settings),
-        timezone=settings.tz,
-        outbox=outbox,
-        smtp=smtp_account(settings) if smtp is None else smtp,
-        listeners=list(listeners),
+        live = LiveRules(settings.rules_dir or default_rules_dir())
+        rules, templates_dir = live, live.directory / TEMPLATES_DIRNAME
+    clock = clock or SystemClock()
+    owner = owner or str(this_process())
+    who = identity(settings)
+    secret = secret_key(settings)
+    writer = LoopWriter(store, rules, listeners)
+
+    def alive(holder: str) -> bool:
+        return store.health.process_alive([holder]).get(holder, False)
+
+    sender = Sender(
+        store,
+        writer,
+        rules,
+        clock,
+        who,
+        secret,
+        settings.tz,
+        smtp_account(settings) if smtp is None else smtp,
+        owner=owner,
+        send_now=dispatch.send_later,
+        alive=alive,
         drafts=drafts_saver(settings, imap),
-        templates_dir=rules.directory / TEMPLATES_DIRNAME,
+        templates_dir=templates_dir,
     )
+    intake = Intake(
+        store,
+        writer,
+        who,
+        secret,
+        settings.tz,
+        clock,
+        context=sender.context,
+        send_now=dispatch.send_later,
+        owner=owner,
+    )
+    scheduler = Scheduler(store, rules, clock, settings.tz, dispatch, owner)
+    return Services(store, writer, intake, scheduler, sender, owner)
+
+
+def connect_store(settings: Settings, url: str) -> Store:
+    """The user's store on ``url``, with the client built for faults (timeouts, retries) and
+    the server's small-structure encodings tuned; an older layout is migrated first."""
+    client = connect(url)
+    tune_encodings(client)
+    return open_store(client, settings.user_id)

@@ -21,13 +21,15 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from mailmentor import __version__
+from mailmentor.app import connect_store
 from mailmentor.clock import SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis, running_url
-from mailmentor.errors import ConfigError, LoopNotFound, MailmentorError, RulesError
+from mailmentor.errors import ConfigError, MailmentorError, RulesError
 from mailmentor.model import Loop
 from mailmentor.rules import default_rules_dir, load_rules
 from mailmentor.rules.loader import load_rules_file
 from mailmentor.schedule import plan_horizon
+from mailmentor.service.outcomes import Handled, Outcome
 from mailmentor.settings import ENV_PREFIX, Settings, load_settings
 from mailmentor.store import Store
 
@@ -55,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="watch the mailbox, schedule and send reminders (all in one process)",
         description="Run watcher, scheduler and send workers until Ctrl-C.",
+    )
+    sub.add_parser(
+        "work",
+        help="run send workers only (beside a `mailmentor run` elsewhere, sharing its Redis)",
+        description="Run only the send workers (reminders, replies, digests) until Ctrl-C; "
+        "needs MAILMENTOR_REDIS_URL pointing at the Redis the rest of mailmentor uses.",
     )
     sub.add_parser(
         "demo",
@@ -168,6 +176,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 #: What each subcommand (but `rules`, which needs no settings) runs.
 _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "run": lambda settings, args: run(settings),
+    "work": lambda settings, args: work(settings),
     "demo": _demo,
     "loops": lambda settings, args: list_loops(settings, as_json=args.json, include_ended=args.all),
     "show": lambda settings, args: show_loop(settings, args.loop_id, as_json=args.json),
@@ -201,10 +210,10 @@ def redact_url(url: str) -> str:
         return "(unparsable URL)"
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, *, watcher: bool = True, scheduler: bool = True) -> int:
     from workers.stack import Stack
 
-    stack = Stack(settings)
+    stack = Stack(settings, watcher=watcher, scheduler=scheduler)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stack.stop_event.set()
@@ -222,25 +231,34 @@ def run(settings: Settings) -> int:
     return 0
 
 
+def work(settings: Settings) -> int:
+    if not settings.redis_url:
+        raise ConfigError(
+            f"{ENV_PREFIX}REDIS_URL: required by `mailmentor work` (the Redis that `mailmentor "
+            "run` uses; with none, run starts an embedded one that only it can reach)"
+        )
+    return run(settings, watcher=False, scheduler=False)
+
+
 @contextmanager
 def open_redis(settings: Settings) -> Iterator[tuple[str, Store]]:
     """The configured Redis, the running embedded one, or the embedded one started briefly;
-    yields its URL (for the job queue) and a store on it."""
+    yields its URL and the user's store on it."""
     url = settings.redis_url or running_url(settings.data_dir)
     server: EmbeddedRedis | None = None
     if not url:
         server = EmbeddedRedis(settings.data_dir)
         url = server.start()
     try:
-        client = redis.Redis.from_url(url)
-    except ValueError as exc:
+        store = connect_store(settings, url)
+    except BaseException:
         if server is not None:
             server.stop()
-        raise ConfigError(f"MAILMENTOR_REDIS_URL: {exc}") from None
+        raise
     try:
-        yield url, Store(client)
+        yield url, store
     finally:
-        client.close()
+        store.client.close()
         if server is not None:
             server.stop()
 
@@ -269,9 +287,17 @@ def loop_summary(loop: Loop) -> dict[str, object]:
     }
 
 
+def all_loops(store: Store, *, ended: bool) -> list[Loop]:
+    """Open loops (and with ``ended`` the closed and dropped ones too), oldest first."""
+    loops = list(store.loops.open_loops())
+    if ended:
+        loops += store.loops.ended_loops()
+    return sorted(loops, key=lambda lp: (lp.created_at, lp.id))
+
+
 def list_loops(settings: Settings, *, as_json: bool, include_ended: bool) -> int:
     with open_store(settings) as store:
-        loops = [lp for lp in store.list_loops() if include_ended or lp.stage.is_open or as_json]
+        loops = all_loops(store, ended=include_ended or as_json)
     if as_json:
         print(json.dumps([loop_summary(lp) for lp in loops], indent=2))
         return 0
@@ -298,15 +324,12 @@ def list_loops(settings: Settings, *, as_json: bool, include_ended: bool) -> int
 
 def show_loop(settings: Settings, loop_id: str, *, as_json: bool) -> int:
     with open_store(settings) as store:
-        try:
-            loop = store.get_loop(loop_id)
-        except LoopNotFound:
-            print(
-                f"mailmentor: no loop with id {loop_id!r} (see `mailmentor loops`)", file=sys.stderr
-            )
-            return 1
+        loop = store.loops.get(loop_id, history=True)
+    if loop is None:
+        print(f"mailmentor: no loop with id {loop_id!r} (see `mailmentor loops`)", file=sys.stderr)
+        return 1
     if as_json:
-        print(loop.model_dump_json(indent=2))
+        print(loop.model_dump_json(indent=2, exclude={"rev"}))
         return 0
     tz = settings.tz
     print(f"loop {loop.id}  [{loop.kind}]  {loop.stage}")
@@ -327,27 +350,24 @@ def show_loop(settings: Settings, loop_id: str, *, as_json: bool) -> int:
     return 0
 
 
-_NEW_LOOP = re.compile(r"\bnew (?:\S+ )?loop ")
-_JOINED = re.compile(r"\b(?:joined loop|advice for loop|reply for loop|follow-up in loop) ")
-
-
 class OutcomeTally:
-    """Wraps the service's message handler and counts new and joined loops from its outcomes."""
+    """Wraps the intake's message handler and counts new and joined loops from its outcomes."""
 
-    def __init__(self, handle: Callable[..., str]) -> None:
+    def __init__(self, handle: Callable[..., Outcome]) -> None:
         self._handle = handle
         self.new_loops = 0
         self.joined = 0
 
-    def __call__(self, *message: Any) -> str:
+    def __call__(self, *message: Any) -> Outcome:
         """(uid, raw) or, in mailbox mode, (uid, raw, meta): whatever the handler takes."""
         outcome = self._handle(*message)
         self.count(outcome)
         return outcome
 
-    def count(self, outcome: str) -> None:
-        self.new_loops += len(_NEW_LOOP.findall(outcome))
-        self.joined += len(_JOINED.findall(outcome))
+    def count(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Handled):
+            self.new_loops += outcome.created
+            self.joined += outcome.joined
 
 
 def require_import_settings(settings: Settings) -> None:
@@ -364,20 +384,26 @@ def require_import_settings(settings: Settings) -> None:
             raise ConfigError(f"{ENV_PREFIX}{name}: missing (needed by `mailmentor import`)")
 
 
+class _LeaveToScheduler:
+    """`import` sends nothing itself: replies it causes wait in the outbox for the running
+    service's scheduler (their claim names no process, so they are due at once)."""
+
+    def deliver_later(self, loop_id: str, action_key: str) -> None:
+        pass
+
+    def send_later(self, job_key: str) -> None:
+        pass
+
+
 def import_mail(settings: Settings, *, folder: str, since: date | None) -> int:
-    """Backfill one folder exactly as the watcher would feed it: through Service.handle_raw, or
-    in mailbox mode with the folder's meaning (Sent, INBOX, tracked) and each message's marks."""
+    """Backfill one folder exactly as the watcher would feed it: through the intake, or in
+    mailbox mode with the folder's meaning (Sent, INBOX, tracked) and each message's marks."""
     require_import_settings(settings)
-    from mailmentor.app import build_service, folder_meaning, imap_account
+    from mailmentor.app import build_services, folder_meaning, imap_account
     from mailmentor.imap import import_folder
 
-    with open_redis(settings) as (url, store):
-        from workers import broker
-
-        broker.setup(url)  # replies (help, unknown command) queue for the running service
-        from workers import actors
-
-        service = build_service(settings, store, actors.DramatiqOutbox())
+    with open_store(settings) as store:
+        services = build_services(settings, store, _LeaveToScheduler(), owner="")
         account = imap_account(settings)
         if settings.mailbox_mode:
             watched = folder_meaning(settings, folder)
@@ -385,11 +411,15 @@ def import_mail(settings: Settings, *, folder: str, since: date | None) -> int:
                 "mailbox mode: reading %s as %s mail", folder, watched.origin
             )
             tally = OutcomeTally(
-                functools.partial(service.handle_in_folder, origin_of=watched.origin_of)
+                functools.partial(
+                    services.intake.handle_in_folder,
+                    origin_of=watched.origin_of,
+                    in_sent=watched.is_sent,
+                )
             )
             result = import_folder(account, folder, since=since, meta_handler=tally)
         else:
-            tally = OutcomeTally(service.handle_raw)
+            tally = OutcomeTally(services.intake.handle_raw)
             result = import_folder(account, folder, tally, since=since)
     print(
         f"imported {folder}: {result.seen} messages, {tally.new_loops} new loops, "
@@ -419,7 +449,7 @@ def show_plan(settings: Settings, *, days: int, rules_dir: Path | None) -> int:
     until = now + timedelta(days=days)
     tz = settings.tz
     with open_store(settings) as store:
-        loops = [lp for lp in store.list_loops() if lp.stage.is_open]
+        loops = all_loops(store, ended=False)
     count = 0
     for loop in loops:
         for action in plan_horizon(loop, rules, until):
@@ -439,23 +469,22 @@ def forget_person(settings: Settings, address: str, *, confirmed: bool) -> int:
         print(f"mailmentor: error: {address!r} is not an email address", file=sys.stderr)
         return 2
     with open_store(settings) as store:
-        loops = [lp for lp in store.list_loops() if lp.mentor.address.lower() == address]
-        gifts = store.relationship_events(address)
-        if not loops and not gifts:
+        person = store.loops.person(address)
+        loops = list(store.loops.get_many(person.loop_ids, texts=False).values()) if person else []
+        gifts = len(person.gifts) if person else 0
+        if person is None or (not loops and not gifts):
             print(f"nothing kept about {address}")
             return 0
         if not confirmed:
             if not sys.stdin.isatty():
                 print("mailmentor: error: add --yes to forget without a prompt", file=sys.stderr)
                 return 2
-            answer = input(
-                f"forget {address}: {len(loops)} loops, {len(gifts)} recorded gifts? [y/N] "
-            )
+            answer = input(f"forget {address}: {len(loops)} loops, {gifts} recorded gifts? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deleted")
                 return 1
-        gone = store.forget_person(address)
-    print(f"forgot {address}: {len(gone)} loops and {len(gifts)} recorded gifts deleted")
+        store.loops.delete(loops, [person])
+    print(f"forgot {address}: {len(loops)} loops and {gifts} recorded gifts deleted")
     return 0
 
 
@@ -467,8 +496,13 @@ def show_digest(settings: Settings) -> int:
     rules_dir = settings.rules_dir or default_rules_dir()
     now = SystemClock().now()
     with open_store(settings) as store:
-        digest = build_digest(store.list_loops(), store.gifts(), now)
-    # The same context Service._context gives the mailed digest, so the preview matches it.
+        digest = build_digest(
+            list(store.loops.open_loops()),
+            list(store.loops.all_people()),
+            now,
+            closed_this_week=store.loops.closed_since(now - timedelta(days=7)),
+        )
+    # The same context the sender gives the mailed digest, so the preview matches it.
     ctx = ReminderContext(
         service_address=settings.service_address or DEMO_SERVICE,
         user_address=next(iter(settings.user_addresses), DEMO_USER),

@@ -1,18 +1,19 @@
 """The weekly digest as data: every open loop by stage, and how each relationship stands.
 
-Pure: loops, the relationship events (mentor+gave@) and ``now`` in, a Digest out. The mail is
-rendered from it by ``reminders.digest_mail`` and `mailmentor digest` prints the same data, so
-what a user previews is what they get.
+Pure: the open loops, the person records (what ended loops achieved, gifts) and ``now`` in, a
+Digest out; no closed loop is read. The mail is rendered from it by ``reminders.digest_mail`` and
+`mailmentor digest` prints the same data, so what a user previews is what they get.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mailmentor.model import STAGE_ORDER, Event, Kind, Loop, Person, Stage
+from mailmentor.model import Kind, Loop, Person, Stage
+from mailmentor.people import Counts, PersonRecord, achieved
 from mailmentor.stages import working_stage
 
 #: The digest's sections, in the order a user works through them.
@@ -89,9 +90,12 @@ class Digest:
 
 
 def build_digest(
-    loops: Sequence[Loop], gifts: Mapping[str, Sequence[Event]], now: datetime
+    loops: Sequence[Loop],
+    people: Iterable[PersonRecord],
+    now: datetime,
+    closed_this_week: int = 0,
 ) -> Digest:
-    """The digest for ``now``: ``gifts`` maps a person's address to their mentor+gave@ events."""
+    """The digest for ``now`` from the open ``loops`` and every person's record."""
     open_loops = [lp for lp in loops if lp.stage.is_open]
     sections = []
     for stage, heading in SECTIONS:
@@ -101,32 +105,29 @@ def build_digest(
         )
         shown = tuple(_digest_loop(lp, now) for lp in members[:MAX_PER_SECTION])
         sections.append(Section(stage, heading, shown, max(0, len(members) - MAX_PER_SECTION)))
-    relationships = relationships_of(loops, gifts, now)
-    week_ago = now - timedelta(days=7)
-    closed = sum(
-        1 for lp in loops if lp.stage is Stage.CLOSED and lp.events and lp.events[-1].at > week_ago
-    )
+    relationships = relationships_of(open_loops, people, now)
     return Digest(
         now=now,
         sections=tuple(sections),
         relationships=tuple(relationships[:MAX_PEOPLE]),
         more_people=max(0, len(relationships) - MAX_PEOPLE),
         open_loops=len(open_loops),
-        closed_this_week=closed,
+        closed_this_week=closed_this_week,
     )
 
 
 def relationships_of(
-    loops: Iterable[Loop], gifts: Mapping[str, Sequence[Event]], now: datetime
+    open_loops: Iterable[Loop], people: Iterable[PersonRecord], now: datetime
 ) -> list[Relationship]:
     """One entry per person, those waiting on the user first, then by last contact."""
     by_person: dict[str, list[Loop]] = defaultdict(list)
-    for loop in loops:
+    for loop in open_loops:
         by_person[loop.mentor.address.lower()].append(loop)
-    addresses = set(by_person) | {address.lower() for address, events in gifts.items() if events}
+    records = {p.address.lower(): p for p in people}
     result = [
-        _relationship(address, by_person.get(address, []), gifts.get(address, ()), now)
-        for address in addresses
+        _relationship(address, by_person.get(address, []), records.get(address), now)
+        for address in set(by_person) | set(records)
+        if by_person.get(address) or _has_history(records[address])
     ]
     never = datetime.min.replace(tzinfo=now.tzinfo)
     return sorted(
@@ -135,28 +136,34 @@ def relationships_of(
     )
 
 
+def _has_history(record: PersonRecord) -> bool:
+    return bool(record.ended or record.gifts or record.open)
+
+
 def _relationship(
-    address: str, loops: Sequence[Loop], gifts: Sequence[Event], now: datetime
+    address: str, loops: Sequence[Loop], record: PersonRecord | None, now: datetime
 ) -> Relationship:
-    person = next(
-        (lp.mentor for lp in sorted(loops, key=lambda lp: lp.created_at) if lp.mentor.name),
-        loops[0].mentor if loops else Person(address=address),
+    named = next(
+        (lp.mentor for lp in sorted(loops, key=lambda lp: lp.created_at) if lp.mentor.name), None
     )
-    reached = [_furthest(lp) for lp in loops]
-    advice = sum(1 for stage in reached if _at_least(stage, Stage.ADVISED))
-    reported = sum(1 for stage in reached if _at_least(stage, Stage.REPORTED))
-    given = sum(1 for stage in reached if _at_least(stage, Stage.GAVE_BACK)) + len(gifts)
-    contacts = [e.at for lp in loops for e in lp.events if e.source.startswith("message <")]
-    contacts += [e.at for e in gifts]
+    if record is not None and record.name:
+        person = Person(address=address, name=record.name)
+    else:
+        person = named or (loops[0].mentor if loops else Person(address=address))
+    counts = sum((achieved(lp) for lp in loops), record.counts if record else Counts())
+    gifts = len(record.gifts) if record else 0
+    contacts = [lp.last_contact_at for lp in loops if lp.last_contact_at is not None]
+    if record is not None and record.last_contact is not None:
+        contacts.append(record.last_contact)
     last_contact = max(contacts, default=None)
-    open_stages = {working_stage(lp) for lp in loops if lp.stage.is_open}
-    state = _state(open_stages, advice, given, last_contact, now)
+    open_stages = {working_stage(lp) for lp in loops}
+    state = _state(open_stages, counts.advice, counts.given + gifts, last_contact, now)
     return Relationship(
         person=person,
-        open_loops=sum(1 for lp in loops if lp.stage.is_open),
-        advice=advice,
-        reported=reported,
-        given=given,
+        open_loops=len(loops),
+        advice=counts.advice,
+        reported=counts.reported,
+        given=counts.given + gifts,
         last_contact=last_contact,
         state=state,
     )
@@ -204,15 +211,3 @@ def _digest_loop(loop: Loop, now: datetime) -> DigestLoop:
         next_at=loop.next_reminder_at if (loop.next_reminder_at or now) > now else None,
         paused=loop.stage is Stage.SNOOZED and loop.snoozed_until is None,
     )
-
-
-def _furthest(loop: Loop) -> Stage:
-    """The furthest working stage the loop ever reached (dropped loops keep what they did)."""
-    reached = [e.stage for e in loop.events if e.stage in STAGE_ORDER]
-    reached.append(working_stage(loop))
-    known = [s for s in reached if s in STAGE_ORDER]
-    return max(known, key=STAGE_ORDER.index, default=Stage.ASKED)
-
-
-def _at_least(stage: Stage, floor: Stage) -> bool:
-    return STAGE_ORDER.index(stage) >= STAGE_ORDER.index(floor)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from mailmentor import stages
 from mailmentor.errors import DurationError
-from mailmentor.model import EventType, Kind, Loop, Person, Stage
+from mailmentor.model import MAX_THREAD_IDS, EventType, Kind, Loop, Person, Stage
 from mailmentor.parsing.authresults import sender_verified
 from mailmentor.parsing.commands import Command, CommandName, resolve_snooze
 from mailmentor.parsing.message import Address, ForwardedMessage, ParsedMessage
@@ -54,9 +55,22 @@ class Identity:
         return a_local == local or a_local.startswith(tags)
 
 
+class Cause(StrEnum):
+    """Why mail is ignored, for the code that must tell reasons apart (mailbox mode)."""
+
+    AUTOMATIC = "automatic"
+    NO_SENDER = "no sender"
+    SERVICE = "from the service"
+    STRANGER = "not from the user"
+    UNVERIFIED = "not verified"
+    NOTHING_TO_DO = "nothing to do"
+
+
 @dataclass(frozen=True)
 class Ignored:
     reason: str
+    #: Which kind of reason (not compared: the reason's text says it for people).
+    cause: Cause = field(default=Cause.NOTHING_TO_DO, compare=False)
 
 
 @dataclass(frozen=True)
@@ -81,18 +95,18 @@ Classification = Ignored | CommandMail | ForwardMail | OutgoingMail
 def classify(msg: ParsedMessage, identity: Identity) -> Classification:
     """Only the user's own, non-automatic mail can change anything; everything else is ignored."""
     if msg.automatic:
-        return Ignored(f"automatic mail ({msg.automatic})")
+        return Ignored(f"automatic mail ({msg.automatic})", Cause.AUTOMATIC)
     sender = msg.sender.address if msg.sender else ""
     if not sender:
-        return Ignored("no usable From address")
+        return Ignored("no usable From address", Cause.NO_SENDER)
     if identity.is_service(sender):
-        return Ignored(f"from the service address itself ({sender})")
+        return Ignored(f"from the service address itself ({sender})", Cause.SERVICE)
     if not identity.is_user(sender):
-        return Ignored(f"not from a user address ({sender})")
+        return Ignored(f"not from a user address ({sender})", Cause.STRANGER)
     if identity.authserv_id:
         reason = sender_verified(msg.authentication_results, identity.authserv_id, sender)
         if reason:
-            return Ignored(f"sender not verified: {reason}")
+            return Ignored(f"sender not verified: {reason}", Cause.UNVERIFIED)
     command = command_token(msg, identity)
     if command:
         return command
@@ -193,13 +207,33 @@ def handover(msg: ParsedMessage, identity: Identity, now: datetime, tz: ZoneInfo
     )
 
 
+#: At most this many Message-IDs of one message are indexed (hostile References can be long).
+MAX_INDEXED_PER_MESSAGE = 40
+
+
+def merge_thread(known: list[str], more: tuple[str, ...] | list[str]) -> list[str]:
+    """The thread's ids with ``more`` added: the root first, then the latest ones (bounded)."""
+    ids = list(dict.fromkeys([*known, *more]))
+    if len(ids) <= MAX_THREAD_IDS:
+        return ids
+    return [ids[0], *ids[1:][-(MAX_THREAD_IDS - 1) :]]
+
+
+def index_ids(ids: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The Message-IDs of one message to index: its own and the first and latest references."""
+    unique = list(dict.fromkeys(i for i in ids if i))
+    if len(unique) <= MAX_INDEXED_PER_MESSAGE:
+        return tuple(unique)
+    return (unique[0], *unique[-(MAX_INDEXED_PER_MESSAGE - 1) :])
+
+
 def new_asked_loop(
     msg: ParsedMessage, mentor: Address, at: datetime, how: Handover | None = None
 ) -> Loop:
     """The user asked someone for advice (BCC'd the service)."""
     how = how or Handover(subject=clean_subject(msg.subject))
     root = msg.references[0] if msg.references else msg.message_id
-    ids = list(dict.fromkeys(msg.all_thread_ids()))
+    ids = merge_thread([], msg.all_thread_ids())
     loop = Loop(
         id=loop_id_for(root, mentor.address),
         kind=how.kind,
@@ -219,7 +253,7 @@ def new_asked_loop(
 def new_advised_loop(msg: ParsedMessage, forward: ForwardedMessage, at: datetime) -> Loop:
     """A forwarded answer from a mentor with no loop yet: the loop starts at `advised`."""
     assert forward.sender is not None
-    ids = forward_thread_ids(forward) or [msg.message_id]
+    ids = merge_thread([], forward_thread_ids(forward) or [msg.message_id])
     loop = Loop(
         id=loop_id_for(ids[0], forward.sender.address),
         kind=Kind.ADVICE,
@@ -245,7 +279,7 @@ def forward_thread_ids(forward: ForwardedMessage) -> list[str]:
 
 def join_message(loop: Loop, msg: ParsedMessage, at: datetime, how: str = "") -> Loop:
     """A later message of the thread, written by the user to the mentor."""
-    ids = list(dict.fromkeys([*loop.message_ids, *msg.all_thread_ids()]))
+    ids = merge_thread(loop.message_ids, msg.all_thread_ids())
     loop = loop.model_copy(update={"message_ids": ids})
     source = f"message <{msg.message_id}>"
     if stages.working_stage(loop) is Stage.ACTED and loop.stage.is_open:
@@ -264,7 +298,7 @@ def add_advice(
     loop: Loop, msg: ParsedMessage, forward: ForwardedMessage, at: datetime, how: str = ""
 ) -> Loop:
     """The mentor's answer arrived: asked → advised; later stages just keep the text."""
-    ids = list(dict.fromkeys([*loop.message_ids, *forward_thread_ids(forward)]))
+    ids = merge_thread(loop.message_ids, forward_thread_ids(forward))
     text = excerpt(forward.text, EXCERPT_LIMIT)
     loop = loop.model_copy(
         update={"message_ids": ids, "advice_excerpt": text or loop.advice_excerpt}
@@ -329,12 +363,6 @@ def pick_loop(
 
 def is_reply_subject(subject: str) -> bool:
     return normalize_subject(subject) != " ".join(subject.split())
-
-
-def already_handled(loop: Loop, message_id: str) -> bool:
-    """Makes applying one message twice (after a crash) a no-op."""
-    source = f"message <{message_id}>"
-    return any(e.source == source for e in loop.events)
 
 
 _COMMAND_STAGES = {

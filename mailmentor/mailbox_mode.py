@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mailmentor.intake import (
+    Cause,
     Classification,
     Identity,
     Ignored,
-    OutgoingMail,
     classify,
     mentors_of,
 )
@@ -87,24 +87,21 @@ def classify_in_mailbox(
     if origin is Origin.SERVICE:
         return classify(msg, identity)
     if msg.automatic:
-        return Ignored(f"automatic mail ({msg.automatic})")
+        return Ignored(f"automatic mail ({msg.automatic})", Cause.AUTOMATIC)
     sender = msg.sender.address if msg.sender else ""
     if not sender:
-        return Ignored("no usable From address")
+        return Ignored("no usable From address", Cause.NO_SENDER)
     from_user = identity.is_user(sender)
     if origin is Origin.SENT:
         if not from_user:
-            return Ignored(f"in Sent but not from a user address ({sender})")
+            return Ignored(f"in Sent but not from a user address ({sender})", Cause.STRANGER)
         mentors = mentors_of(msg.to + msg.cc, identity)
         return UserFollowUp(mentors) if mentors else Ignored("sent to nobody but the user")
     if origin is Origin.TRACKED:
         if from_user:
-            # The user's own message in a marked thread: their ask (or forward) as if BCC'd.
-            result = classify(msg, identity)
-            if isinstance(result, Ignored) and not msg.forwarded:
-                mentors = mentors_of(msg.to + msg.cc, identity)
-                return OutgoingMail(mentors) if mentors else result
-            return result
+            # The user's own message in a marked thread: their ask (or forward) as if BCC'd,
+            # with the same checks (an unverified sender stays ignored).
+            return classify(msg, identity)
         assert msg.sender is not None
         return MentorReply(msg.sender, may_start=True)
     # Unmarked INBOX mail: only a reply from someone into a thread we already track.

@@ -81,7 +81,9 @@ def _rank(stage: Stage) -> int:
     return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else 0
 
 
-def with_loop(person: PersonRecord | None, before: Loop | None, after: Loop, skey: str) -> PersonRecord:
+def with_loop(
+    person: PersonRecord | None, before: Loop | None, after: Loop, skey: str
+) -> PersonRecord:
     """``person`` after ``before`` became ``after`` (``before`` None: a new loop)."""
     record = person or PersonRecord(address=after.mentor.address)
     name = record.name or after.mentor.name

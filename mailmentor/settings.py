@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     authserv_id: str = ""
 
     redis_url: str = ""
+    #: Whose data this is: every key lives under mm:u:<USER_ID>:, so several users can share
+    #: one Redis (give each deployment its own id).
+    user_id: str = "default"
     data_dir: Path = Field(default_factory=default_data_dir)
     rules_dir: Path | None = None
     timezone: str = "UTC"
@@ -128,6 +131,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{value!r} is not an IMAP keyword (use a plain word like $mentor or mentor)"
             )
+        return value
+
+    @field_validator("user_id")
+    @classmethod
+    def _check_user_id(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c.isspace() or c in ":*?[]" for c in value):
+            raise ValueError(f"{value!r}: use letters, digits and . - _ @ (no spaces or colons)")
         return value
 
     @field_validator("track_folder", "track_gmail_label", "sent_folder")

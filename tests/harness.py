@@ -10,13 +10,16 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from mailmentor.app import Services
 from mailmentor.clock import ManualClock
 from mailmentor.imap import ImapAccount, append_message
-from mailmentor.model import Loop, Stage
+from mailmentor.model import Event, Loop, Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
-from mailmentor.service import Service
+from mailmentor.service.scheduler import Scheduler
 from mailmentor.settings import load_settings
+from mailmentor.store import Store
 from tests import mail_factory as mf
+from tests.store_support import all_loops
 from tests.waiting import wait_for
 from workers.stack import Stack
 
@@ -31,14 +34,28 @@ class Harness:
         self.clock = clock
 
     @property
-    def service(self) -> Service:
-        return self.stack.service
+    def services(self) -> Services:
+        return self.stack.services
+
+    @property
+    def store(self) -> Store:
+        return self.stack.store
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.services.scheduler
 
     def deliver(self, raw: bytes) -> None:
         append_message(self.imap, raw)
 
     def loops(self) -> list[Loop]:
-        return self.service.store.list_loops()
+        """Every loop, open or ended, with its history, oldest first."""
+        return all_loops(self.store)
+
+    def loop(self, loop_id: str) -> Loop:
+        loop = self.store.loops.get(loop_id, history=True)
+        assert loop is not None, f"no loop {loop_id}"
+        return loop
 
     def only_loop(self) -> Loop:
         return wait_for(lambda: next(iter(self.loops()), None), what="a loop")
@@ -55,7 +72,7 @@ class Harness:
 
     def pass_days(self, days: float) -> None:
         self.clock.advance(timedelta(days=days))
-        self.service.tick()
+        self.scheduler.tick()
 
     def next_reminder(self, count: int) -> EmailMessage:
         return self.sink.wait_for(count, timeout=15)[count - 1].message
@@ -63,12 +80,28 @@ class Harness:
     def wait_recorded(self, loop_id: str, nudges: int) -> None:
         """The send actor records a reminder after SMTP accepted it; wait before moving time."""
         wait_for(
-            lambda: self.service.store.get_loop(loop_id).nudges >= nudges,
+            lambda: self.loop(loop_id).nudges >= nudges,
             what=f"{nudges} reminder(s) recorded on {loop_id}",
         )
 
+    def gifts(self, address: str) -> list[Event]:
+        """What the user recorded giving this person (mentor+gave@)."""
+        person = self.store.loops.person(address)
+        return list(person.gifts) if person else []
+
     def handled(self, message_id: str) -> bool:
-        return self.service.store.is_processed(message_id.strip("<>"))
+        """The message was applied to a loop (or a gift recorded)."""
+        return handled(self.store, message_id)
+
+
+def handled(store: Store, message_id: str) -> bool:
+    """``message_id`` was applied to a loop, or recorded as a gift to someone."""
+    mid = message_id.strip().strip("<>")
+    entry = store.loops.lookup([mid]).get(mid)
+    if entry is not None and entry.applied_to:
+        return True
+    source = f"message <{mid}>"
+    return any(g.source == source for p in store.loops.all_people() for g in p.gifts)
 
 
 @contextmanager

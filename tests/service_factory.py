@@ -1,47 +1,89 @@
-"""A Service on the real store for tests that need intake but no mail servers."""
+"""The service's parts on the real store for tests that need intake but no mail servers."""
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
+from mailmentor.app import Services, build_services
 from mailmentor.clock import ManualClock
-from mailmentor.intake import Identity
-from mailmentor.rules import default_rules_dir, load_rules
-from mailmentor.service import Service
+from mailmentor.mailbox_mode import Origin
+from mailmentor.parsing.message import ParsedMessage
+from mailmentor.rules import Rules, default_rules_dir, load_rules
+from mailmentor.service.outcomes import Outcome
+from mailmentor.settings import Settings
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
 
+OWNER = "test-host:1:0:0"
 
-class RecordingOutbox:
+
+class RecordingDispatch:
     """Collects what the service would queue for the send actors (no SMTP needed here)."""
 
     def __init__(self) -> None:
         self.deliveries: list[tuple[str, str]] = []
-        self.replies: list[str] = []
-        self.digests: list[str] = []
+        self.jobs: list[str] = []
 
     def deliver_later(self, loop_id: str, action_key: str) -> None:
         self.deliveries.append((loop_id, action_key))
 
-    def reply_later(self, message: str, key: str) -> None:
-        self.replies.append(key)
+    def send_later(self, job_key: str) -> None:
+        self.jobs.append(job_key)
 
-    def digest_later(self, slot: str) -> None:
-        self.digests.append(slot)
+    @property
+    def replies(self) -> list[str]:
+        return [k for k in self.jobs if k.startswith("reply:")]
+
+    @property
+    def digests(self) -> list[str]:
+        return [k.removeprefix("digest:") for k in self.jobs if k.startswith("digest:")]
 
 
-def service_on(
-    store: Store, user: str, service_address: str = "mentor@mailmentor.example"
-) -> Service:
-    """The shipped rules, a ManualClock, and an outbox that records instead of sending."""
-    rules = load_rules(default_rules_dir())
-    return Service(
-        store=store,
-        rules=lambda: rules,
-        clock=ManualClock(),
-        identity=Identity(user_addresses=(user,), service_address=service_address),
-        secret=b"test",
-        timezone=ZoneInfo("UTC"),
-        outbox=RecordingOutbox(),
-        smtp=SmtpAccount(host="127.0.0.1", port=1, security="none"),
+def test_settings(user: str, service_address: str, **overrides: object) -> Settings:
+    """Settings built from arguments only (nothing from the environment or a .env file)."""
+    values: dict[str, object] = {
+        "service_address": service_address,
+        "user_addresses": ["placeholder@mailmentor.example"],
+        "secret_key": "test",
+        "timezone": "UTC",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": 1,
+        "smtp_security": "none",
+    }
+    values.update(overrides)
+    # Real-world corpora have senders the settings would refuse ("x@y"): set the user as given.
+    return Settings.model_validate(values).model_copy(update={"user_addresses": [user.lower()]})
+
+
+def services_on(
+    store: Store,
+    user: str,
+    service_address: str = "mentor@mailmentor.example",
+    *,
+    clock: ManualClock | None = None,
+    rules: Rules | None = None,
+    smtp: SmtpAccount | None = None,
+    **settings: object,
+) -> Services:
+    """The shipped rules, a ManualClock, and a dispatch that records instead of sending."""
+    shipped = rules or load_rules(default_rules_dir())
+    services = build_services(
+        test_settings(user, service_address, **settings),
+        store,
+        RecordingDispatch(),
+        clock or ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC)),
+        rules=lambda: shipped,
+        smtp=smtp,
+        owner=OWNER,
     )
+    return services
+
+
+def dispatch_of(services: Services) -> RecordingDispatch:
+    dispatch = services.scheduler.dispatch
+    assert isinstance(dispatch, RecordingDispatch)
+    return dispatch
+
+
+def handle(services: Services, msg: ParsedMessage, origin: Origin = Origin.SERVICE) -> Outcome:
+    return services.intake.handle(msg, origin)

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 import redis
 
 from mailmentor.parsing.message import parse_message
+from mailmentor.service.outcomes import Duplicate, Ignored
 from mailmentor.store import Store
 from tests.corpora import CORPORA, corpus
-from tests.service_factory import service_on
+from tests.service_factory import handle, services_on
+from tests.store_support import all_loops
 
 FOLDERS = ("cpython-test_email", "mikel-mail", "stalwart-mail-parser", "dovecot-imaptest")
 
@@ -50,22 +52,24 @@ def split_mbox(data: bytes) -> list[bytes]:
 
 def test_real_world_mail_never_breaks_intake(store: Store, redis_client: redis.Redis) -> None:
     corpus()  # skips with a reason when ../shared is not there
-    stranger = service_on(store, "nobody@mailmentor.example")
+    stranger = services_on(store, "nobody@mailmentor.example")
     handled = 0
     for name, raw in corpus_messages():
         msg = parse_message(raw)
-        outcome = stranger.handle_message(msg)
-        assert outcome.startswith(("ignored", "already handled")), (name, outcome)
+        outcome = handle(stranger, msg)
+        assert isinstance(outcome, Ignored), (name, outcome)
         redis_client.flushdb()
         sender = msg.sender.address if msg.sender and "@" in msg.sender.address else ""
         if not sender:
             continue
-        as_user = service_on(store, sender)
-        before = [lp.model_dump() for lp in store.list_loops()]
-        as_user.handle_message(msg)
-        after_first = [lp.model_dump() for lp in store.list_loops()]
-        assert as_user.handle_message(msg) == "already handled", name
-        assert [lp.model_dump() for lp in store.list_loops()] == after_first, name
+        as_user = services_on(store, sender)
+        before = [lp.model_dump() for lp in all_loops(store)]
+        first = handle(as_user, msg)
+        after_first = [lp.model_dump() for lp in all_loops(store)]
+        again = handle(as_user, msg)
+        assert isinstance(again, Duplicate | Ignored), (name, again)
+        assert isinstance(again, Ignored) == isinstance(first, Ignored), (name, first, again)
+        assert [lp.model_dump() for lp in all_loops(store)] == after_first, name
         assert len(after_first) >= len(before)
         handled += 1
         redis_client.flushdb()

@@ -7,8 +7,12 @@ from typing import Any
 
 import pytest
 
-from mailmentor.digest import MAX_PER_SECTION, build_digest, relationships_of
+from mailmentor import digest as digest_module
+from mailmentor.digest import MAX_PER_SECTION, Digest, Relationship
+from mailmentor.intake import normalize_subject
 from mailmentor.model import ActionKind, Event, EventType, Kind, Loop, Person, PlannedAction, Stage
+from mailmentor.people import PersonRecord, subject_key, with_gift, with_loop
+from mailmentor.stages import replay
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 D = timedelta(days=1)
@@ -22,16 +26,48 @@ def event(stage: Stage, days_ago: float, source: str = "message <m@x>") -> Event
 
 def loop(loop_id: str, stage: Stage, days_ago: float = 3, mentor: Person = ALAN, **kw: Any) -> Loop:
     events = kw.pop("events", [event(Stage.ASKED, days_ago + 5), event(stage, days_ago)])
-    return Loop(
+    fresh = Loop(
         id=loop_id,
         mentor=mentor,
         subject=f"About {loop_id}",
         stage=stage,
         created_at=NOW - (days_ago + 5) * D,
         stage_entered_at=NOW - days_ago * D,
-        events=events,
         **kw,
     )
+    return replay(fresh, events)  # the history's summaries, as the store keeps them
+
+
+def people_of(loops: list[Loop], gifts: dict[str, list[Event]]) -> list[PersonRecord]:
+    """The person records the store would hold after these loops and gifts."""
+    records: dict[str, PersonRecord] = {}
+    for lp in loops:
+        skey = subject_key(normalize_subject(lp.subject))
+        records[lp.mentor.address] = with_loop(records.get(lp.mentor.address), None, lp, skey)
+    for address, given in gifts.items():
+        for g in given:
+            records[address] = with_gift(records.get(address), address, g) or records[address]
+    return list(records.values())
+
+
+def build_digest(loops: list[Loop], gifts: dict[str, list[Event]], now: datetime) -> Digest:
+    """The digest from every loop and gift, as the service builds it from what the store keeps:
+    the open loops, the person records and the loops closed this week."""
+    week_ago = now - 7 * D
+    closed = sum(
+        1 for lp in loops if lp.stage is Stage.CLOSED and lp.updated_at and lp.updated_at > week_ago
+    )
+    open_loops = [lp for lp in loops if lp.stage.is_open]
+    return digest_module.build_digest(
+        open_loops, people_of(loops, gifts), now, closed_this_week=closed
+    )
+
+
+def relationships_of(
+    loops: list[Loop], gifts: dict[str, list[Event]], now: datetime
+) -> list[Relationship]:
+    open_loops = [lp for lp in loops if lp.stage.is_open]
+    return digest_module.relationships_of(open_loops, people_of(loops, gifts), now)
 
 
 def gift(days_ago: float) -> Event:

@@ -3,7 +3,6 @@ dramatiq send workers, and a ManualClock walked past the digest's moment."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -16,8 +15,11 @@ import pytest
 from mailmentor.imap import ImapAccount
 from mailmentor.model import Event, EventType, Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
+from mailmentor.service.sender import AlreadyDone
 from tests import mail_factory as mf
 from tests.harness import Harness, running_harness
+from tests.store_support import put_gift
+from tests.waiting import wait_for
 
 # Monday 07:00 in Berlin falls in the quiet hours: the digest waits for 08:00.
 RULES = """
@@ -71,18 +73,19 @@ def test_the_weekly_digest_is_sent_once_at_its_time(start: Starter) -> None:
         h.only_loop()
         h.deliver(mf.gmail_forward())
         loop = h.wait_stage(Stage.ADVISED)
-        h.service.store.add_relationship_event(
+        put_gift(
+            h.store,
             "grace@navy.example",
             Event(at=START, type=EventType.NOTE, source="message <g@x>", stage=Stage.CLOSED),
         )
 
         # The first run only starts counting: this Monday's 07:00 has passed, no digest for it.
-        assert h.service.digest_tick() is None
+        assert h.scheduler.digest_tick() is None
         h.clock.set(NEXT_MONDAY_0730)
-        assert h.service.digest_tick() is None, "quiet hours until 08:00"
+        assert h.scheduler.digest_tick() is None, "quiet hours until 08:00"
         h.clock.set(NEXT_MONDAY_0805)
-        assert h.service.digest_tick() == SLOT
-        assert h.service.digest_tick() is None, "queued once"
+        assert h.scheduler.digest_tick() == SLOT
+        assert h.scheduler.digest_tick() is None, "queued once"
 
         (received,) = h.sink.wait_for(1, timeout=15)
         digest = received.message
@@ -94,23 +97,24 @@ def test_the_weekly_digest_is_sent_once_at_its_time(start: Starter) -> None:
         assert "Alan Kay <alan@example.org>: your move: act on their advice" in text
         assert "grace@navy.example: in balance" in text
         assert "What do you want to learn next?" in text
-        assert h.service.send_digest(SLOT) == f"digest {SLOT} already sent"
-        time.sleep(0.5)
+        wait_for(lambda: not h.store.outbox.pending(), what="the digest's job done")
+        again = h.services.sender.send_job(f"digest:{SLOT}")
+        assert isinstance(again, AlreadyDone), again
         assert len(h.sink.messages) == 1
-        assert h.service.store.get_loop(loop.id).stage is Stage.ADVISED, "the digest moves nothing"
+        assert h.loop(loop.id).stage is Stage.ADVISED, "the digest moves nothing"
 
 
 def test_no_digest_when_the_rules_turn_it_off(start: Starter) -> None:
     rules = RULES.replace('digest: {day: monday, time: "07:00"}', "digest: false")
     with start(rules) as h:
-        assert h.service.digest_tick() is None
+        assert h.scheduler.digest_tick() is None
         h.clock.set(NEXT_MONDAY_0805)
-        assert h.service.digest_tick() is None
+        assert h.scheduler.digest_tick() is None
 
 
 def test_the_running_scheduler_sends_the_digest_on_its_own(start: Starter) -> None:
     with start(RULES, scheduler=True) as h:
-        h.service.store.digest_epoch(START)  # as the scheduler's first pass records it
+        h.store.weekly.digest_epoch(START)  # as the scheduler's first pass records it
         h.clock.set(NEXT_MONDAY_0805)
         (received,) = h.sink.wait_for(1, timeout=15)
         assert (

@@ -150,13 +150,13 @@ def test_strangers_bad_tokens_and_auto_replies_change_nothing(harness: Harness) 
     forged.replace_header("Reply-To", f"mentor+r-{loop.id}-aaaaaaaaaa@example.com")
     forged.replace_header("Message-ID", "<not-a-reminder@example.com>")
     h.deliver(mf.reply_to_reminder(forged, "done"))
-    wait_for(lambda: len([m for m in h.service.store.list_loops()]) == 1 and _all_handled(h, 5))
-    assert h.service.store.get_loop(loop.id).stage is Stage.ADVISED
+    wait_for(lambda: len([m for m in h.loops()]) == 1 and _all_handled(h, 5))
+    assert h.loop(loop.id).stage is Stage.ADVISED
     assert len(h.sink.messages) == 1, "ignored mail is never answered"
 
 
 def _all_handled(h: Harness, expected: int) -> bool:
-    checkpoint = h.service.store.get_checkpoint(h.imap.key)
+    checkpoint = h.store.checkpoints.get_checkpoint(h.imap.key)
     return checkpoint is not None and checkpoint[1] >= 0 and _count(h) >= expected
 
 
@@ -168,7 +168,7 @@ def _count(h: Harness) -> int:
     client: IMAPClient = connect(h.imap)
     try:
         uids = client.select_folder(h.imap.folder)
-        checkpoint = h.service.store.get_checkpoint(h.imap.key)
+        checkpoint = h.store.checkpoints.get_checkpoint(h.imap.key)
         last = checkpoint[1] if checkpoint else 0
         all_uids = client.search(["ALL"])
         return len([u for u in all_uids if u <= last]) if uids else 0
@@ -185,7 +185,7 @@ def test_help_and_unknown_commands_get_one_short_reply(harness: Harness) -> None
     h.deliver(mf.reply_to_reminder(reminder, "what is this"))
     unknown = h.next_reminder(3)
     assert "what is this" in unknown.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-    assert h.service.store.get_loop(loop.id).stage is Stage.ADVISED
+    assert h.loop(loop.id).stage is Stage.ADVISED
 
 
 def test_follow_up_after_acting_counts_as_report(harness: Harness) -> None:
@@ -212,8 +212,8 @@ def test_restarted_watcher_does_not_process_twice(harness: Harness) -> None:
     try:
         h.stack = again
         h.deliver(mf.follow_up("<ask-1@client.example>", "one more thing"))
-        wait_for(lambda: len(h.service.store.get_loop(loop.id).events) > events, what="new message")
-        after = h.service.store.get_loop(loop.id)
+        wait_for(lambda: len(h.loop(loop.id).events) > events, what="new message")
+        after = h.loop(loop.id)
         assert len(after.events) == events + 1, [e.source for e in after.events]
         assert len(h.loops()) == 1
     finally:
@@ -223,13 +223,13 @@ def test_restarted_watcher_does_not_process_twice(harness: Harness) -> None:
 def test_retried_delivery_sends_once(harness: Harness) -> None:
     h = harness
     loop, _ = _advised_with_reminder(h)
-    wait_for(lambda: h.service.store.get_loop(loop.id).nudges == 1, what="first send recorded")
+    wait_for(lambda: h.loop(loop.id).nudges == 1, what="first send recorded")
     h.clock.advance(timedelta(days=3.1))
-    current = h.service.store.get_loop(loop.id)
+    current = h.loop(loop.id)
     assert current.next_action is not None
     key = current.next_action.key
-    h.service.deliver(loop.id, key)
-    h.service.deliver(loop.id, key)
+    h.services.sender.deliver(loop.id, key)
+    h.services.sender.deliver(loop.id, key)
     time.sleep(0.3)
     assert len(h.sink.messages) == 2
 
@@ -243,7 +243,7 @@ def test_smtp_5xx_is_recorded_and_not_retried(harness: Harness) -> None:
     h.pass_days(2.1)
 
     def failed() -> Loop | None:
-        current = h.service.store.get_loop(loop.id)
+        current = h.loop(loop.id)
         return current if any(e.type is EventType.REMINDER_FAILED for e in current.events) else None
 
     current = wait_for(failed, what="the failure on the loop")
@@ -293,7 +293,7 @@ def test_gave_tag_records_value_given_without_a_loop(harness: Harness) -> None:
     h.deliver(mf.tagged_ask("mentor+gave@example.com", subject="An article you'll like"))
     wait_for(lambda: h.handled("<ask-tag@client.example>"), what="the +gave mail")
     assert h.loops() == []
-    events = h.service.store.relationship_events(mf.MENTOR_ADDRESS)
+    events = h.gifts(mf.MENTOR_ADDRESS)
     assert [e.detail for e in events] == ["gave: An article you'll like"]
 
 
@@ -377,13 +377,13 @@ def test_quiet_hours_hold_a_reminder_until_morning(make_harness: HarnessFactory)
     h.wait_stage(Stage.ADVISED)
     h.pass_days(2.01)  # Wednesday 22:15 Berlin
     h.clock.advance(timedelta(hours=9))  # Thursday 07:15 Berlin: still quiet
-    h.service.tick()
+    h.scheduler.tick()
     time.sleep(0.5)
     assert h.sink.messages == []
-    due = h.service.store.due_at(h.only_loop().id)
+    due = h.store.due.due_at(h.only_loop().id)
     assert due == datetime(2026, 1, 8, 7, 0, tzinfo=UTC), "08:00 Berlin"
     h.clock.advance(timedelta(minutes=50))  # 08:05 Berlin
-    h.service.tick()
+    h.scheduler.tick()
     assert "Alan" in h.next_reminder(1)["Subject"]
 
 

@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from mailmentor.intake import classify
 from mailmentor.parsing.message import parse_message
+from mailmentor.service.outcomes import Duplicate, Ignored
 from mailmentor.store import Store
 from tests.fixtures.forwards import CLIENTS
 from tests.mail_factory import USER, ask, auto_reply, follow_up, gmail_forward, rfc822_forward
 from tests.parsing.test_robustness import _NASTY, Mutation, _mutate, _mutation
-from tests.service_factory import service_on
+from tests.service_factory import handle, services_on
+from tests.store_support import all_loops
 
 BASES = [
     ask(),
@@ -50,10 +52,11 @@ def test_mutated_mail_never_breaks_intake(
         at = position % (len(raw) + 1)
         raw = raw[:at] + piece + raw[at:]
     redis_client.flushdb()
-    service = service_on(store, USER)
+    service = services_on(store, USER)
     msg = parse_message(raw)
-    classify(msg, service.identity)
-    service.handle_message(msg)
-    after = [loop.model_dump() for loop in store.list_loops()]
-    assert service.handle_message(msg) == "already handled" or msg.message_id == ""
-    assert [loop.model_dump() for loop in store.list_loops()] == after
+    classify(msg, service.intake.identity)
+    first = handle(service, msg)
+    after = [loop.model_dump() for loop in all_loops(store)]
+    again = handle(service, msg)
+    assert isinstance(again, Duplicate) or isinstance(first, Ignored) or msg.message_id == ""
+    assert [loop.model_dump() for loop in all_loops(store)] == after

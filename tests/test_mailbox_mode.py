@@ -8,13 +8,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailmentor import intake
+from mailmentor.app import Services
 from mailmentor.mailbox_mode import Origin, Tracking
 from mailmentor.model import Stage
 from mailmentor.parsing.commands import Command, CommandName
 from mailmentor.parsing.message import parse_message
-from mailmentor.service import Service
+from mailmentor.service.outcomes import Created, Handled, Ignored, Outcome
 from mailmentor.store import Store
-from tests.service_factory import service_on
+from tests.service_factory import services_on
+from tests.store_support import all_loops, change_loop, get_loop
 
 USER = "ada@example.com"
 ALAN = "alan@example.org"
@@ -34,27 +36,29 @@ def mail(sender: str, to: str, subject: str, mid: str, reply_to: str | None = No
 
 
 @pytest.fixture
-def service(store: Store) -> Service:
-    return service_on(store, USER, "ada+mentor@example.com")
+def service(store: Store) -> Services:
+    return services_on(store, USER, "ada+mentor@example.com")
 
 
-def handle(service: Service, raw: bytes, origin: Origin) -> str:
-    return service.handle_in_mailbox(parse_message(raw), origin)
+def handle(service: Services, raw: bytes, origin: Origin) -> Outcome:
+    return service.intake.handle(parse_message(raw), origin)
 
 
-def test_a_tracked_thread_is_followed_through_inbox_and_sent(service: Service) -> None:
+def test_a_tracked_thread_is_followed_through_inbox_and_sent(service: Services) -> None:
     ask = mail(f"Ada <{USER}>", f"Alan <{ALAN}>", "Pricing?", "ask@c")
-    assert "new" in handle(service, ask, Origin.TRACKED)
-    [loop] = service.store.list_loops()
+    outcome = handle(service, ask, Origin.TRACKED)
+    assert isinstance(outcome, Handled) and isinstance(outcome.effects[0], Created)
+    [loop] = all_loops(service.store)
     assert loop.stage is Stage.ASKED
 
     answer = mail(f"Alan <{ALAN}>", USER, "Re: Pricing?", "ans@m", reply_to="ask@c")
     handle(service, answer, Origin.INBOX)
-    loop = service.store.get_loop(loop.id)
+    loop = get_loop(service.store, loop.id)
     assert loop.stage is Stage.ADVISED
     assert "Some text" in loop.advice_excerpt
 
-    service.store.update_loop(
+    change_loop(
+        service.store,
         loop.id,
         lambda lp: intake.apply_command(
             lp, Command(CommandName.ACTED), lp.created_at, ZoneInfo("UTC"), "cmd@c"
@@ -62,31 +66,31 @@ def test_a_tracked_thread_is_followed_through_inbox_and_sent(service: Service) -
     )
     report = mail(f"Ada <{USER}>", ALAN, "Re: Pricing?", "rep@c", reply_to="ans@m")
     handle(service, report, Origin.SENT)
-    assert service.store.get_loop(loop.id).stage is Stage.REPORTED
+    assert get_loop(service.store, loop.id).stage is Stage.REPORTED
 
 
-def test_unmarked_inbox_mail_outside_tracked_threads_is_ignored(service: Service) -> None:
+def test_unmarked_inbox_mail_outside_tracked_threads_is_ignored(service: Services) -> None:
     other = mail(f"Alan <{ALAN}>", USER, "Lunch?", "lunch@m")
-    assert handle(service, other, Origin.INBOX).startswith("ignored")
-    assert service.store.list_loops() == []
+    assert isinstance(handle(service, other, Origin.INBOX), Ignored)
+    assert all_loops(service.store) == []
 
 
-def test_a_marked_mentor_message_starts_an_advised_loop(service: Service) -> None:
+def test_a_marked_mentor_message_starts_an_advised_loop(service: Services) -> None:
     answer = mail(f"Alan <{ALAN}>", USER, "Re: Pricing?", "ans2@m", reply_to="ask-unknown@c")
     handle(service, answer, Origin.TRACKED)
-    [loop] = service.store.list_loops()
+    [loop] = all_loops(service.store)
     assert (loop.stage, loop.mentor.address) == (Stage.ADVISED, ALAN)
 
 
-def test_sent_mail_outside_tracked_threads_is_ignored(service: Service) -> None:
+def test_sent_mail_outside_tracked_threads_is_ignored(service: Services) -> None:
     sent = mail(f"Ada <{USER}>", ALAN, "Hello", "hello@c")
-    assert handle(service, sent, Origin.SENT).startswith("ignored")
+    assert isinstance(handle(service, sent, Origin.SENT), Ignored)
 
 
-def test_automatic_mail_is_ignored_wherever_it_is(service: Service) -> None:
+def test_automatic_mail_is_ignored_wherever_it_is(service: Services) -> None:
     raw = mail(f"Alan <{ALAN}>", USER, "Automatic reply: Pricing?", "auto@m", reply_to="ask@c")
     for origin in Origin:
-        assert handle(service, raw, origin).startswith(("ignored", "already")), origin
+        assert isinstance(handle(service, raw, origin), Ignored), origin
 
 
 @pytest.mark.parametrize(

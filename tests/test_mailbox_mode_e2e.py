@@ -49,7 +49,7 @@ class MailboxHarness(Harness):
                         continue
                     client.select_folder(watcher.account.folder, readonly=True)
                     newest = max(client.search(["ALL"]), default=0)
-                    checkpoint = self.service.store.get_checkpoint(watcher.account.key)
+                    checkpoint = self.store.checkpoints.get_checkpoint(watcher.account.key)
                     if checkpoint is None or checkpoint[1] < newest:
                         return False
                 return True
@@ -175,11 +175,11 @@ def test_follow_up_while_asked_restarts_the_nudge(mailbox: MailboxHarness) -> No
     h.pass_days(7.1)
     h.next_reminder(1)
     h.wait_recorded(loop.id, 1)
-    assert h.service.store.get_loop(loop.id).nudges == 1
+    assert h.loop(loop.id).nudges == 1
 
     h.put("Sent", mf.follow_up(ASK_ID, "Alan, a gentle nudge on this one?"))
-    wait_for(lambda: h.service.store.get_loop(loop.id).nudges == 0, what="the nudge to start again")
-    after = h.service.store.get_loop(loop.id)
+    wait_for(lambda: h.loop(loop.id).nudges == 0, what="the nudge to start again")
+    after = h.loop(loop.id)
     assert after.stage is Stage.ASKED
     assert after.stage_entered_at > entered
     assert after.stage_entered_at == h.clock.now()
@@ -303,8 +303,8 @@ def test_tagging_messages_days_after_they_arrived(dovecot_mailbox: MailboxHarnes
     # Tagging the ask in Sent later joins the same thread's loop; nothing is counted twice.
     mark(h, "Sent", ASK_ID)
     wait_for(
-        lambda: ASK_ID.strip("<>") in h.service.store.get_loop(loop.id).message_ids,
+        lambda: ASK_ID.strip("<>") in h.loop(loop.id).message_ids,
         what="the tagged ask to join the loop",
     )
     assert len(h.loops()) == 1
-    assert h.service.store.get_loop(loop.id).stage is Stage.ADVISED
+    assert h.loop(loop.id).stage is Stage.ADVISED

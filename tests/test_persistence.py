@@ -1,7 +1,7 @@
 """Nothing is lost across a restart: the embedded Redis keeps loops, history and checkpoints.
 
 A Stack with no Redis URL starts the embedded server in its DATA_DIR (AOF on). One stack handles
-an ask and stops; a bare server on that DATA_DIR reads the loop, checkpoint and dedupe mark back;
+an ask and stops; a bare server on that DATA_DIR reads the loop, checkpoint and applied mark back;
 a new stack finds the loop with its history and does not handle the old message again; the CLI
 reads the same data once everything has stopped.
 """
@@ -22,9 +22,11 @@ from mailmentor.imap import ImapAccount, append_message
 from mailmentor.model import EventType, Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
 from mailmentor.settings import Settings, load_settings
-from mailmentor.store import Store
+from mailmentor.store import open_store
 from tests import mail_factory as mf
 from tests.environment import clean_environment
+from tests.harness import handled
+from tests.store_support import all_loops
 from tests.waiting import wait_for
 from workers.stack import Stack
 
@@ -56,7 +58,7 @@ def start_stack(settings: Settings, imap: ImapAccount, sink: SmtpSink, clock: Ma
 
 
 def caught_up(stack: Stack, imap: ImapAccount, uid: int) -> bool:
-    checkpoint = stack.service.store.get_checkpoint(imap.key)
+    checkpoint = stack.store.checkpoints.get_checkpoint(imap.key)
     return checkpoint is not None and checkpoint[1] >= uid
 
 
@@ -74,10 +76,10 @@ def test_loops_survive_a_restart_and_are_not_handled_twice(
 
     first = start_stack(settings, imap_server, smtp_sink, clock)
     try:
-        store = first.service.store
+        store = first.store
         wait_for(lambda: caught_up(first, imap_server, ask_uid), "the ask to be handled")
-        (loop,) = store.list_loops()
-        checkpoint = store.get_checkpoint(imap_server.key)
+        (loop,) = all_loops(store)
+        checkpoint = store.checkpoints.get_checkpoint(imap_server.key)
     finally:
         first.stop()
     assert (loop.stage, loop.mentor.address) == (Stage.ASKED, mf.MENTOR_ADDRESS)
@@ -88,10 +90,10 @@ def test_loops_survive_a_restart_and_are_not_handled_twice(
     with EmbeddedRedis(settings.data_dir) as server:
         client = redis.Redis.from_url(server.url)
         try:
-            peek = Store(client)
-            assert peek.list_loops() == [loop]
-            assert peek.get_checkpoint(imap_server.key) == checkpoint
-            assert peek.is_processed(ASK_ID.strip("<>"))
+            peek = open_store(client)
+            assert all_loops(peek) == [loop]
+            assert peek.checkpoints.get_checkpoint(imap_server.key) == checkpoint
+            assert handled(peek, ASK_ID)
         finally:
             client.close()
 
@@ -100,9 +102,9 @@ def test_loops_survive_a_restart_and_are_not_handled_twice(
     later_uid = append_message(imap_server, mf.auto_reply(mf.SERVICE)) or ask_uid + 1
     second = start_stack(settings, imap_server, smtp_sink, clock)
     try:
-        store = second.service.store
+        store = second.store
         wait_for(lambda: caught_up(second, imap_server, later_uid), "the new watcher to catch up")
-        assert store.list_loops() == [loop], "same loop, same history, no event added"
+        assert all_loops(store) == [loop], "same loop, same history, no event added"
     finally:
         second.stop()
     assert smtp_sink.messages == [], "nothing was due and nothing is answered: no mail sent"

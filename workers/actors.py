@@ -1,60 +1,112 @@
-"""Dramatiq actors: send reminders, short replies and the weekly digest. Retries only for
-temporary failures."""
+"""The dramatiq actors that send: reminders, and the outbox's jobs (replies, digests, drafts).
+
+Declared on a broker that is handed in, bound to a Sender that is handed in (`Actors.bind`);
+nothing here is built at import time and nothing is looked up through globals. An expected
+temporary failure (SMTP 4xx or unreachable, Redis unavailable, another worker busy with the same
+item) is one WARNING line naming the next try; tracebacks only for the unexpected.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Callable
+from typing import Any
 
 import dramatiq
-import redis
+from dramatiq.middleware import CurrentMessage
 
 from mailmentor.errors import TemporarySendError
-from workers import broker as _broker_setup
-from workers import runtime
+from mailmentor.service.sender import SendBusy, Sender, SendOutcome
+from mailmentor.store.client import is_transient
+from workers.broker import QUEUE
 
 log = logging.getLogger("mailmentor.actors")
 
-if _broker_setup._broker is None:  # imported by the dramatiq CLI: configure from settings
-    _broker_setup.ensure()
+#: Temporary failures are tried again this often (about 2 h of backoff in all); after that the
+#: claim's lease brings the item back to the scheduler, so nothing is dropped.
+MAX_TRIES = 20
+MIN_BACKOFF_S = 2.0
+MAX_BACKOFF_S = 600.0
 
 
-def _retry_when(retries: int, exc: Exception) -> bool:
-    """4xx and dropped connections are worth retrying (with backoff); nothing else is."""
-    return retries < 12 and isinstance(exc, TemporarySendError | redis.ConnectionError)
+def backoff_ms(tries: int) -> int:
+    """Exponential backoff with jitter (50–100 % of 2 s × 2^tries, at most 10 minutes)."""
+    base = min(MAX_BACKOFF_S, MIN_BACKOFF_S * float(2 ** min(tries, 20)))
+    return int(base * (0.5 + random.random() / 2) * 1000)
 
 
-@dramatiq.actor(
-    queue_name="mailmentor", retry_when=_retry_when, min_backoff=2_000, max_backoff=600_000
-)
-def deliver_reminder(loop_id: str, action_key: str) -> None:
-    log.info("%s", runtime.service().deliver(loop_id, action_key))
+def _retry_when(retries: int, exc: BaseException) -> bool:
+    return retries < MAX_TRIES and isinstance(exc, dramatiq.Retry)
 
 
-@dramatiq.actor(
-    queue_name="mailmentor", retry_when=_retry_when, min_backoff=2_000, max_backoff=600_000
-)
-def send_reply(message: str, key: str) -> None:
-    log.info("%s", runtime.service().send_reply(message, key))
+def _tries() -> int:
+    message = CurrentMessage.get_current_message()
+    return int(message.options.get("retries", 0)) if message is not None else 0
 
 
-@dramatiq.actor(
-    queue_name="mailmentor", retry_when=_retry_when, min_backoff=2_000, max_backoff=600_000
-)
-def send_digest(slot: str) -> None:
-    log.info("%s", runtime.service().send_digest(slot))
+def run_send(what: str, send: Callable[[], SendOutcome]) -> None:
+    """Run one send; expected temporary failures become one WARNING and a dramatiq Retry."""
+    try:
+        outcome = send()
+    except SendBusy as exc:
+        delay = backoff_ms(0)
+        log.info("%s: being sent by %s; checking again in %.0f s", what, exc.holder, delay / 1000)
+        raise dramatiq.Retry(str(exc), delay=delay) from None
+    except Exception as exc:
+        if not (isinstance(exc, TemporarySendError) or is_transient(exc)):
+            raise
+        tries = _tries()
+        delay = backoff_ms(tries)
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        if tries + 1 >= MAX_TRIES:
+            log.warning("%s: %s; giving up for now, the scheduler brings it back", what, reason)
+        else:
+            log.warning("%s: %s; try %d again in %.0f s", what, reason, tries + 2, delay / 1000)
+        raise dramatiq.Retry(reason, delay=delay) from None
+    log.info("%s: %s", what, outcome)
 
 
-ALL = (deliver_reminder, send_reply, send_digest)
+class Actors:
+    """The send actors on one broker, and the scheduler's Dispatch onto them."""
 
+    def __init__(self, broker: Any) -> None:
+        self._sender: Sender | None = None
+        self.deliver_reminder = dramatiq.actor(
+            actor_name="deliver_reminder",
+            broker=broker,
+            queue_name=QUEUE,
+            retry_when=_retry_when,
+            max_retries=MAX_TRIES,
+        )(self._deliver)
+        self.send_job = dramatiq.actor(
+            actor_name="send_job",
+            broker=broker,
+            queue_name=QUEUE,
+            retry_when=_retry_when,
+            max_retries=MAX_TRIES,
+        )(self._send_job)
 
-class DramatiqOutbox:
-    """The Service's outbox: work goes onto the Redis queue for the actors."""
+    def bind(self, sender: Sender) -> None:
+        self._sender = sender
 
+    @property
+    def sender(self) -> Sender:
+        if self._sender is None:
+            raise RuntimeError("send actors used before a Sender was bound to them")
+        return self._sender
+
+    def _deliver(self, loop_id: str, action_key: str) -> None:
+        run_send(
+            f"reminder {loop_id}:{action_key}", lambda: self.sender.deliver(loop_id, action_key)
+        )
+
+    def _send_job(self, key: str) -> None:
+        run_send(key, lambda: self.sender.send_job(key))
+
+    # Dispatch
     def deliver_later(self, loop_id: str, action_key: str) -> None:
-        deliver_reminder.send(loop_id, action_key)
+        self.deliver_reminder.send(loop_id, action_key)
 
-    def reply_later(self, message: str, key: str) -> None:
-        send_reply.send(message, key)
-
-    def digest_later(self, slot: str) -> None:
-        send_digest.send(slot)
+    def send_later(self, job_key: str) -> None:
+        self.send_job.send(job_key)

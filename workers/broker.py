@@ -1,46 +1,30 @@
-"""The one place that builds the dramatiq broker; it must run before any actor is declared.
+"""The dramatiq broker, built by a function and handed in: nothing happens at import time.
 
-`mailmentor run` calls `setup(url)` with the embedded or configured Redis before importing
-`workers.actors`; the dramatiq CLI (`dramatiq workers.actors`) gets it from MAILMENTOR_REDIS_URL.
+The broker talks to the same Redis as the store, through a client built the same way (socket
+timeouts, redis-py's retries). CurrentMessage lets an actor see how often its message was tried.
 """
 
 from __future__ import annotations
 
-import sys
-
-import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage
 
-from mailmentor.errors import ConfigError
-from mailmentor.settings import load_settings
+from mailmentor.store.client import connect
 
-_broker: RedisBroker | None = None
+#: dramatiq's queue for all of mailmentor's sends.
+QUEUE = "mailmentor"
+#: Keys of the broker's own (dramatiq's namespace, beside the store's ``mm:``).
+NAMESPACE = "mailmentor"
+#: A worker whose heartbeat is this old counts as gone and its unacknowledged messages are
+#: given to others (dramatiq's default is a minute; ours recovers its own claims faster anyway).
+HEARTBEAT_TIMEOUT_MS = 15_000
 
 
-def setup(url: str) -> RedisBroker:
-    """Point dramatiq at this Redis with a fresh broker (a Worker leaves middleware behind)."""
-    global _broker
-    if _broker is not None:
-        _broker.close()
-    broker = RedisBroker(url=url, namespace="mailmentor")  # type: ignore[no-untyped-call]
-    dramatiq.set_broker(broker)
-    _broker = broker
-    # Actors declared earlier (by a previous setup in this process) follow the new broker.
-    actors = sys.modules.get("workers.actors")
-    for actor in getattr(actors, "ALL", ()):
-        actor.broker = broker
-        broker.declare_actor(actor)
+def build_broker(url: str) -> RedisBroker:
+    broker = RedisBroker(  # type: ignore[no-untyped-call]  # dramatiq is untyped
+        client=connect(url),
+        namespace=NAMESPACE,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+    )
+    broker.add_middleware(CurrentMessage())
     return broker
-
-
-def ensure() -> RedisBroker:
-    """The broker for actors imported on their own (dramatiq CLI): needs a real Redis URL."""
-    if _broker is not None:
-        return _broker
-    url = load_settings().redis_url
-    if not url:
-        raise ConfigError(
-            "MAILMENTOR_REDIS_URL: required to run workers on their own "
-            "(`mailmentor run` starts an embedded Redis instead)"
-        )
-    return setup(url)

@@ -18,9 +18,10 @@ from pathlib import Path
 from mailmentor.app import DEMO_SERVICE, DEMO_USER
 from mailmentor.clock import SystemClock
 from mailmentor.imap import ImapAccount, append_message
-from mailmentor.model import Loop, Stage
+from mailmentor.model import Stage
 from mailmentor.sandbox.imap_server import LocalImapServer
 from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
+from mailmentor.service.outcomes import MailSent, Notice
 from mailmentor.settings import load_settings
 from workers.stack import Stack
 
@@ -64,13 +65,11 @@ class Demo:
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:5.1f}s] {text}", flush=True)
 
-    def on_stage(self, text: str, loop: Loop | None) -> None:
-        if loop is None:
+    def on_stage(self, notice: Notice) -> None:
+        if isinstance(notice, MailSent):
             return
-        if text.startswith("sent to"):
-            return
-        self.say(f"stage: {text}")
-        if loop.stage is Stage.CLOSED:
+        self.say(f"stage: {notice}")
+        if notice.loop.stage is Stage.CLOSED:
             self.closed.set()
 
     def on_mail(self, received: ReceivedMessage) -> None:
@@ -137,9 +136,9 @@ class Demo:
             self._answer(reminder)
         self.say("loop closed: asked → advised → acted → reported → gave back → closed")
         assert self.stack is not None
-        for loop in self.stack.service.store.list_loops():
+        for loop in self.stack.store.loops.ended_loops():
             self.say(f"its history, as `mailmentor show {loop.id}` tells it:")
-            for event in loop.events:
+            for event in self.stack.store.loops.history(loop.id):
                 detail = f" — {event.detail}" if event.detail else ""
                 print(f"         {event.type:<14} → {event.stage:<9} {event.source}{detail}")
         return 0
@@ -147,7 +146,7 @@ class Demo:
     def _answer(self, reminder: ReceivedMessage) -> None:
         assert self.stack is not None and self.account is not None
         loop_id = str(reminder.message.get("X-Mailmentor-Loop", ""))
-        loop = self.stack.service.store.find_loop(loop_id)
+        loop = self.stack.store.loops.get(loop_id, texts=False)
         if loop is None:
             return
         answer = ANSWERS.get(loop.stage)

@@ -10,21 +10,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import os
-import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import dramatiq
-import redis
 
 from mailmentor.app import (
-    DEMO_SERVICE,
-    DEMO_USER,
-    build_service,
-    identity,
+    Services,
+    build_services,
+    connect_store,
     imap_account,
     mailbox_folders,
     smtp_account,
@@ -33,19 +30,33 @@ from mailmentor.clock import Clock, SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis
 from mailmentor.imap import ImapAccount, MailboxWatcher, create_folder
 from mailmentor.live_rules import LiveRules
+from mailmentor.liveness import this_process
 from mailmentor.mailbox_mode import Origin
+from mailmentor.reminders import TEMPLATES_DIRNAME
 from mailmentor.rules import default_rules_dir
 from mailmentor.sandbox.imap_server import LocalImapServer
 from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
-from mailmentor.service import Listener, Service
-from mailmentor.settings import Settings, load_settings, require_mail_accounts
+from mailmentor.service.scheduler import Scheduler
+from mailmentor.service.writer import Listener
+from mailmentor.settings import Settings, require_mail_accounts
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
+from mailmentor.store.client import is_transient
+from workers.actors import Actors
+from workers.broker import QUEUE, build_broker
 
 log = logging.getLogger("mailmentor.run")
 
 #: The local demo mailbox (pymap) can miss an append that races IDLE's start: renew often.
 SANDBOX_IDLE_RENEW = 2.0
+
+
+#: Every process says it is alive this often; a claim whose owner's heartbeat is older than
+#: PROCESS_TTL is taken back by the scheduler (on the same machine, a dead pid at once).
+BEAT_EVERY = 5.0
+PROCESS_TTL = timedelta(seconds=30)
+#: How often the scheduler looks for claims of processes that stopped.
+RECOVER_EVERY = 5.0
 
 
 @dataclass
@@ -61,28 +72,33 @@ class Stack:
     smtp: SmtpAccount | None = None
     watcher: bool = True
     scheduler: bool = True
+    workers: bool = True
     listeners: Sequence[Listener] = ()
     on_sink_message: Callable[[ReceivedMessage], None] | None = None
 
-    service: Service = field(init=False)
+    services: Services = field(init=False)
     stop_event: threading.Event = field(default_factory=threading.Event, init=False)
+    owner: str = field(default_factory=lambda: str(this_process()), init=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
     watchers: list[MailboxWatcher] = field(default_factory=list, init=False)
 
-    def start(self) -> Service:
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    def start(self) -> Services:
         try:
             return self._start()
         except BaseException:
             self.stop()
             raise
 
-    def _start(self) -> Service:
+    def _start(self) -> Services:
         settings = self.settings
         rules = LiveRules(settings.rules_dir or default_rules_dir())
         url = settings.redis_url or self._embedded_redis()
-        client = redis.Redis.from_url(url)
-        store = Store(client)
+        store = connect_store(settings, url)
 
         imap = self.imap
         idle_renew = settings.imap_idle_renew
@@ -99,79 +115,82 @@ class Stack:
                         create_folder(imap, watched.folder)
         smtp = self.smtp or (smtp_account(settings) if settings.smtp_configured else self._sink())
 
-        from workers import broker
-
-        dramatiq_broker = broker.setup(url)
-        from workers import actors, runtime
-
-        self.service = build_service(
+        broker = build_broker(url)
+        self._closers.append(broker.close)
+        actors = Actors(broker)
+        self.services = build_services(
             settings,
             store,
-            actors.DramatiqOutbox(),
+            actors,
             self.clock,
             rules=rules,
+            templates_dir=rules.directory / TEMPLATES_DIRNAME,
             smtp=smtp,
             imap=imap,
             listeners=self.listeners,
+            owner=self.owner,
         )
-        runtime.install(self.service)
-        self._closers.append(lambda: runtime.install(None))
+        actors.bind(self.services.sender)
+        self._thread("heartbeat", lambda: beat(store, self.owner, self.stop_event))
+        self._closers.append(self._join_threads)
 
-        worker = dramatiq.Worker(
-            dramatiq_broker,
-            queues={"mailmentor"},
-            worker_threads=settings.worker_threads,
-            worker_timeout=200,
-        )
-        worker.start()
-        self._closers.append(lambda: worker.stop(timeout=10_000))
+        if self.workers:
+            worker = dramatiq.Worker(
+                broker, queues={QUEUE}, worker_threads=settings.worker_threads, worker_timeout=200
+            )
+            worker.start()
+            self._closers.append(lambda: worker.stop(timeout=10_000))
         if self.scheduler:
             self._thread(
                 "scheduler",
                 lambda: run_scheduler(
-                    self.service, rules, self.stop_event, settings.scheduler_interval
+                    self.services.scheduler,
+                    store,
+                    rules,
+                    self.stop_event,
+                    settings.scheduler_interval,
                 ),
             )
-            self._closers.append(self._join_threads)
         if imap is not None and settings.mailbox_mode:
             self._watch_mailbox(imap, store, idle_renew)
         elif imap is not None:
             watcher = MailboxWatcher(
                 imap,
-                store,
-                self.service.handle_raw,
-                leases=store,
-                owner=f"{socket.gethostname()}:{os.getpid()}",
+                store.checkpoints,
+                self.services.intake.handle_raw,
+                leases=store.leases,
+                owner=f"{self.owner}/watch",
                 idle_renew=idle_renew,
                 quarantine_folder=settings.quarantine_folder or None,
             )
             self.watchers.append(watcher)
             self._thread("watcher", watcher.run)
-            self._closers.append(self._join_threads)
             self._closers.append(watcher.stop)
-            log.info("watching %s for mail to %s", imap.key, self.service.identity.service_address)
-        return self.service
+            address = self.services.intake.identity.service_address
+            log.info("watching %s for mail to %s", imap.key, address)
+        return self.services
 
     def _watch_mailbox(self, imap: ImapAccount, store: Store, idle_renew: float) -> None:
         """Mailbox mode: a watcher (and thread) per folder. Each first catches up after the ones
         before it (`mailbox_folders` order), then watches on its own. Nothing is quarantined:
         mailmentor never moves the user's own mail."""
-        self._closers.append(self._join_threads)
         before: list[threading.Event] = []
         for watched in mailbox_folders(self.settings, imap.folder):
             watcher = MailboxWatcher(
                 dataclasses.replace(imap, folder=watched.folder),
-                store,
+                store.checkpoints,
                 meta_handler=functools.partial(
-                    self.service.handle_in_folder, origin_of=watched.origin_of
+                    self.services.intake.handle_in_folder,
+                    origin_of=watched.origin_of,
+                    in_sent=watched.is_sent,
                 ),
-                leases=store,
-                owner=f"{socket.gethostname()}:{os.getpid()}",
+                leases=store.leases,
+                owner=f"{self.owner}/watch-{watched.origin}",
                 idle_renew=idle_renew,
                 # A keyword or label set later counts too (not in the tracked folder: all of
                 # it is tracked already).
                 marking=None if watched.origin is Origin.TRACKED else watched.tracking,
-                marks=store,
+                marks=store.checkpoints,
             )
             caught_up = threading.Event()
             self.watchers.append(watcher)
@@ -255,48 +274,52 @@ def _log_sink_message(received: ReceivedMessage) -> None:
     log.info("reminder for %s: %s", ", ".join(received.rcpt_tos), received.message["Subject"])
 
 
-def run_scheduler(
-    service: Service, rules: LiveRules, stop: threading.Event, interval: float = 1.0
-) -> None:
-    """Tick until stopped; rule edits re-plan open loops; Redis drops are waited out."""
+def beat(store: Store, owner: str, stop: threading.Event) -> None:
+    """Say this process is alive until stopped; then say it is gone (its claims come back)."""
+    while not stop.is_set():
+        try:
+            store.health.process_beat(owner, PROCESS_TTL)
+        except Exception as exc:
+            log.warning("could not write this process's heartbeat: %s", exc)
+        stop.wait(BEAT_EVERY)
     try:
-        service.reconcile()
-    except redis.ConnectionError as exc:
-        log.warning("redis unavailable at scheduler start: %s", exc)
+        store.health.process_gone(owner)
+    except Exception:
+        log.debug("could not clear this process's heartbeat", exc_info=True)
+
+
+def run_scheduler(
+    scheduler: Scheduler,
+    store: Store,
+    rules: LiveRules,
+    stop: threading.Event,
+    interval: float = 1.0,
+) -> None:
+    """Tick until stopped: claims of stopped processes come back first, rule edits re-plan open
+    loops in batches between ticks, and a store outage is one warning per attempt."""
+    recovered_at = float("-inf")
+    try:
+        scheduler.reconcile()
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("store unavailable at scheduler start (%s); re-planning later", exc)
+        scheduler.start_reconcile()
     while not stop.is_set():
         try:
             if rules.reload_if_changed():
-                log.info("re-planned %d open loops under the new rules", service.reconcile())
-            service.tick()
-            service.digest_tick()
-            service.store.heartbeat("scheduler", timedelta(seconds=max(30, interval * 5)))
-        except redis.ConnectionError as exc:
-            log.warning("redis unavailable, scheduler waiting: %s", exc)
-        except Exception:
-            log.exception("scheduler tick failed; continuing")
+                log.info("rules changed: re-planning open loops")
+                scheduler.start_reconcile()
+            scheduler.reconcile_step()
+            if time.monotonic() - recovered_at >= RECOVER_EVERY:
+                scheduler.recover()
+                recovered_at = time.monotonic()
+            scheduler.tick()
+            scheduler.digest_tick()
+            store.health.heartbeat("scheduler", timedelta(seconds=max(30, interval * 5)))
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("store unavailable, scheduler waiting %.0f s: %s", interval, exc)
+            else:
+                log.exception("scheduler tick failed; continuing")
         stop.wait(interval)
-
-
-def standalone_service() -> Service:
-    """A Service for a dramatiq worker started on its own (`dramatiq workers.actors`)."""
-    settings = load_settings()
-    require_mail_accounts(settings)
-    from workers import actors
-
-    store = Store(redis.Redis.from_url(settings.redis_url))
-    return build_service(settings, store, actors.DramatiqOutbox())
-
-
-__all__ = [
-    # Moved to mailmentor.app; still importable from here.
-    "DEMO_SERVICE",
-    "DEMO_USER",
-    "Stack",
-    "build_service",
-    "identity",
-    "imap_account",
-    "mailbox_folders",
-    "run_scheduler",
-    "smtp_account",
-    "standalone_service",
-]

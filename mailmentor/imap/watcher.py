@@ -2,15 +2,17 @@
 and never stop.
 
 UID checkpoints after every message, UIDVALIDITY respected, IDLE with a polling fallback,
-reconnects with backoff, a lease so two watchers of one mailbox never both work, and an
-optional quarantine folder for the messages it could not use.
+reconnects with backoff, a fenced lease so two watchers of one mailbox never both work (a dead
+holder's taken over at once), and an optional quarantine folder for the messages it could not
+use. When the store cannot take a message (Redis down, slow, failing over), the checkpoint stays
+before it and the watcher waits and tries that message again: only a message that is itself
+unusable is ever skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import select
 import socket
@@ -25,7 +27,7 @@ from typing import Protocol
 from imapclient import IMAPClient
 from imapclient.imap_utf7 import encode as utf7_encode
 
-from mailmentor.errors import LoginError, MailboxError
+from mailmentor.errors import LoginError, MailboxError, MailmentorError
 from mailmentor.imap.account import (
     CONNECTION_ERRORS,
     ImapAccount,
@@ -37,16 +39,24 @@ from mailmentor.imap.failures import log_failure, message_id_of
 from mailmentor.imap.fetching import GMAIL_CAPABILITY, FetchedMessage, fetch_messages, uid_batches
 from mailmentor.imap.folders import quarantine_message
 from mailmentor.imap.handlers import Marking, MessageHandler, MessageMeta, MetaHandler
+from mailmentor.liveness import this_process
+from mailmentor.store.client import is_transient
+from mailmentor.store.leases import Held, HeldByOther
 
 log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
 
 
 class CheckpointStore(Protocol):
-    """Remembers, per mailbox, the last UID fully handled and the UIDVALIDITY it belongs to."""
+    """Remembers, per mailbox, the last UID fully handled and the UIDVALIDITY it belongs to.
+
+    ``fence`` (lease name, value) makes the write conditional on still holding the lease; the
+    answer is False when it was refused for that reason."""
 
     def get_checkpoint(self, mailbox: str) -> tuple[int, int] | None: ...
 
-    def set_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None: ...
+    def set_checkpoint(
+        self, mailbox: str, uidvalidity: int, last_uid: int, fence: tuple[str, str] | None = None
+    ) -> bool: ...
 
 
 class MarkStore(Protocol):
@@ -60,11 +70,21 @@ class MarkStore(Protocol):
 
 
 class LeaseStore(Protocol):
-    """A named lease with a TTL; acquiring one already held by ``owner`` renews it (True)."""
+    """A named lease with a TTL and a fencing token; acquiring one already held by ``owner``
+    renews it. A holder that is provably dead loses it at once."""
 
-    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool: ...
+    def acquire(self, name: str, owner: str, ttl: timedelta) -> Held | HeldByOther: ...
 
-    def release_lease(self, name: str, owner: str) -> None: ...
+    def release(self, name: str, owner: str) -> None: ...
+
+
+class StoreUnavailable(MailmentorError):
+    """The store could not take a message right now; the watcher waits and tries it again."""
+
+    def __init__(self, uid: int, cause: BaseException) -> None:
+        self.uid = uid
+        self.cause = cause
+        super().__init__(f"UID {uid}: {type(cause).__name__}: {cause}")
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> float:
@@ -148,6 +168,7 @@ class MailboxWatcher:
         quarantine_folder: str | None = None,
         marking: Marking | None = None,
         marks: MarkStore | None = None,
+        store_backoff_max: float = 30.0,
     ) -> None:
         if (handler is None) == (meta_handler is None):
             raise TypeError("MailboxWatcher needs exactly one of handler and meta_handler")
@@ -158,12 +179,13 @@ class MailboxWatcher:
         self._handler = handler
         self._meta_handler = meta_handler
         self._leases = leases
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or f"{this_process()}/{uuid.uuid4().hex[:8]}"
         self._idle_renew = idle_renew
         self._poll_interval = poll_interval
         self._max_bytes = max_message_bytes
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        self._store_backoff_max = store_backoff_max
         self._use_idle = use_idle
         self._lease_ttl = lease_ttl
         self._lease_renew = min(20.0, lease_ttl / 3)
@@ -181,6 +203,7 @@ class MailboxWatcher:
         self._client: IMAPClient | None = None
         self._uidvalidity = 0
         self._lease_held = False
+        self._lease: Held | None = None
         self._lease_checked = 0.0
         self._standby_logged = False
 
@@ -198,6 +221,8 @@ class MailboxWatcher:
                 client = self._connected()
                 count = self._process_new(client)
                 count += self._process_marked(client)
+            except StoreUnavailable:
+                raise  # the connection is fine; the caller waits for the store
             except MailboxError:
                 self._disconnect()
                 raise
@@ -234,6 +259,19 @@ class MailboxWatcher:
                     log.error("%s; check the password. Retrying in %.0f s", exc, self._backoff_max)
                     self._disconnect()
                     self._sleep(self._backoff_max)
+                except StoreUnavailable as exc:
+                    delay = backoff_delay(
+                        failures, self._backoff_initial, self._store_backoff_max, random.random()
+                    )
+                    failures += 1
+                    log.warning(
+                        "store unavailable while handling %s of %s (%s); trying it again in %.1f s",
+                        f"UID {exc.uid}",
+                        self.account.label,
+                        " ".join(str(exc.cause).split())[:200] or type(exc.cause).__name__,
+                        delay,
+                    )
+                    self._sleep(delay)
                 except Exception as exc:
                     delay = backoff_delay(
                         failures, self._backoff_initial, self._backoff_max, random.random()
@@ -280,8 +318,9 @@ class MailboxWatcher:
             self._disconnect()
             if self._leases is not None and self._lease_held:
                 self._lease_held = False
+                self._lease = None
                 try:
-                    self._leases.release_lease(self.lease_name, self.owner)
+                    self._leases.release(self.lease_name, self.owner)
                 except Exception as exc:
                     log.warning("could not release lease %s: %s", self.lease_name, exc)
 
@@ -316,15 +355,18 @@ class MailboxWatcher:
             return True
         ttl = timedelta(seconds=self._lease_ttl)
         try:
-            held = self._leases.acquire_lease(self.lease_name, self.owner, ttl)
+            result = self._leases.acquire(self.lease_name, self.owner, ttl)
         except Exception as exc:
             # Without the store we cannot know who holds the lease: stand by until it answers.
             log.warning("cannot take lease %s (%s); standing by", self.lease_name, exc)
             self._lease_held = False
+            self._lease = None
             self._lease_checked = now
             self._standby_logged = False
             return False
         self._lease_checked = now
+        held = isinstance(result, Held)
+        self._lease = result if isinstance(result, Held) else None
         if held and not self._lease_held:
             log.info("holding lease %s", self.lease_name)
             self._standby_logged = False
@@ -400,8 +442,28 @@ class MailboxWatcher:
                     count += 1
                     if self._is_marked(message):
                         self._remember_mark(uid)
-                self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, uid)
+                if not self._advance(uid):
+                    return count, False
         return count, True
+
+    def _advance(self, uid: int) -> bool:
+        """Move the checkpoint to ``uid``, fenced by our lease; False if the lease is gone."""
+        fence = (self.lease_name, self._lease.value) if self._lease is not None else None
+        try:
+            moved = self._checkpoints.set_checkpoint(
+                self.account.key, self._uidvalidity, uid, fence=fence
+            )
+        except Exception as exc:
+            if is_transient(exc):
+                raise StoreUnavailable(uid, exc) from exc
+            raise
+        if moved is False:
+            log.warning("lost lease %s to another watcher; standing by", self.lease_name)
+            self._lease_held = False
+            self._lease = None
+            self._standby_logged = True
+            return False
+        return True
 
     def _process_marked(self, client: IMAPClient) -> int:
         """Hand over, once, each message read before and marked since (e.g. a keyword set by
@@ -449,11 +511,17 @@ class MailboxWatcher:
 
     def _remember_mark(self, uid: int) -> None:
         if self._marks is not None:
-            self._marks.handled_marks(self.account.key, self._uidvalidity, [uid])
+            try:
+                self._marks.handled_marks(self.account.key, self._uidvalidity, [uid])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise StoreUnavailable(uid, exc) from exc
+                raise
 
     def _deliver(self, uid: int, message: FetchedMessage) -> None:
-        """Run the handler; a failure is logged (and quarantined) so one poison message blocks
-        nothing. The caller advances the checkpoint past it either way."""
+        """Run the handler. If the store could not take the message, StoreUnavailable: the
+        checkpoint stays before it and it is tried again. Any other failure is logged (and
+        quarantined) so one poison message blocks nothing; the caller then moves past it."""
         try:
             if self._meta_handler is not None:
                 meta = MessageMeta(self.account.folder, message.flags, message.labels)
@@ -461,6 +529,8 @@ class MailboxWatcher:
             elif self._handler is not None:
                 self._handler(uid, message.raw)
         except Exception as exc:
+            if is_transient(exc):
+                raise StoreUnavailable(uid, exc) from exc
             folder = self.quarantine_folder
             then = f"moving it to {folder!r}" if folder else "skipping it"
             log_failure(uid, message, exc, self.account.label, then)

@@ -17,6 +17,7 @@ import redis
 
 from mailmentor.errors import StoreLayoutError
 from mailmentor.store.checkpoints import Checkpoints
+from mailmentor.store.codec import as_text
 from mailmentor.store.due import DueSet
 from mailmentor.store.health import Health
 from mailmentor.store.keys import BUCKETS, DEFAULT_USER, LAYOUT, Namespace
@@ -33,7 +34,7 @@ log = logging.getLogger("mailmentor.store")
 class Store:
     """One user's data in one Redis database."""
 
-    redis: redis.Redis
+    client: redis.Redis
     ns: Namespace
     loops: LoopStore
     due: DueSet
@@ -48,7 +49,7 @@ class Store:
         """The parts over ``client``, without checking the layout (see `open_store`)."""
         loops = LoopStore(client, ns)
         return cls(
-            redis=client,
+            client=client,
             ns=ns,
             loops=loops,
             due=DueSet(client, ns),
@@ -64,7 +65,7 @@ def open_store(client: redis.Redis, user: str = DEFAULT_USER, buckets: int = BUC
     """The store of ``user``: a new one is stamped with the layout, an older layout migrated."""
     ns = Namespace(user, buckets)
     store = Store.on(client, ns)
-    meta = {k.decode(): v.decode() for k, v in client.hgetall(ns.key("meta")).items()}
+    meta = {as_text(k): as_text(v) for k, v in client.hgetall(ns.key("meta")).items()}
     if meta:
         if int(meta.get("layout", 0)) != LAYOUT:
             raise StoreLayoutError(

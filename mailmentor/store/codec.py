@@ -84,8 +84,12 @@ def _when(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def as_text(value: object) -> str:
+    """Redis answers bytes (or str, with decode_responses); the store takes either."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+_text = as_text
 
 
 def split_rev(raw: bytes | str) -> tuple[int, str]:

@@ -17,6 +17,7 @@ import redis
 
 from mailmentor.store import lua
 from mailmentor.store.batch import Batch
+from mailmentor.store.codec import as_text
 from mailmentor.store.keys import Namespace
 
 
@@ -50,8 +51,8 @@ class Claim:
     until: float
 
 
-def parse_claim(item: str, raw: bytes | str) -> Claim:
-    text = raw.decode() if isinstance(raw, bytes) else raw
+def parse_claim(item: str, raw: object) -> Claim:
+    text = as_text(raw)
     owner, _, until = text.rpartition("|")
     return Claim(item, owner, float(until))
 
@@ -89,12 +90,12 @@ class DueSet:
                 self._ns.key("due", ""),
             ],
         )
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        return [as_text(i) for i in ids]
 
     def claims(self) -> list[Claim]:
         """Every claim in flight (few: only loops being sent right now)."""
         raw = self._r.hgetall(self._ns.key("claims"))
-        return [parse_claim(k.decode(), v) for k, v in raw.items()]
+        return [parse_claim(as_text(k), v) for k, v in raw.items()]
 
     def recover(self, claims: Iterable[Claim], now: datetime) -> int:
         """Make the loops of these (dead owners') claims due now, unless re-planned since."""

@@ -15,10 +15,12 @@ Keys (``n`` is the namespace, ``b`` a bucket number):
   n:hist:b            hash   loop id -> its history, one encoded event per line, appended
   n:mid:b             hash   8-byte Message-ID hash -> "loopid[+] …" (+: that message was
                              applied to that loop, the idempotency mark)
+  n:used:<family>     set    bucket numbers of rec, arc and ppl written so far
   n:ppl:b             hash   mentor address -> person record (open loops with subject keys,
                              ended loops, relationship counts, gifts)
   n:due:b             zset   loop id -> when its next action is due
   n:due               zset   b -> the earliest due time in n:due:b (the scheduler's view)
+  n:closed            zset   loop id -> when it closed (the last 30 days: the digest)
   n:claims            hash   loop id -> "owner|lease_until" while a due loop is being sent
   n:out               zset   job key -> when to send it (replies, digests, drafts)
   n:outjob            hash   job key -> the job (JSON)
@@ -108,5 +110,13 @@ class Namespace:
         return self.key("ppl", person_bucket(address, self.buckets))
 
     def family(self, name: str) -> list[str]:
-        """Every bucket key of one family (``rec``, ``arc``, ``ppl`` …), for full reads."""
+        """Every bucket key of one family (``rec``, ``arc``, ``ppl`` …)."""
         return [self.key(name, b) for b in range(self.buckets)]
+
+    def used(self, name: str) -> str:
+        """The set of bucket numbers of family ``name`` ever written (so that reading a whole
+        family visits only those)."""
+        return self.key("used", name)
+
+    def bucket_of(self, key: str) -> str:
+        return key.rpartition(":")[2]

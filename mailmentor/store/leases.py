@@ -16,6 +16,7 @@ import redis
 
 from mailmentor.liveness import provably_dead
 from mailmentor.store import lua
+from mailmentor.store.codec import as_text
 from mailmentor.store.keys import Namespace
 
 
@@ -66,7 +67,7 @@ class Leases:
         )
         if int(held) == 1:
             return Held(int(value), owner)
-        return HeldByOther(value.decode() if isinstance(value, bytes) else str(value))
+        return HeldByOther(as_text(value))
 
     def release(self, name: str, owner: str) -> None:
         """Give the lease up early, only if we still hold it (never drop a successor's)."""
@@ -76,7 +77,7 @@ class Leases:
         raw = self._r.get(self._ns.key("lease", name))
         if raw is None:
             return None
-        return raw.decode().partition("|")[2]
+        return as_text(raw).partition("|")[2]
 
     # The watcher's LeaseStore protocol (True while held).
     def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:

@@ -19,11 +19,12 @@ Nothing here scans all loops except `open_loops`/`ended_loops`, which say so.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
 
 import redis
 
 from mailmentor.errors import StoreError
-from mailmentor.model import Event, Loop
+from mailmentor.model import Event, Loop, Stage
 from mailmentor.people import PersonRecord
 from mailmentor.store import codec, lua
 from mailmentor.store.batch import Batch
@@ -35,12 +36,15 @@ from mailmentor.store.changes import (
     Indexed,
     LoopChange,
 )
-from mailmentor.store.due import schedule_ops
+from mailmentor.store.codec import as_text
+from mailmentor.store.due import schedule_ops, score
 from mailmentor.store.keys import Namespace, message_key
 from mailmentor.store.outbox import job_done_ops, job_ops
 
 #: Buckets read per round trip when reading a whole family.
 _SCAN_BATCH = 256
+#: Recently closed loops are listed (n:closed) for this long.
+CLOSED_KEPT = timedelta(days=30)
 
 
 def clean_message_id(message_id: str) -> str:
@@ -102,8 +106,12 @@ class LoopStore:
         """Every closed or dropped loop's record (no texts)."""
         return self._family("arc")
 
+    def _buckets(self, name: str) -> list[str]:
+        used = sorted(int(as_text(b)) for b in self._r.smembers(self.ns.used(name)))
+        return [self.ns.key(name, b) for b in used]
+
     def _family(self, name: str) -> Iterator[Loop]:
-        keys = self.ns.family(name)
+        keys = self._buckets(name)
         for start in range(0, len(keys), _SCAN_BATCH):
             with self._r.pipeline(transaction=False) as pipe:
                 for key in keys[start : start + _SCAN_BATCH]:
@@ -152,7 +160,7 @@ class LoopStore:
 
     def all_people(self) -> Iterator[PersonRecord]:
         """Every person record (the digest's relationships): one read per bucket."""
-        keys = self.ns.family("ppl")
+        keys = self._buckets("ppl")
         for start in range(0, len(keys), _SCAN_BATCH):
             with self._r.pipeline(transaction=False) as pipe:
                 for key in keys[start : start + _SCAN_BATCH]:
@@ -180,13 +188,15 @@ class LoopStore:
             for lease, value in change.fences:
                 batch.expect_value(self.ns.key("lease", lease), value)
         for item in change.loops:
-            self._loop_ops(batch.group(), item)
+            self.change_ops(batch.group(), item)
         for person in change.people:
             batch.group()
             key = self.ns.person(person.after.address)
             batch.expect_rev(key, person.after.address, person.before.rev if person.before else 0)
             rev = (person.before.rev if person.before else 0) + 1
             batch.hset(key, person.after.address, codec.encode_person(person.after, rev))
+            if person.before is None:
+                batch.sadd(self.ns.used("ppl"), self.ns.bucket_of(key))
         batch.group()
         for job in change.jobs:
             job_ops(batch, self.ns, job)
@@ -215,7 +225,8 @@ class LoopStore:
         result = self._commit(keys=keys, args=argv)
         return [int(g) for g in result[1:]]
 
-    def _loop_ops(self, batch: Batch, item: LoopChange) -> None:
+    def change_ops(self, batch: Batch, item: LoopChange) -> None:
+        """Queue one loop's change on ``batch``, in its current group."""
         before, after = item.before, item.after
         ns, loop_id = self.ns, after.id
         if before is not None and before.id != loop_id:
@@ -228,6 +239,9 @@ class LoopStore:
         rev = (before.rev if before else 0) + 1
         target, other = (hot, ended) if after.stage.is_open else (ended, hot)
         batch.hset(target, loop_id, codec.encode_loop(after, rev))
+        family = "rec" if after.stage.is_open else "arc"
+        if before is None or before.stage.is_open != after.stage.is_open:
+            batch.sadd(ns.used(family), ns.bucket_of(target))
         if before is not None and before.stage.is_open != after.stage.is_open:
             batch.hdel(other, loop_id)
         if before is None or (
@@ -239,12 +253,25 @@ class LoopStore:
             batch.append(ns.hist(loop_id), loop_id, codec.encode_events(new_events))
         action = after.next_action if after.stage.is_open else None
         schedule_ops(batch, ns, loop_id, action.due_at if action else None)
+        if after.stage is Stage.CLOSED:
+            batch.zadd(ns.key("closed"), score(after.updated_at or after.stage_entered_at), loop_id)
+        elif before is not None and before.stage is Stage.CLOSED:
+            batch.zrem(ns.key("closed"), loop_id)
         for mid in _clean(item.index):
             key = message_key(mid)
             batch.index(ns.mid(key), key, loop_id, applied=False)
         for mid in _clean(item.applied):
             key = message_key(mid)
             batch.index(ns.mid(key), key, loop_id, applied=True)
+
+    def closed_since(self, since: datetime) -> int:
+        """How many loops closed since ``since`` (the digest's "closed this week"); the list
+        keeps only the last ``CLOSED_KEPT``."""
+        key = self.ns.key("closed")
+        with self._r.pipeline() as pipe:
+            pipe.zremrangebyscore(key, "-inf", repr(score(since - CLOSED_KEPT)))
+            pipe.zcount(key, repr(score(since)), "+inf")
+            return int(pipe.execute()[1])
 
     # -- deleting -------------------------------------------------------------------------------
 
@@ -258,6 +285,7 @@ class LoopStore:
             batch.hdel(self.ns.txt(loop.id), loop.id)
             batch.hdel(self.ns.hist(loop.id), loop.id)
             schedule_ops(batch, self.ns, loop.id, None)
+            batch.zrem(self.ns.key("closed"), loop.id)
         for person in people:
             batch.hdel(self.ns.person(person.address), person.address)
         self.run(batch)

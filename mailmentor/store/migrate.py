@@ -25,6 +25,7 @@ from mailmentor.model import MAX_THREAD_IDS, Event, Loop
 from mailmentor.stages import MESSAGE_SOURCE, replay
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Changeset, Conflict, LoopChange, PersonChange
+from mailmentor.store.codec import as_text
 from mailmentor.store.keys import LAYOUT, Namespace
 from mailmentor.store.leases import Held, Leases
 from mailmentor.store.loops import LoopStore
@@ -34,8 +35,8 @@ log = logging.getLogger("mailmentor.store")
 V1_PREFIX = "mm"
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _text(value: object) -> str:
+    return as_text(value)
 
 
 def _v1_keys(client: redis.Redis) -> list[str]:

@@ -16,6 +16,7 @@ import redis
 from mailmentor.store import lua
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Job
+from mailmentor.store.codec import as_text
 from mailmentor.store.due import Claim, from_score, parse_claim, score
 from mailmentor.store.keys import Namespace
 
@@ -46,21 +47,21 @@ class OutboxStore:
     def job(self, key: str) -> str | None:
         """The job's payload, or None when it is done (or never was)."""
         raw = self._r.hget(self._ns.key("outjob"), key)
-        return None if raw is None else raw.decode()
+        return None if raw is None else as_text(raw)
 
     def pending(self) -> list[str]:
-        return [k.decode() for k in self._r.zrange(self._ns.key("out"), 0, -1)]
+        return [as_text(k) for k in self._r.zrange(self._ns.key("out"), 0, -1)]
 
     def claim(self, now: datetime, lease: timedelta, owner: str, limit: int) -> list[str]:
         keys = self._claim(
             keys=[self._ns.key("out"), self._ns.key("outclaims")],
             args=[repr(score(now)), repr(score(now + lease)), int(limit), owner],
         )
-        return [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
+        return [as_text(k) for k in keys]
 
     def claims(self) -> list[Claim]:
         raw = self._r.hgetall(self._ns.key("outclaims"))
-        return [parse_claim(k.decode(), v) for k, v in raw.items()]
+        return [parse_claim(as_text(k), v) for k, v in raw.items()]
 
     def recover(self, claims: Iterable[Claim], now: datetime) -> int:
         args: list[str] = [repr(score(now))]
@@ -68,9 +69,7 @@ class OutboxStore:
             args += [claim.item, repr(claim.until)]
         if len(args) == 1:
             return 0
-        return int(
-            self._recover(keys=[self._ns.key("out"), self._ns.key("outclaims")], args=args)
-        )
+        return int(self._recover(keys=[self._ns.key("out"), self._ns.key("outclaims")], args=args))
 
     def next_due(self) -> datetime | None:
         first = self._r.zrange(self._ns.key("out"), 0, 0, withscores=True)
@@ -87,7 +86,7 @@ class OutboxStore:
             keys=[self._ns.key("sending", key)],
             args=[owner, max(1, round(ttl.total_seconds() * 1000)), take_from],
         )
-        return holder.decode() if isinstance(holder, bytes) else str(holder or "")
+        return as_text(holder or "")
 
     def abort_send(self, key: str, owner: str) -> None:
         """The send did not reach the server: free the mark (only if it is still ours)."""
@@ -95,4 +94,4 @@ class OutboxStore:
 
     def sender_of(self, key: str) -> str | None:
         raw = self._r.get(self._ns.key("sending", key))
-        return None if raw is None else raw.decode()
+        return None if raw is None else as_text(raw)

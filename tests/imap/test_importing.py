@@ -16,10 +16,23 @@ import pytest
 from mailmentor.cli import OutcomeTally, main, parse_since
 from mailmentor.embedded_redis import EmbeddedRedis
 from mailmentor.imap import ImapAccount, connect, import_folder
-from mailmentor.model import Stage
+from mailmentor.model import Kind, Stage
+from mailmentor.service.outcomes import (
+    Advised,
+    CommandApplied,
+    Created,
+    Duplicate,
+    Gave,
+    Handled,
+    Ignored,
+    Joined,
+    Outcome,
+)
 from mailmentor.store import Store
 from tests import mail_factory as mf
 from tests.environment import clean_environment
+from tests.harness import handled
+from tests.store_support import all_loops
 
 SENT = "Sent"
 GRACE = "Grace Hopper <grace@navy.example>"
@@ -78,7 +91,7 @@ def import_(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 
 def loops_json(store: Store) -> list[str]:
-    return sorted(loop.model_dump_json() for loop in store.list_loops())
+    return sorted(loop.model_dump_json() for loop in all_loops(store))
 
 
 # --- pure parts ------------------------------------------------------------------------------
@@ -98,22 +111,47 @@ def test_parse_since_refuses_anything_else(text: str) -> None:
         parse_since(text)
 
 
+A, INTRO, V = Kind.ADVICE, Kind.INTRO, Stage.ADVISED
+
+
 @pytest.mark.parametrize(
     ("outcomes", "new", "joined"),
     [
-        (["new advice loop abc with alan@example.org"], 1, 0),
-        (["new intro loop a with x@y.example; new intro loop b with z@y.example"], 2, 0),
-        (["new loop abc advised by alan@example.org"], 1, 0),
-        (["joined loop abc (asked) by thread"], 0, 1),
-        (["advice for loop abc (advised)"], 0, 1),
-        (["mentor's reply for loop abc (advised)"], 0, 1),
-        (["follow-up in loop a (reported); follow-up in loop b (asked)"], 0, 2),
-        (["already handled", "ignored: not from a user address (x@y.example)"], 0, 0),
-        (["command acted: loop abc is acted", "gave to alan@example.org"], 0, 0),
+        ([Handled((Created("abc", A, "alan@example.org", Stage.ASKED),))], 1, 0),
+        (
+            [
+                Handled(
+                    (
+                        Created("a", INTRO, "x@y.example", Stage.ASKED),
+                        Created("b", INTRO, "z@y.example", Stage.ASKED),
+                    )
+                )
+            ],
+            2,
+            0,
+        ),
+        ([Handled((Created("abc", A, "alan@example.org", V),))], 1, 0),
+        ([Handled((Joined("abc", Stage.ASKED, "by thread"),))], 0, 1),
+        ([Handled((Advised("abc", V),))], 0, 1),
+        ([Handled((Advised("abc", V, direct=True),))], 0, 1),
+        (
+            [Handled((Joined("a", Stage.REPORTED, follow_up=True), Joined("b", Stage.ASKED)))],
+            0,
+            2,
+        ),
+        ([Duplicate(), Ignored("not from a user address (x@y.example)")], 0, 0),
+        (
+            [
+                Handled((CommandApplied("abc", "acted", Stage.ACTED),)),
+                Handled((Gave(("alan@example.org",)),)),
+            ],
+            0,
+            0,
+        ),
     ],
 )
-def test_outcome_tally(outcomes: list[str], new: int, joined: int) -> None:
-    tally = OutcomeTally(lambda uid, raw: "")
+def test_outcome_tally(outcomes: list[Outcome], new: int, joined: int) -> None:
+    tally = OutcomeTally(lambda uid, raw: Duplicate())
     for outcome in outcomes:
         tally.count(outcome)
     assert (tally.new_loops, tally.joined) == (new, joined)
@@ -135,7 +173,7 @@ def test_import_turns_a_sent_folder_into_loops_once(
     code, out, err = import_(capsys, "--folder", SENT)
     assert code == 0, err
     assert out.strip() == f"imported {SENT}: 4 messages, 3 new loops, 1 joined, 0 failed"
-    by_mentor = {loop.mentor.address: loop for loop in store.list_loops()}
+    by_mentor = {loop.mentor.address: loop for loop in all_loops(store)}
     assert {address: loop.stage for address, loop in by_mentor.items()} == {
         mf.MENTOR_ADDRESS: Stage.ADVISED,
         "grace@navy.example": Stage.ASKED,
@@ -158,8 +196,11 @@ def test_import_turns_a_sent_folder_into_loops_once(
     finally:
         client.logout()
     assert len(flags) == 4 and all(b"\\Seen" not in f for f in flags.values())
-    assert store.get_checkpoint(any_imap_server.key) is None
-    assert store.get_checkpoint(dataclasses.replace(any_imap_server, folder=SENT).key) is None
+    assert store.checkpoints.get_checkpoint(any_imap_server.key) is None
+    assert (
+        store.checkpoints.get_checkpoint(dataclasses.replace(any_imap_server, folder=SENT).key)
+        is None
+    )
 
 
 def test_since_leaves_older_mail_out(
@@ -186,8 +227,8 @@ def test_since_leaves_older_mail_out(
     code, out, err = import_(capsys, "--folder", SENT, "--since", since)
     assert code == 0, err
     assert out.strip() == f"imported {SENT}: 1 messages, 1 new loops, 0 joined, 0 failed"
-    assert [loop.mentor.address for loop in store.list_loops()] == ["linus@kernel.example"]
-    assert not store.is_processed("old@client.example")
+    assert [loop.mentor.address for loop in all_loops(store)] == ["linus@kernel.example"]
+    assert not handled(store, "old@client.example")
 
     code, out, _ = import_(capsys, "--folder", SENT, "--since", "2024-01-01")
     assert code == 0
@@ -209,7 +250,7 @@ def test_a_broken_message_is_counted_and_the_rest_imported(
     assert code == 1, "some messages failed"
     assert out.strip() == f"imported {SENT}: 2 messages, 1 new loops, 0 joined, 1 failed"
     assert "no Message-ID and no text" in caplog.text
-    assert len(cli_env.list_loops()) == 1
+    assert len(all_loops(cli_env)) == 1
 
 
 def test_a_missing_folder_is_named(
@@ -281,5 +322,5 @@ def test_mailbox_mode_reads_each_folder_with_its_meaning(
     code, out, err = import_(capsys, "--folder", "INBOX")
     assert code == 0, err
     assert out.strip() == "imported INBOX: 1 messages, 0 new loops, 1 joined, 0 failed"
-    (loop,) = store.list_loops()
+    (loop,) = all_loops(store)
     assert (loop.mentor.address, loop.stage) == (mf.MENTOR_ADDRESS, Stage.ADVISED)

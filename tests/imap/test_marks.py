@@ -62,11 +62,11 @@ def dovecot_account(dovecot_server: object) -> ImapAccount:
 def watcher_for(account: ImapAccount, store: Store, handler: MetaRecorder) -> MailboxWatcher:
     return MailboxWatcher(
         account,
-        store,
+        store.checkpoints,
         meta_handler=handler,
-        leases=store,
+        leases=store.leases,
         marking=Tracking(keyword=KEYWORD),
-        marks=store,
+        marks=store.checkpoints,
         idle_renew=5.0,
     )
 
@@ -115,12 +115,12 @@ def test_a_message_that_arrives_marked_is_not_handed_over_twice(
 
 
 def test_marks_are_forgotten_with_the_uidvalidity(store: Store) -> None:
-    store.handled_marks("box", 7, [1, 2])
-    assert store.unhandled_marks("box", 7, [1, 2, 3]) == [3]
-    assert store.unhandled_marks("box", 8, [1, 2]) == [1, 2]  # a new mailbox generation
-    store.handled_marks("box", 8, [2])
-    assert store.unhandled_marks("box", 8, [1, 2]) == [1]
-    assert store.unhandled_marks("box", 7, [1]) == [1]
+    store.checkpoints.handled_marks("box", 7, [1, 2])
+    assert store.checkpoints.unhandled_marks("box", 7, [1, 2, 3]) == [3]
+    assert store.checkpoints.unhandled_marks("box", 8, [1, 2]) == [1, 2]  # a new mailbox generation
+    store.checkpoints.handled_marks("box", 8, [2])
+    assert store.checkpoints.unhandled_marks("box", 8, [1, 2]) == [1]
+    assert store.checkpoints.unhandled_marks("box", 7, [1]) == [1]
 
 
 def test_a_watcher_without_a_store_for_marks_is_refused(dovecot_account: ImapAccount) -> None:

@@ -18,8 +18,8 @@ from mailmentor.imap import (
     message_flags,
     message_id_of,
 )
+from mailmentor.store import Store
 from tests.imap._support import make_mail, running
-from tests.servers.imap_server import MemoryCheckpoints
 from tests.waiting import wait_for
 
 
@@ -111,26 +111,26 @@ def test_label_and_flag_parsing_never_raises(
             assert result == expected
 
 
-def test_exactly_one_handler_is_required(imap_server: ImapAccount) -> None:
+def test_exactly_one_handler_is_required(store: Store, imap_server: ImapAccount) -> None:
     with pytest.raises(TypeError, match="exactly one"):
-        MailboxWatcher(imap_server, MemoryCheckpoints())
+        MailboxWatcher(imap_server, store.checkpoints)
     with pytest.raises(TypeError, match="exactly one"):
         MailboxWatcher(
-            imap_server, MemoryCheckpoints(), lambda u, r: None, meta_handler=MetaRecorder()
+            imap_server, store.checkpoints, lambda u, r: None, meta_handler=MetaRecorder()
         )
 
 
 # --- on real servers -------------------------------------------------------------------------
 
 
-def test_meta_handler_gets_folder_and_flags(any_imap_server: ImapAccount) -> None:
+def test_meta_handler_gets_folder_and_flags(store: Store, any_imap_server: ImapAccount) -> None:
     append_flagged(
         any_imap_server,
         "INBOX",
         [(make_mail(1), ["$mentor", "\\Flagged"]), (make_mail(2), []), (make_mail(3), ["\\Seen"])],
     )
     handler = MetaRecorder()
-    watcher = MailboxWatcher(any_imap_server, MemoryCheckpoints(), meta_handler=handler)
+    watcher = MailboxWatcher(any_imap_server, store.checkpoints, meta_handler=handler)
     try:
         assert watcher.catch_up() == 3
     finally:
@@ -144,11 +144,11 @@ def test_meta_handler_gets_folder_and_flags(any_imap_server: ImapAccount) -> Non
     assert marked.labels == plain.labels == ()  # no X-GM-EXT-1 here
 
 
-def test_each_folder_has_its_own_checkpoint(any_imap_server: ImapAccount) -> None:
+def test_each_folder_has_its_own_checkpoint(store: Store, any_imap_server: ImapAccount) -> None:
     append_flagged(any_imap_server, "INBOX", [(make_mail(1), [])])
     append_flagged(any_imap_server, "Sent", [(make_mail(2), ["$mentor"]), (make_mail(3), [])])
     sent_account = dataclasses.replace(any_imap_server, folder="Sent")
-    checkpoints = MemoryCheckpoints()
+    checkpoints = store.checkpoints
     inbox, sent = MetaRecorder(), MetaRecorder()
     watchers = [
         MailboxWatcher(any_imap_server, checkpoints, meta_handler=inbox),
@@ -164,15 +164,16 @@ def test_each_folder_has_its_own_checkpoint(any_imap_server: ImapAccount) -> Non
     assert list(sent.metas()) == ["<m2@example.com>", "<m3@example.com>"]
     assert {m.folder for m in sent.metas().values()} == {"Sent"}
     assert "$mentor" in sent.metas()["<m2@example.com>"].flags
-    assert set(checkpoints.data) == {any_imap_server.key, sent_account.key}
+    assert checkpoints.get_checkpoint(any_imap_server.key) is not None
+    assert checkpoints.get_checkpoint(sent_account.key) is not None
     assert watchers[0].lease_name != watchers[1].lease_name
 
 
-def test_oversized_message_keeps_its_flags(any_imap_server: ImapAccount) -> None:
+def test_oversized_message_keeps_its_flags(store: Store, any_imap_server: ImapAccount) -> None:
     append_flagged(any_imap_server, "INBOX", [(make_mail(1, body="x" * 300_000), ["$mentor"])])
     handler = MetaRecorder()
     watcher = MailboxWatcher(
-        any_imap_server, MemoryCheckpoints(), meta_handler=handler, max_message_bytes=100_000
+        any_imap_server, store.checkpoints, meta_handler=handler, max_message_bytes=100_000
     )
     try:
         assert watcher.catch_up() == 1
@@ -181,10 +182,12 @@ def test_oversized_message_keeps_its_flags(any_imap_server: ImapAccount) -> None
     assert "$mentor" in handler.metas()["<m1@example.com>"].flags
 
 
-def test_running_watcher_passes_flags_of_new_mail(any_imap_server: ImapAccount) -> None:
+def test_running_watcher_passes_flags_of_new_mail(
+    store: Store, any_imap_server: ImapAccount
+) -> None:
     handler = MetaRecorder()
     watcher = MailboxWatcher(
-        any_imap_server, MemoryCheckpoints(), meta_handler=handler, idle_renew=2.0
+        any_imap_server, store.checkpoints, meta_handler=handler, idle_renew=2.0
     )
     with running(watcher):
         wait_for(lambda: watcher._client is not None, what="the watcher to connect")

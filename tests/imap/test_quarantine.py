@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 
-from mailmentor.app import build_service
+from mailmentor.app import build_services
 from mailmentor.clock import ManualClock
 from mailmentor.errors import UnprocessableMessage
 from mailmentor.imap import (
@@ -33,15 +33,16 @@ from mailmentor.imap import (
     quarantine_method,
 )
 from mailmentor.intake import Identity
+from mailmentor.mailbox_mode import Origin
 from mailmentor.parsing.message import ParsedMessage, parse_message
 from mailmentor.sandbox.imap_server import LocalImapServer
 from mailmentor.sandbox.smtp_sink import SmtpSink
-from mailmentor.service import Service, unusable_reason
+from mailmentor.service.intake import Intake, unusable_reason
+from mailmentor.service.outcomes import Created, Duplicate, Handled, Ignored, Outcome
 from mailmentor.settings import load_settings
 from mailmentor.store import Store
 from tests import mail_factory as mf
 from tests.corpora import CORPORA
-from tests.servers.imap_server import MemoryCheckpoints
 from tests.waiting import wait_for
 from workers.stack import Stack
 
@@ -249,12 +250,12 @@ class Failing:
 
 
 def test_failed_messages_are_moved_to_the_quarantine_folder(
-    any_imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    store: Store, any_imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
     mails = [_head(f"m{n}") + b"\r\nhello\r\n" for n in range(4)]
     uids = append_all(any_imap_server, mails)
     handler = Failing({"m1": UnprocessableMessage("no text at all"), "m2": KeyError("bug")})
-    checkpoints = MemoryCheckpoints()
+    checkpoints = store.checkpoints
     watcher = MailboxWatcher(any_imap_server, checkpoints, handler, quarantine_folder=QUARANTINE)
     with caplog.at_level(logging.INFO, "mailmentor.imap"):
         try:
@@ -281,10 +282,10 @@ def test_failed_messages_are_moved_to_the_quarantine_folder(
 
 
 def test_without_a_quarantine_folder_failed_messages_stay(
-    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    store: Store, imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
     append_all(imap_server, [_head("m0") + b"\r\nhello\r\n"])
-    watcher = MailboxWatcher(imap_server, MemoryCheckpoints(), Failing({"m0": ValueError("x")}))
+    watcher = MailboxWatcher(imap_server, store.checkpoints, Failing({"m0": ValueError("x")}))
     with caplog.at_level(logging.INFO, "mailmentor.imap"):
         try:
             watcher.catch_up()
@@ -295,7 +296,7 @@ def test_without_a_quarantine_folder_failed_messages_stay(
 
 
 def test_a_truncated_message_is_quarantined_only_when_its_handler_fails(
-    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    store: Store, imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
     big_ok = _head("big-ok") + b"\r\n" + b"x" * 1_200_000 + b"\r\n"
     big_bad = _head("big-bad") + b"\r\n" + b"y" * 1_200_000 + b"\r\n"
@@ -303,7 +304,7 @@ def test_a_truncated_message_is_quarantined_only_when_its_handler_fails(
     handler = Failing({"big-bad": UnprocessableMessage("nothing usable")})
     watcher = MailboxWatcher(
         imap_server,
-        MemoryCheckpoints(),
+        store.checkpoints,
         handler,
         max_message_bytes=100_000,
         quarantine_folder=QUARANTINE,
@@ -322,11 +323,11 @@ def test_a_truncated_message_is_quarantined_only_when_its_handler_fails(
 
 
 def test_a_quarantine_folder_equal_to_the_watched_one_moves_nothing(
-    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    store: Store, imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
     append_all(imap_server, [_head("m0") + b"\r\nhello\r\n"])
     handler = Failing({"m0": ValueError("x")})
-    watcher = MailboxWatcher(imap_server, MemoryCheckpoints(), handler, quarantine_folder="INBOX")
+    watcher = MailboxWatcher(imap_server, store.checkpoints, handler, quarantine_folder="INBOX")
     try:
         watcher.catch_up()
     finally:
@@ -336,13 +337,13 @@ def test_a_quarantine_folder_equal_to_the_watched_one_moves_nothing(
 
 
 def test_a_failing_move_is_logged_and_the_watcher_goes_on(
-    pymap_server: LocalImapServer, caplog: pytest.LogCaptureFixture
+    store: Store, pymap_server: LocalImapServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The server goes away just as a message fails: the move is logged as failed, never
     raised, and the rest of the batch (already fetched) is still handed over."""
     account = pymap_server.account
     uids = append_all(account, [_head(f"m{n}") + b"\r\nhello\r\n" for n in range(2)])
-    checkpoints = MemoryCheckpoints()
+    checkpoints = store.checkpoints
 
     def handler(uid: int, raw: bytes) -> None:
         if b"X-Test-Case: m0" in raw:
@@ -402,15 +403,12 @@ def test_quarantine_message_refuses_a_stale_uidvalidity(any_imap_server: ImapAcc
 # --- Service.handle_raw ----------------------------------------------------------------------
 
 
-class NoOutbox:
+class NoDispatch:
     def deliver_later(self, loop_id: str, action_key: str) -> None:
         raise AssertionError("nothing is due in these tests")
 
-    def reply_later(self, message: str, key: str) -> None:
+    def send_later(self, job_key: str) -> None:
         raise AssertionError("nothing is answered in these tests")
-
-    def digest_later(self, slot: str) -> None:
-        raise AssertionError("no digest is due in these tests")
 
 
 def test_handle_raw_refuses_the_users_truly_broken_mail(store: Store, tmp_path: Path) -> None:
@@ -423,14 +421,16 @@ def test_handle_raw_refuses_the_users_truly_broken_mail(store: Store, tmp_path: 
         imap_host="",
         smtp_host="",
     )
-    service = build_service(settings, store, NoOutbox())
+    intake = build_services(settings, store, NoDispatch()).intake
     with pytest.raises(UnprocessableMessage, match=r"ada@example\.com with no Message-ID"):
-        service.handle_raw(1, user_empty())
-    assert store.list_loops() == []
-    assert service.handle_raw(2, garbage()) == "ignored: no usable From address"
-    assert service.handle_raw(3, broken_mime()).startswith("ignored: not from a user address")
-    assert service.handle_raw(4, valid_ask(1)).startswith("new advice loop")
-    assert service.handle_raw(5, valid_ask(1)) == "already handled"
+        intake.handle_raw(1, user_empty())
+    assert list(store.loops.open_loops()) == []
+    assert intake.handle_raw(2, garbage()) == Ignored("no usable From address")
+    outcome = intake.handle_raw(3, broken_mime())
+    assert isinstance(outcome, Ignored) and outcome.reason.startswith("not from a user address")
+    outcome = intake.handle_raw(4, valid_ask(1))
+    assert isinstance(outcome, Handled) and isinstance(outcome.effects[0], Created)
+    assert intake.handle_raw(5, valid_ask(1)) == Duplicate()
 
 
 # --- a stream of hostile mail through the whole running service -------------------------------
@@ -447,14 +447,14 @@ def quarantine_stack(
 ) -> Iterator[Stack]:
     """`mailmentor run` on the test servers with QUARANTINE_FOLDER set; the service raises on
     the message tagged "boom"."""
-    original: Callable[[Service, ParsedMessage], str] = Service.handle_message
+    original: Callable[..., Outcome] = Intake.handle
 
-    def handle_message(self: Service, msg: ParsedMessage) -> str:
+    def handle(self: Intake, msg: ParsedMessage, origin: Origin, **options: bool) -> Outcome:
         if msg.message_id == "boom@hostile.example":
             raise RuntimeError("the service fell over")
-        return original(self, msg)
+        return original(self, msg, origin, **options)
 
-    monkeypatch.setattr(Service, "handle_message", handle_message)
+    monkeypatch.setattr(Intake, "handle", handle)
     settings = load_settings(
         redis_url=redis_server.url,
         imap_host="",
@@ -496,15 +496,15 @@ def test_a_stream_of_hostile_mail_never_stops_the_watcher(
         stream += [valid_ask(n), bad]
     stream.append(valid_ask(len(hostile)))
     uids = append_all(account, stream)
-    store = quarantine_stack.service.store
+    store = quarantine_stack.store
 
     def checkpoint() -> int:
-        found = store.get_checkpoint(account.key)
+        found = store.checkpoints.get_checkpoint(account.key)
         return found[1] if found else 0
 
     wait_for(lambda: checkpoint() >= uids[-1], what="the checkpoint to pass every message")
     for n in range(len(hostile) + 1):
-        assert store.loops_for_message_ids([f"valid-{n}@client.example"]), f"ask {n} has no loop"
+        assert store.loops.lookup([f"valid-{n}@client.example"]), f"ask {n} has no loop"
     # exactly the messages whose handling failed were moved, with an IMAP SEARCH to prove it
     assert sorted(cases_in(account, QUARANTINE)) == ["boom", "huge", "user-empty"]
     left = cases_in(account, "INBOX")
@@ -516,7 +516,7 @@ def test_a_stream_of_hostile_mail_never_stops_the_watcher(
     assert watcher.is_alive()
     last = append_message(account, valid_ask(999))
     wait_for(
-        lambda: bool(store.loops_for_message_ids(["valid-999@client.example"])),
+        lambda: bool(store.loops.lookup(["valid-999@client.example"])),
         what="a loop for the ask sent after the stream",
         timeout=30,
     )

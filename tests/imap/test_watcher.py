@@ -30,8 +30,8 @@ from mailmentor.imap import (
 from mailmentor.imap.watcher import _data_waiting
 from mailmentor.sandbox.imap_server import LocalImapServer, free_port
 from mailmentor.store import Store
+from mailmentor.store.leases import Held, HeldByOther
 from tests.imap._support import Recorder, append_all, make_mail, running
-from tests.servers.imap_server import MemoryCheckpoints, MemoryLeases
 from tests.waiting import wait_for
 
 # --- helpers -------------------------------------------------------------------------------
@@ -167,34 +167,42 @@ def test_append_message_returns_the_uid(any_imap_server: ImapAccount) -> None:
 
 
 def test_catch_up_processes_existing_mail_in_uid_order_exactly_once(
+    store: Store,
     any_imap_server: ImapAccount,
 ) -> None:
     append_all(any_imap_server, [make_mail(n) for n in range(3)])
-    checkpoints, handler = MemoryCheckpoints(), Recorder()
+    checkpoints, recorder = store.checkpoints, Recorder()
+    checkpoints_seen: list[int] = []
+
+    def handler(uid: int, raw: bytes) -> None:
+        found = checkpoints.get_checkpoint(any_imap_server.key)
+        checkpoints_seen.append(found[1] if found else 0)
+        recorder(uid, raw)
+
     watcher = MailboxWatcher(any_imap_server, checkpoints, handler)
     try:
         assert watcher.catch_up() == 3
         assert watcher.catch_up() == 0
     finally:
         watcher.close()
-    assert handler.ids == ["<m0@example.com>", "<m1@example.com>", "<m2@example.com>"]
-    assert handler.uids == sorted(handler.uids)
-    assert handler.seen[0][1].startswith(b"From: Ada")
+    assert recorder.ids == ["<m0@example.com>", "<m1@example.com>", "<m2@example.com>"]
+    assert recorder.uids == sorted(recorder.uids)
+    assert recorder.seen[0][1].startswith(b"From: Ada")
     stored = checkpoints.get_checkpoint(any_imap_server.key)
-    assert stored is not None and stored[1] == handler.uids[-1]
-    assert checkpoints.writes == 3  # advanced after each message
+    assert stored is not None and stored[1] == recorder.uids[-1]
+    assert checkpoints_seen == [0, *recorder.uids[:-1]]  # advanced after each message
     client = connect(any_imap_server)
     try:
-        flags = client.fetch(handler.uids, ["FLAGS"])
+        flags = client.fetch(recorder.uids, ["FLAGS"])
     finally:
         client.logout()
     assert all(b"\\Seen" not in data[b"FLAGS"] for data in flags.values())
 
 
-def test_catch_up_fetches_in_batches(imap_server: ImapAccount) -> None:
+def test_catch_up_fetches_in_batches(store: Store, imap_server: ImapAccount) -> None:
     append_all(imap_server, [make_mail(n) for n in range(120)])
     handler = Recorder()
-    watcher = MailboxWatcher(imap_server, MemoryCheckpoints(), handler)
+    watcher = MailboxWatcher(imap_server, store.checkpoints, handler)
     try:
         assert watcher.catch_up() == 120
     finally:
@@ -202,9 +210,9 @@ def test_catch_up_fetches_in_batches(imap_server: ImapAccount) -> None:
     assert handler.ids == [f"<m{n}@example.com>" for n in range(120)]
 
 
-def test_a_restarted_watcher_does_not_reprocess(any_imap_server: ImapAccount) -> None:
+def test_a_restarted_watcher_does_not_reprocess(store: Store, any_imap_server: ImapAccount) -> None:
     append_all(any_imap_server, [make_mail(1), make_mail(2)])
-    checkpoints = MemoryCheckpoints()
+    checkpoints = store.checkpoints
     first = MailboxWatcher(any_imap_server, checkpoints, Recorder())
     assert first.catch_up() == 2
     first.close()
@@ -219,10 +227,10 @@ def test_a_restarted_watcher_does_not_reprocess(any_imap_server: ImapAccount) ->
 
 
 def test_uidvalidity_change_rescans_from_uid_1(
-    any_imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    store: Store, any_imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
     append_all(any_imap_server, [make_mail(1), make_mail(2)])
-    checkpoints, handler = MemoryCheckpoints(), Recorder()
+    checkpoints, handler = store.checkpoints, Recorder()
     checkpoints.set_checkpoint(any_imap_server.key, 12345, 1_000_000)
     watcher = MailboxWatcher(any_imap_server, checkpoints, handler)
     with caplog.at_level(logging.WARNING, "mailmentor.imap"):
@@ -236,10 +244,10 @@ def test_uidvalidity_change_rescans_from_uid_1(
 
 
 def test_a_failing_handler_is_logged_and_skipped(
-    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    store: Store, imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
     append_all(imap_server, [make_mail(n) for n in range(3)])
-    checkpoints = MemoryCheckpoints()
+    checkpoints = store.checkpoints
     handler = Recorder(fail_on=frozenset({"<m0@example.com>"}))
     watcher = MailboxWatcher(imap_server, checkpoints, handler)
     with caplog.at_level(logging.ERROR, "mailmentor.imap"):
@@ -257,14 +265,12 @@ def test_a_failing_handler_is_logged_and_skipped(
 
 
 def test_oversized_message_passes_header_and_the_start_of_its_text(
-    any_imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    store: Store, any_imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
     big = make_mail(1, body="x" * 1_200_000)
     append_all(any_imap_server, [make_mail(0), big])
     handler = Recorder()
-    watcher = MailboxWatcher(
-        any_imap_server, MemoryCheckpoints(), handler, max_message_bytes=100_000
-    )
+    watcher = MailboxWatcher(any_imap_server, store.checkpoints, handler, max_message_bytes=100_000)
     with caplog.at_level(logging.WARNING, "mailmentor.imap"):
         try:
             assert watcher.catch_up() == 2
@@ -279,9 +285,11 @@ def test_oversized_message_passes_header_and_the_start_of_its_text(
     assert "truncated" in caplog.text
 
 
-def test_idle_sees_mail_appended_by_another_connection(any_imap_server: ImapAccount) -> None:
+def test_idle_sees_mail_appended_by_another_connection(
+    store: Store, any_imap_server: ImapAccount
+) -> None:
     handler = Recorder()
-    watcher = MailboxWatcher(any_imap_server, MemoryCheckpoints(), handler)
+    watcher = MailboxWatcher(any_imap_server, store.checkpoints, handler)
     with running(watcher):
         wait_for(lambda: idle_started(watcher), what="IDLE")
         started = time.monotonic()
@@ -294,10 +302,10 @@ def test_idle_sees_mail_appended_by_another_connection(any_imap_server: ImapAcco
     assert handler.ids == ["<m7@example.com>", "<m8@example.com>"]
 
 
-def test_polling_fallback_sees_new_mail(imap_server: ImapAccount) -> None:
+def test_polling_fallback_sees_new_mail(store: Store, imap_server: ImapAccount) -> None:
     handler = Recorder()
     watcher = MailboxWatcher(
-        imap_server, MemoryCheckpoints(), handler, use_idle=False, poll_interval=0.2
+        imap_server, store.checkpoints, handler, use_idle=False, poll_interval=0.2
     )
     with running(watcher):
         wait_for(lambda: watcher._client is not None, what="the first connection")
@@ -306,9 +314,11 @@ def test_polling_fallback_sees_new_mail(imap_server: ImapAccount) -> None:
         assert not idle_started(watcher)
 
 
-def test_handler_failure_does_not_stop_the_running_watcher(imap_server: ImapAccount) -> None:
+def test_handler_failure_does_not_stop_the_running_watcher(
+    store: Store, imap_server: ImapAccount
+) -> None:
     handler = Recorder(fail_on=frozenset({"<m1@example.com>"}))
-    watcher = MailboxWatcher(imap_server, MemoryCheckpoints(), handler)
+    watcher = MailboxWatcher(imap_server, store.checkpoints, handler)
     with running(watcher):
         wait_for(lambda: idle_started(watcher), what="IDLE")
         append_all(imap_server, [make_mail(1)])
@@ -318,12 +328,12 @@ def test_handler_failure_does_not_stop_the_running_watcher(imap_server: ImapAcco
 
 
 def test_reconnects_after_the_server_restarts(
-    pymap_server: LocalImapServer, caplog: pytest.LogCaptureFixture
+    store: Store, pymap_server: LocalImapServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     account = pymap_server.account
     handler = Recorder()
     watcher = MailboxWatcher(
-        account, MemoryCheckpoints(), handler, backoff_initial=0.05, backoff_max=0.5
+        account, store.checkpoints, handler, backoff_initial=0.05, backoff_max=0.5
     )
     with caplog.at_level(logging.INFO, "mailmentor.imap"), running(watcher):
         wait_for(lambda: idle_started(watcher), what="IDLE")
@@ -339,9 +349,9 @@ def test_reconnects_after_the_server_restarts(
     assert "reconnected" in caplog.text
 
 
-def test_reconnects_after_the_socket_dies(any_imap_server: ImapAccount) -> None:
+def test_reconnects_after_the_socket_dies(store: Store, any_imap_server: ImapAccount) -> None:
     handler = Recorder()
-    watcher = MailboxWatcher(any_imap_server, MemoryCheckpoints(), handler, backoff_initial=0.05)
+    watcher = MailboxWatcher(any_imap_server, store.checkpoints, handler, backoff_initial=0.05)
     with running(watcher):
         wait_for(lambda: idle_started(watcher), what="IDLE")
         client = watcher._client
@@ -353,8 +363,8 @@ def test_reconnects_after_the_socket_dies(any_imap_server: ImapAccount) -> None:
         assert watcher._client is not first_connection
 
 
-def test_stop_returns_promptly_and_logs_out(any_imap_server: ImapAccount) -> None:
-    watcher = MailboxWatcher(any_imap_server, MemoryCheckpoints(), Recorder(), idle_renew=600)
+def test_stop_returns_promptly_and_logs_out(store: Store, any_imap_server: ImapAccount) -> None:
+    watcher = MailboxWatcher(any_imap_server, store.checkpoints, Recorder(), idle_renew=600)
     thread = threading.Thread(target=watcher.run, daemon=True)
     thread.start()
     wait_for(lambda: idle_started(watcher), what="IDLE")
@@ -366,8 +376,8 @@ def test_stop_returns_promptly_and_logs_out(any_imap_server: ImapAccount) -> Non
     assert watcher._client is None
 
 
-def test_stop_before_run_returns_at_once(imap_server: ImapAccount) -> None:
-    watcher = MailboxWatcher(imap_server, MemoryCheckpoints(), Recorder())
+def test_stop_before_run_returns_at_once(store: Store, imap_server: ImapAccount) -> None:
+    watcher = MailboxWatcher(imap_server, store.checkpoints, Recorder())
     watcher.stop()
     started = time.monotonic()
     watcher.run()
@@ -375,9 +385,9 @@ def test_stop_before_run_returns_at_once(imap_server: ImapAccount) -> None:
 
 
 def test_only_the_lease_holder_processes(
-    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    store: Store, imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
-    leases, checkpoints = MemoryLeases(), MemoryCheckpoints()
+    leases, checkpoints = store.leases, store.checkpoints
     first_handler, second_handler = Recorder(), Recorder()
     first = MailboxWatcher(
         imap_server, checkpoints, first_handler, leases=leases, owner="first", lease_ttl=1.5
@@ -404,10 +414,10 @@ def test_only_the_lease_holder_processes(
 
 
 def test_run_keeps_retrying_a_login_error_without_showing_the_password(
-    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    store: Store, imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
     bad = ImapAccount(imap_server.host, imap_server.port, imap_server.user, "Not-It-42", "none")
-    watcher = MailboxWatcher(bad, MemoryCheckpoints(), Recorder(), backoff_max=0.2)
+    watcher = MailboxWatcher(bad, store.checkpoints, Recorder(), backoff_max=0.2)
     with caplog.at_level(logging.INFO, "mailmentor.imap"), running(watcher):
         wait_for(lambda: caplog.text.count("login failed") >= 2, what="two login attempts")
     assert "Not-It-42" not in caplog.text
@@ -457,6 +467,7 @@ def test_starttls_with_an_untrusted_certificate_is_a_tls_failure(
 
 
 def test_watcher_over_starttls_catches_up_and_idles(
+    store: Store,
     tls_server: tuple[LocalImapServer, trustme.CA],
 ) -> None:
     server, ca = tls_server
@@ -465,7 +476,7 @@ def test_watcher_over_starttls_catches_up_and_idles(
     account = dataclasses.replace(server.account, ssl_context=context)
     append_all(account, [make_mail(1)])
     handler = Recorder()
-    watcher = MailboxWatcher(account, MemoryCheckpoints(), handler)
+    watcher = MailboxWatcher(account, store.checkpoints, handler)
     with running(watcher):
         wait_for(lambda: idle_started(watcher), what="IDLE over TLS")
         client = watcher._client
@@ -481,8 +492,12 @@ def test_watcher_on_the_redis_store_hands_over_the_lease(
     """The real CheckpointStore/LeaseStore: a second watcher resumes where the first stopped."""
     append_all(imap_server, [make_mail(1), make_mail(2)])
     first_handler, second_handler = Recorder(), Recorder()
-    first = MailboxWatcher(imap_server, store, first_handler, leases=store, owner="a")
-    second = MailboxWatcher(imap_server, store, second_handler, leases=store, owner="b")
+    first = MailboxWatcher(
+        imap_server, store.checkpoints, first_handler, leases=store.leases, owner="a"
+    )
+    second = MailboxWatcher(
+        imap_server, store.checkpoints, second_handler, leases=store.leases, owner="b"
+    )
     try:
         assert first.catch_up() == 2
         assert second.catch_up() == 0  # standing by: "a" holds the lease
@@ -497,13 +512,14 @@ def test_watcher_on_the_redis_store_hands_over_the_lease(
 
 
 def test_mail_arriving_while_the_watcher_connects_and_searches_is_not_missed(
+    store: Store,
     any_imap_server: ImapAccount,
 ) -> None:
     """pymap can announce a message in the reply to a SEARCH that did not include it, and
     never again: mail racing the watcher's first commands must still be handed over."""
     from mailmentor.imap import append_message
 
-    checkpoints = MemoryCheckpoints()
+    checkpoints = store.checkpoints
     for n in range(6):
         handler = Recorder()
         watcher = MailboxWatcher(any_imap_server, checkpoints, handler)
@@ -513,27 +529,30 @@ def test_mail_arriving_while_the_watcher_connects_and_searches_is_not_missed(
         assert handler.ids == [f"<m{n}@example.com>"]
 
 
-class FlakyLeases(MemoryLeases):
-    """A lease store that is unreachable for its first few calls."""
+class FlakyLeases:
+    """The real leases, unreachable for their first few calls."""
 
-    def __init__(self, failures: int) -> None:
-        super().__init__()
+    def __init__(self, store: Store, failures: int) -> None:
+        self.leases = store.leases
         self.failures = failures
 
-    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
+    def acquire(self, name: str, owner: str, ttl: timedelta) -> Held | HeldByOther:
         if self.failures > 0:
             self.failures -= 1
             raise ConnectionRefusedError("lease store down")
-        return super().acquire_lease(name, owner, ttl)
+        return self.leases.acquire(name, owner, ttl)
+
+    def release(self, name: str, owner: str) -> None:
+        self.leases.release(name, owner)
 
 
 def test_an_unreachable_lease_store_means_standing_by_not_dying(
-    imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    store: Store, imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:
     append_all(imap_server, [make_mail(1)])
     handler = Recorder()
     watcher = MailboxWatcher(
-        imap_server, MemoryCheckpoints(), handler, leases=FlakyLeases(2), lease_ttl=0.6
+        imap_server, store.checkpoints, handler, leases=FlakyLeases(store, 2), lease_ttl=0.6
     )
     with caplog.at_level(logging.WARNING, "mailmentor.imap"), running(watcher):
         wait_for(lambda: len(handler.seen) == 1, what="processing once the store is back")

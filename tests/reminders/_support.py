@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from mailmentor.model import ActionKind, Loop, Person, PlannedAction, Stage
 from mailmentor.reminders import ReminderContext
+from mailmentor.stages import replay
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SECRET = b"reminder-secret"
@@ -29,7 +30,9 @@ def make_loop(**changes: object) -> Loop:
         "advice_excerpt": "Charge more.",
     }
     values.update(changes)
-    return Loop.model_validate(values)
+    events = values.pop("events", [])
+    assert isinstance(events, list)
+    return replay(Loop.model_validate(values), events)  # the history's summaries too
 
 
 def make_action(

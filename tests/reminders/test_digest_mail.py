@@ -9,6 +9,7 @@ from pathlib import Path
 from mailmentor.digest import build_digest
 from mailmentor.model import Event, EventType, Loop, Person, Stage
 from mailmentor.reminders import build_digest_mail, digest_text
+from mailmentor.stages import replay
 from tests.reminders._support import make_ctx, reparse, text_of
 
 SLOT = datetime(2026, 1, 12, 7, 0, tzinfo=UTC)
@@ -16,26 +17,22 @@ NOW = SLOT + timedelta(minutes=1)
 
 
 def open_loop(loop_id: str, stage: Stage, name: str = "Alan Kay") -> Loop:
-    return Loop(
+    loop = Loop(
         id=loop_id,
         mentor=Person(address=f"{loop_id}@example.org", name=name),
         subject="Re: Pricing page",
         stage=stage,
         created_at=NOW - timedelta(days=10),
         stage_entered_at=NOW - timedelta(days=4),
-        events=[
-            Event(
-                at=NOW - timedelta(days=4),
-                type=EventType.ADVICE,
-                source="message <a@b>",
-                stage=stage,
-            )
-        ],
     )
+    advice = Event(
+        at=NOW - timedelta(days=4), type=EventType.ADVICE, source="message <a@b>", stage=stage
+    )
+    return replay(loop, [advice])
 
 
 def mail(loops: list[Loop]) -> tuple[str, str, str]:
-    message = reparse(build_digest_mail(build_digest(loops, {}, NOW), SLOT, make_ctx(NOW)))
+    message = reparse(build_digest_mail(build_digest(loops, [], NOW), SLOT, make_ctx(NOW)))
     return (
         str(message["Subject"]),
         text_of(message).replace("\r\n", "\n"),

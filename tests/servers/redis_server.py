@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from mailmentor.embedded_redis import EmbeddedRedis
-from mailmentor.store import Store
+from mailmentor.store import Store, open_store
 
 
 @pytest.fixture(scope="session")
@@ -35,4 +35,4 @@ def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def store(redis_client: redis.Redis) -> Store:
-    return Store(redis_client)
+    return open_store(redis_client)

@@ -1,0 +1,452 @@
+"""Intake: apply one parsed message to the loops it concerns, atomically and exactly once.
+
+What the message means is decided by the pure `mailmentor.intake` and `mailbox_mode`; here its
+candidate loops are looked up through the Message-ID index and the mentor's person record (never
+by reading all loops), the pure functions build the changed loops, and the writer commits them
+with the message's applied mark in one step. A message applied before is a `Duplicate`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from mailmentor import intake, people, stages
+from mailmentor.clock import Clock
+from mailmentor.errors import DurationError, UnprocessableMessage
+from mailmentor.imap import MessageMeta
+from mailmentor.intake import Identity, normalize_subject
+from mailmentor.mailbox_mode import (
+    MentorReply,
+    Origin,
+    UserFollowUp,
+    as_forward,
+    classify_in_mailbox,
+)
+from mailmentor.model import Event, EventType, Kind, Loop, Stage
+from mailmentor.parsing.commands import CommandName, parse_command
+from mailmentor.parsing.message import (
+    Address,
+    ForwardedMessage,
+    ParsedMessage,
+    derived_message_id,
+    parse_message,
+)
+from mailmentor.reminders import HELP_TEXT, ReminderContext, build_reply
+from mailmentor.service.outcomes import (
+    Advised,
+    Answered,
+    CommandApplied,
+    CommandRefused,
+    Created,
+    Duplicate,
+    Effect,
+    Gave,
+    Handled,
+    Ignored,
+    Joined,
+    Outcome,
+    Skipped,
+)
+from mailmentor.service.writer import JOB_GRACE, LoopWriter
+from mailmentor.store import Store
+from mailmentor.store.changes import Changeset, Indexed, Job, LoopChange, PersonChange
+from mailmentor.tokens import verify_token
+
+log = logging.getLogger("mailmentor.service")
+
+
+@dataclass
+class _Working:
+    """The loops one decision reads and changes; several changes to one loop become one."""
+
+    known: dict[str, Loop]
+    changed: dict[str, Loop] = field(default_factory=dict)
+    created: set[str] = field(default_factory=set)
+    index: dict[str, list[str]] = field(default_factory=dict)
+
+    def current(self, loop_id: str) -> Loop | None:
+        return self.changed.get(loop_id) or self.known.get(loop_id)
+
+    def put(self, loop: Loop, index: Iterable[str], new: bool = False) -> Loop:
+        self.changed[loop.id] = loop
+        if new:
+            self.created.add(loop.id)
+        self.index.setdefault(loop.id, []).extend(intake.index_ids(list(index)))
+        return loop
+
+    def changes(self, applied: str) -> tuple[LoopChange, ...]:
+        return tuple(
+            LoopChange(
+                before=None if loop_id in self.created else self.known[loop_id],
+                after=loop,
+                index=tuple(dict.fromkeys(self.index.get(loop_id, ()))),
+                applied=(applied,),
+            )
+            for loop_id, loop in self.changed.items()
+        )
+
+
+class Intake:
+    """Applies the mail the watcher (or ``import``) reads: asks, forwards, replies, follow-ups,
+    commands. Every entry point is safe to call again with the same message."""
+
+    def __init__(
+        self,
+        store: Store,
+        writer: LoopWriter,
+        identity: Identity,
+        secret: bytes,
+        timezone: ZoneInfo,
+        clock: Clock,
+        context: Callable[[], ReminderContext],
+        send_now: Callable[[str], None],
+        owner: str,
+    ) -> None:
+        self.store = store
+        self.writer = writer
+        self.identity = identity
+        self.secret = secret
+        self.timezone = timezone
+        self.clock = clock
+        self.context = context
+        self._send_now = send_now
+        self.owner = owner
+
+    # -- entry points ---------------------------------------------------------------------------
+
+    def handle_raw(self, uid: int, raw: bytes) -> Outcome:
+        """Mail sent to the service address. Raises UnprocessableMessage for the user's mail
+        that is truly broken (so it can be quarantined); store errors pass through."""
+        msg = parse_message(raw)
+        broken = unusable_reason(msg, raw, self.identity)
+        if broken:
+            raise UnprocessableMessage(broken)
+        outcome = self.handle(msg, Origin.SERVICE)
+        log.info("message <%s> (uid %s): %s", msg.message_id, uid, outcome)
+        return outcome
+
+    def handle_in_folder(
+        self,
+        uid: int,
+        raw: bytes,
+        meta: MessageMeta,
+        origin_of: Callable[[MessageMeta], Origin],
+        *,
+        in_sent: bool = False,
+    ) -> Outcome:
+        """Mailbox mode: where a message sits (``origin_of``) says what it means; ``in_sent``:
+        the folder is the user's Sent. Broken mail is ignored, never raised: quarantine would
+        move the user's own mail."""
+        msg = parse_message(raw)
+        origin = origin_of(meta)
+        where = f"{meta.folder} uid {uid}, {origin}"
+        broken = unusable_reason(msg, raw, self.identity)
+        outcome = Ignored(broken) if broken else self.handle(msg, origin, in_sent=in_sent)
+        log.info("message <%s> (%s): %s", msg.message_id, where, outcome)
+        return outcome
+
+    def handle(self, msg: ParsedMessage, origin: Origin, *, in_sent: bool = False) -> Outcome:
+        """What the message means where it was found, applied once.
+
+        The user's reply to a reminder is a command wherever it is found (INBOX when the service
+        address is their own plus address, or Sent). ``in_sent``: the message sits in the user's
+        Sent folder, so it is their own mail though no receiving server vouched for it.
+        """
+        identity = self.identity
+        if in_sent and identity.authserv_id:
+            identity = Identity(identity.user_addresses, identity.service_address)
+        sender = msg.sender.address if msg.sender else ""
+        command = (
+            origin is not Origin.SERVICE
+            and bool(sender)
+            and identity.is_user(sender)
+            and intake.command_token(msg, identity) is not None
+        )
+        kind = classify_in_mailbox(msg, identity, Origin.SERVICE if command else origin)
+        if isinstance(kind, intake.Ignored):
+            return Ignored(kind.reason)
+        outcome, jobs = self.writer.run(
+            lambda: self._decide(msg, kind), f"message <{msg.message_id}>"
+        )
+        for job in jobs:  # sent at once; the outbox keeps it should this process die first
+            self._send_now(job.key)
+        return outcome
+
+    # -- deciding -------------------------------------------------------------------------------
+
+    def _decide(
+        self, msg: ParsedMessage, kind: Meaning
+    ) -> tuple[Changeset, tuple[Outcome, tuple[Job, ...]]]:
+        forwards = kind.forwards if isinstance(kind, intake.ForwardMail) else ()
+        ids = [*msg.all_thread_ids(), *(i for f in forwards for i in intake.forward_thread_ids(f))]
+        index = self.store.loops.lookup(ids)
+        own = index.get(bare_id(msg.message_id))
+        if own is not None and own.applied_to:
+            return Changeset(), (Duplicate(), ())
+        decision = _Decision(self, msg, index, self.clock.now())
+        effects = decision.apply(kind)
+        change = Changeset(
+            loops=decision.work.changes(msg.message_id),
+            people=decision.people,
+            jobs=decision.jobs,
+        )
+        if not change and all(isinstance(e, Skipped) for e in effects):
+            reasons = "; ".join(str(e) for e in effects) or "nothing usable forwarded"
+            return change, (Ignored(reasons), ())
+        return change, (Handled(tuple(effects)), decision.jobs)
+
+
+Meaning = intake.CommandMail | intake.ForwardMail | intake.OutgoingMail | MentorReply | UserFollowUp
+
+
+def bare_id(message_id: str) -> str:
+    return message_id.strip().strip("<>").strip()
+
+
+class _Decision:
+    """One message's effect on the loops, decided from what the store holds now."""
+
+    def __init__(
+        self, service: Intake, msg: ParsedMessage, index: dict[str, Indexed], now: datetime
+    ) -> None:
+        self.s = service
+        self.msg = msg
+        self.index = index
+        self.now = now
+        self.jobs: tuple[Job, ...] = ()
+        self.people: tuple[PersonChange, ...] = ()
+        wanted = {i for entry in index.values() for i in entry.loops}
+        self.work = _Working(known=service.store.loops.get_many(wanted))
+
+    # lookups
+
+    def by_reference(self, message_ids: Iterable[str]) -> list[Loop]:
+        """Loops of these Message-IDs' thread, oldest first (changes of this message included)."""
+        found: dict[str, Loop] = {}
+        for mid in message_ids:
+            entry = self.index.get(bare_id(mid))
+            for loop_id in entry.loops if entry else ():
+                loop = self.work.current(loop_id)
+                if loop is not None:
+                    found[loop_id] = loop
+        return sorted(found.values(), key=lambda lp: (lp.created_at, lp.id))
+
+    def same_subject(self, mentor: str, subject: str) -> list[Loop]:
+        """Open loops with this mentor and this subject, through the mentor's person record."""
+        person = self.s.store.loops.person(mentor)
+        if person is None:
+            return []
+        key = people.subject_key(normalize_subject(subject))
+        ids = [i for i, k in person.open.items() if k == key]
+        missing = [i for i in ids if self.work.current(i) is None]
+        self.work.known.update(self.s.store.loops.get_many(missing))
+        return [lp for lp in (self.work.current(i) for i in ids) if lp is not None]
+
+    def existing(self, loop: Loop) -> Loop | None:
+        """A loop with the new loop's (deterministic) id, made by an earlier message."""
+        current = self.work.current(loop.id)
+        if current is None:
+            found = self.s.store.loops.get(loop.id)
+            if found is not None:
+                self.work.known[loop.id] = found
+                current = found
+        return current
+
+    def pick(
+        self, known: list[Loop], mentor: str, subject: str, by_subject: bool
+    ) -> intake.Match | None:
+        candidates = self.same_subject(mentor, subject) if by_subject else []
+        return intake.pick_loop(known, candidates, mentor, subject, self.now)
+
+    # applying
+
+    def apply(self, kind: Meaning) -> list[Effect]:
+        if isinstance(kind, MentorReply):
+            return self._mentor_reply(kind)
+        if isinstance(kind, UserFollowUp):
+            return self._follow_up(kind)
+        if isinstance(kind, intake.CommandMail):
+            return self._command(kind)
+        if isinstance(kind, intake.ForwardMail):
+            return self._forward(kind)
+        return self._outgoing(kind)
+
+    def _create(self, loop: Loop, index: Iterable[str]) -> Effect | None:
+        """Start ``loop``; if an earlier message made it already, None (the caller joins)."""
+        if self.existing(loop) is not None:
+            return None
+        self.work.put(loop, [*loop.message_ids, *index], new=True)
+        return Created(loop.id, loop.kind, loop.mentor.address, loop.stage)
+
+    def _mentor_reply(self, kind: MentorReply) -> list[Effect]:
+        msg = self.msg
+        reply = as_forward(msg)
+        match = self.pick(
+            self.by_reference(msg.all_thread_ids()),
+            kind.mentor.address,
+            msg.subject,
+            kind.may_start,
+        )
+        if match is None:
+            if not kind.may_start:
+                return [Skipped(f"{kind.mentor.address} wrote outside any tracked thread")]
+            created = intake.new_advised_loop(msg, reply, self.now)
+            effect = self._create(created, msg.all_thread_ids())
+            if effect is not None:
+                return [effect]
+            match = intake.Match(self.work.current(created.id) or created, "by thread root")
+        loop = self.work.current(match.loop.id) or match.loop
+        changed = intake.add_advice(loop, msg, reply, self.now, match.how)
+        self.work.put(changed, msg.all_thread_ids())
+        return [Advised(changed.id, changed.stage, direct=True)]
+
+    def _follow_up(self, kind: UserFollowUp) -> list[Effect]:
+        known = self.by_reference(self.msg.all_thread_ids())
+        effects: list[Effect] = []
+        for mentor in kind.mentors:
+            match = intake.pick_loop(known, [], mentor.address, self.msg.subject, self.now)
+            if match is not None:
+                loop = self._join(match)
+                effects.append(Joined(loop.id, loop.stage, follow_up=True))
+        return effects or [Skipped("not a tracked thread")]
+
+    def _join(self, match: intake.Match) -> Loop:
+        loop = self.work.current(match.loop.id) or match.loop
+        joined = intake.join_message(loop, self.msg, self.now, match.how)
+        return self.work.put(joined, self.msg.all_thread_ids())
+
+    def _outgoing(self, kind: intake.OutgoingMail) -> list[Effect]:
+        msg, now = self.msg, self.now
+        how = intake.handover(msg, self.s.identity, now, self.s.timezone)
+        for note in how.notes:
+            log.warning("message <%s>: %s", msg.message_id, note)
+        if how.kind is Kind.GIVE:
+            return self._gave(kind.mentors, how)
+        known = self.by_reference(msg.all_thread_ids())
+        # A reply with no References (some clients) may still join by subject.
+        by_subject = intake.is_reply_subject(msg.subject)
+        effects: list[Effect] = []
+        for mentor in kind.mentors:
+            match = self.pick(known, mentor.address, msg.subject, by_subject)
+            if match is None:
+                fresh = intake.new_asked_loop(msg, mentor, now, how)
+                created = self._create(fresh, msg.all_thread_ids())
+                if created is not None:
+                    effects.append(created)
+                    continue
+                match = intake.Match(self.work.current(fresh.id) or fresh, "by thread root")
+            loop = self._join(match)
+            effects.append(Joined(loop.id, loop.stage, match.how))
+        return effects
+
+    def _gave(self, mentors: tuple[Address, ...], how: intake.Handover) -> list[Effect]:
+        """mentor+gave@: value given to these people, kept on the relationship, no loop."""
+        source = f"message <{self.msg.message_id}>"
+        records = self.s.store.loops.people(m.address for m in mentors)
+        changes = []
+        for person in mentors:
+            event = Event(
+                at=self.now,
+                type=EventType.NOTE,
+                source=source,
+                stage=Stage.CLOSED,
+                detail=f"gave: {how.subject}",
+            )
+            before = records.get(person.address.lower())
+            after = people.with_gift(before, person.address.lower(), event)
+            if after is not None:
+                changes.append(PersonChange(before, after))
+        self.people = tuple(changes)
+        return [Gave(tuple(p.address for p in mentors))]
+
+    def _forward(self, kind: intake.ForwardMail) -> list[Effect]:
+        msg, now = self.msg, self.now
+        effects: list[Effect] = []
+        for forward in kind.forwards:
+            sender = forward.sender
+            if sender is None or not sender.address:
+                effects.append(Skipped("a forward with no sender was skipped"))
+                continue
+            if self.s.identity.is_user(sender.address):
+                effects.append(Skipped("forward of the user's own mail: not advice"))
+                continue
+            thread = [*intake.forward_thread_ids(forward), *msg.references, *msg.in_reply_to]
+            match = self.pick(
+                self.by_reference(thread), sender.address, forward.subject or msg.subject, True
+            )
+            if match is None:
+                fresh = intake.new_advised_loop(msg, forward, now)
+                created = self._create(fresh, intake.forward_thread_ids(forward))
+                if created is not None:
+                    effects.append(created)
+                    continue
+                match = intake.Match(self.work.current(fresh.id) or fresh, "by thread root")
+            effects.append(self._advice(match, forward))
+        return effects
+
+    def _advice(self, match: intake.Match, forward: ForwardedMessage) -> Effect:
+        loop = self.work.current(match.loop.id) or match.loop
+        changed = intake.add_advice(loop, self.msg, forward, self.now, match.how)
+        self.work.put(changed, intake.forward_thread_ids(forward))
+        return Advised(changed.id, changed.stage)
+
+    def _command(self, kind: intake.CommandMail) -> list[Effect]:
+        s, msg = self.s, self.msg
+        if not verify_token(s.secret, kind.loop_id, kind.token):
+            return [Skipped(f"invalid token for loop {kind.loop_id}")]
+        loop = self.work.current(kind.loop_id) or self.existing_by_id(kind.loop_id)
+        if loop is None:
+            return [Skipped(f"command for unknown loop {kind.loop_id}")]
+        command = parse_command(msg.reply_text)
+        if command is None:
+            return [Skipped("empty reply")]
+        if command.name in (CommandName.HELP, CommandName.UNKNOWN):
+            if command.name is CommandName.HELP:
+                text, effect = HELP_TEXT, Answered(loop.id)
+            else:
+                text = f'mailmentor did not understand "{command.argument}".\n\n{HELP_TEXT}'
+                effect = Answered(loop.id, command.argument or "")
+            self._reply(loop, text)
+            self.work.put(loop, ())  # marks the message applied: answered once
+            return [effect]
+        try:
+            changed = intake.apply_command(loop, command, self.now, s.timezone, msg.message_id)
+        except (stages.TransitionError, DurationError) as exc:
+            self.work.put(loop, ())
+            return [CommandRefused(loop.id, str(command.name), str(exc))]
+        self.work.put(changed, ())
+        return [CommandApplied(changed.id, str(command.name), changed.stage)]
+
+    def existing_by_id(self, loop_id: str) -> Loop | None:
+        found = self.s.store.loops.get(loop_id)
+        if found is not None:
+            self.work.known[loop_id] = found
+        return found
+
+    def _reply(self, loop: Loop, text: str) -> None:
+        ctx = self.s.context()
+        reply = build_reply(self.msg.message_id, f"Re: {loop.subject}", text, ctx, loop)
+        payload = json.dumps({"kind": "reply", "message": reply.as_string()})
+        key = f"reply:{self.msg.message_id}"
+        self.jobs = (
+            *self.jobs,
+            Job(key=key, payload=payload, due=self.now + JOB_GRACE, owner=self.s.owner),
+        )
+
+
+def unusable_reason(msg: ParsedMessage, raw: bytes, identity: Identity) -> str:
+    """Why the user's message is truly broken (no Message-ID, no text, nothing forwarded), or "".
+
+    Such mail cannot join a thread or say anything; strangers' broken mail is simply ignored.
+    """
+    sender = msg.sender.address if msg.sender else ""
+    if not sender or not identity.is_user(sender):
+        return ""
+    if msg.message_id != derived_message_id(raw) or msg.text.strip() or msg.forwarded:
+        return ""
+    return f"mail from {sender} with no Message-ID and no text"

@@ -1,0 +1,326 @@
+"""The scheduler: due loops go to the send queue within quiet hours, business days and the
+weekly budget; the week's digest is decided once; claims of dead processes come back at once;
+re-planning after a rule edit runs in batches beside the ticks.
+
+Each tick claims due loops (they carry this process's name until their send is recorded), reads
+their records, decides what each one needs (pure: `decide_due`), and writes the deferrals and
+re-plans in one batch, each conditional on the loop not having changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from mailmentor.clock import Clock
+from mailmentor.delivery import digest_slot, next_allowed, week_start, within_budget
+from mailmentor.liveness import provably_dead
+from mailmentor.model import ActionKind, Loop, PlannedAction
+from mailmentor.rules import Rules
+from mailmentor.schedule import plan_next
+from mailmentor.service.writer import JOB_GRACE, planned
+from mailmentor.store import Store
+from mailmentor.store.batch import Batch
+from mailmentor.store.changes import Job, LoopChange
+from mailmentor.store.due import schedule_ops
+
+log = logging.getLogger("mailmentor.scheduler")
+
+#: A claimed loop comes back after this long if its send never completes (a live sender that
+#: lost its job); a dead sender's claims come back at once (`recover`).
+CLAIM_LEASE = timedelta(minutes=10)
+#: Due loops claimed per round trip, and the rounds one tick may take.
+CLAIM_BATCH = 500
+MAX_ROUNDS = 20
+#: Loops re-planned per batch after a rule edit.
+RECONCILE_BATCH = 500
+
+
+class Dispatch(Protocol):
+    """Where work for the send workers goes (dramatiq's queue in production)."""
+
+    def deliver_later(self, loop_id: str, action_key: str) -> None: ...
+
+    def send_later(self, job_key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Send:
+    loop: Loop
+    action: PlannedAction
+
+
+@dataclass(frozen=True)
+class Defer:
+    """Not now: quiet hours, a weekend, or the week's budget; due again at ``until``."""
+
+    loop: Loop
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Replan:
+    """The rules changed since the loop was planned: its next action moves."""
+
+    loop: Loop
+    planned: Loop
+
+
+@dataclass(frozen=True)
+class Unschedule:
+    loop_id: str
+    loop: Loop | None
+
+
+DueDecision = Send | Defer | Replan | Unschedule
+
+
+def decide_due(
+    loop_id: str, loop: Loop | None, rules: Rules, now: datetime, tz: ZoneInfo
+) -> DueDecision:
+    """What a claimed loop needs now (pure)."""
+    if loop is None or not loop.stage.is_open:
+        return Unschedule(loop_id, loop)
+    fresh = planned(loop, rules)
+    if fresh.next_action != loop.next_action:
+        return Replan(loop, fresh)
+    action = loop.next_action
+    if action is None:
+        return Unschedule(loop_id, loop)
+    allowed = next_allowed(
+        max(action.due_at, now),
+        tz=tz,
+        quiet_hours=rules.quiet_hours,
+        business_days_only=rules.business_days_only,
+    )
+    if allowed > now:
+        return Defer(loop, allowed)
+    return Send(loop, action)
+
+
+@dataclass(frozen=True)
+class TickReport:
+    queued: int = 0
+    deferred: int = 0
+    replanned: int = 0
+    over_budget: int = 0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        rules: Callable[[], Rules],
+        clock: Clock,
+        timezone: ZoneInfo,
+        dispatch: Dispatch,
+        owner: str,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.clock = clock
+        self.timezone = timezone
+        self.dispatch = dispatch
+        self.owner = owner
+        self._digest_slot_done: datetime | None = None
+        self._reconcile: Iterator[int] | None = None
+
+    def zone(self, rules: Rules) -> ZoneInfo:
+        """The rules' time zone when they set one, else the TIMEZONE setting."""
+        return rules.zone if rules.timezone else self.timezone
+
+    # -- due loops ------------------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        """Claim what is due and queue it (or defer it); a few rounds at most per call."""
+        report = TickReport()
+        for _ in range(MAX_ROUNDS):
+            now = self.clock.now()
+            claimed = self.store.due.claim(now, CLAIM_LEASE, self.owner, CLAIM_BATCH)
+            if not claimed:
+                break
+            report = _sum(report, self._handle(claimed, now))
+            if len(claimed) < CLAIM_BATCH:
+                break
+        report = _sum(report, TickReport(queued=self.dispatch_jobs()))
+        return report
+
+    def _handle(self, claimed: list[str], now: datetime) -> TickReport:
+        rules = self.rules()
+        tz = self.zone(rules)
+        loops = self.store.loops.get_many(claimed, texts=False)
+        decisions = [decide_due(i, loops.get(i), rules, now, tz) for i in claimed]
+        sends = [d for d in decisions if isinstance(d, Send)]
+        week = week_start(now, tz)
+        reminders = [
+            (d.loop.id, d.action.due_at, d.loop.nudges)
+            for d in sends
+            if d.action.kind is ActionKind.REMIND
+        ]
+        counted = self.store.weekly.reminders_in_week(week)
+        _, waiting = within_budget(reminders, counted, rules.reminder_budget)
+        wait = set(waiting)
+        if wait:
+            log.info(
+                "weekly reminder budget (%s) reached: %d reminders wait",
+                rules.reminder_budget,
+                len(wait),
+            )
+        batch = Batch("each")
+        for decision in decisions:
+            if isinstance(decision, Send) and decision.loop.id in wait:
+                decision = Defer(decision.loop, week + timedelta(days=7))
+            self._write(batch, decision)
+        if len(batch):
+            self.store.loops.run_each(batch)
+        going = [d for d in sends if d.loop.id not in wait]
+        self.store.weekly.count_reminders(
+            week,
+            [f"{d.loop.id} {d.action.key}" for d in going if d.action.kind is ActionKind.REMIND],
+        )
+        for decision in going:
+            self.dispatch.deliver_later(decision.loop.id, decision.action.key)
+        return TickReport(
+            queued=len(going),
+            deferred=sum(isinstance(d, Defer) for d in decisions),
+            replanned=sum(isinstance(d, Replan) for d in decisions),
+            over_budget=len(wait),
+        )
+
+    def _write(self, batch: Batch, decision: DueDecision) -> None:
+        """Queue the write a decision needs, each conditional on the loop being unchanged."""
+        ns = self.store.ns
+        if isinstance(decision, Unschedule):
+            batch.group()
+            if decision.loop is not None:
+                key = (
+                    ns.rec(decision.loop_id)
+                    if decision.loop.stage.is_open
+                    else ns.arc(decision.loop_id)
+                )
+                batch.expect_rev(key, decision.loop_id, decision.loop.rev)
+            schedule_ops(batch, ns, decision.loop_id, None)
+        elif isinstance(decision, Defer):
+            batch.group().expect_rev(ns.rec(decision.loop.id), decision.loop.id, decision.loop.rev)
+            schedule_ops(batch, ns, decision.loop.id, decision.until)
+        elif isinstance(decision, Replan):
+            self.store.loops.change_ops(
+                batch.group(), LoopChange(decision.loop, decision.planned, texts_loaded=False)
+            )
+
+    # -- claims of processes that died ------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Take back the claims of dead processes (due loops and jobs): due again now."""
+        now = self.clock.now()
+        loop_claims = self.store.due.claims()
+        job_claims = self.store.outbox.claims()
+        dead = self._dead({c.owner for c in (*loop_claims, *job_claims)})
+        if not dead:
+            return 0
+        count = self.store.due.recover([c for c in loop_claims if c.owner in dead], now)
+        count += self.store.outbox.recover([c for c in job_claims if c.owner in dead], now)
+        if count:
+            log.info("took back %d claims of stopped processes: %s", count, ", ".join(dead))
+        return count
+
+    def _dead(self, owners: set[str]) -> set[str]:
+        others = sorted(o for o in owners if o != self.owner)
+        alive = self.store.health.process_alive(others)
+        return {o for o in others if provably_dead(o) or not alive.get(o, False)}
+
+    # -- other mail -----------------------------------------------------------------------------
+
+    def dispatch_jobs(self) -> int:
+        """Queue the replies, digests and drafts whose time came (or whose sender died)."""
+        keys = self.store.outbox.claim(self.clock.now(), CLAIM_LEASE, self.owner, CLAIM_BATCH)
+        for key in keys:
+            self.dispatch.send_later(key)
+        return len(keys)
+
+    def digest_tick(self) -> str | None:
+        """Decide this week's digest once its moment (rules ``digest``) has come; returns the
+        slot queued. Quiet hours are respected; weeks before the first run get none."""
+        rules = self.rules()
+        if rules.digest_day is None or rules.digest_time is None:
+            return None
+        now = self.clock.now()
+        tz = self.zone(rules)
+        slot = digest_slot(now, day=rules.digest_day, at=rules.digest_time, tz=tz)
+        if slot == self._digest_slot_done:
+            return None  # decided already: no Redis round trips on every scheduler pass
+        if slot <= self.store.weekly.digest_epoch(now):
+            self._digest_slot_done = slot
+            return None
+        allowed = next_allowed(slot, tz=tz, quiet_hours=rules.quiet_hours, business_days_only=False)
+        if allowed > now:
+            return None
+        key = f"digest:{slot.isoformat()}"
+        payload = json.dumps({"kind": "digest", "slot": slot.isoformat()})
+        job = Job(key=key, payload=payload, due=now + JOB_GRACE, owner=self.owner)
+        decided = self.store.weekly.decide_digest(slot, job)
+        self._digest_slot_done = slot
+        if not decided:
+            return None
+        self.dispatch.send_later(key)
+        log.info("weekly digest of %s queued", slot.isoformat())
+        return slot.isoformat()
+
+    # -- re-planning ----------------------------------------------------------------------------
+
+    def reconcile(self) -> int:
+        """Re-plan every open loop under the current rules, all at once (start-up, tests)."""
+        return sum(self._replan_batches())
+
+    def start_reconcile(self) -> None:
+        """Re-plan in batches from the next `reconcile_step` on (after a rule edit); a newer
+        edit restarts it."""
+        self._reconcile = self._replan_batches()
+
+    def reconcile_step(self) -> bool:
+        """One batch of a re-plan in progress; False when there is none (any more)."""
+        if self._reconcile is None:
+            return False
+        try:
+            next(self._reconcile)
+            return True
+        except StopIteration:
+            self._reconcile = None
+            return False
+
+    def _replan_batches(self) -> Iterator[int]:
+        rules = self.rules()
+        pending: list[tuple[Loop, Loop]] = []
+        for loop in self.store.loops.open_loops():
+            action = plan_next(loop, rules)
+            if action != loop.next_action:
+                pending.append((loop, loop.model_copy(update={"next_action": action})))
+            if len(pending) >= RECONCILE_BATCH:
+                yield self._replan(pending)
+                pending = []
+        yield self._replan(pending)
+
+    def _replan(self, pending: Sequence[tuple[Loop, Loop]]) -> int:
+        if not pending:
+            return 0
+        batch = Batch("each")
+        for before, after in pending:
+            self.store.loops.change_ops(
+                batch.group(), LoopChange(before, after, texts_loaded=False)
+            )
+        skipped = self.store.loops.run_each(batch)
+        return len(pending) - len(skipped)
+
+
+def _sum(a: TickReport, b: TickReport) -> TickReport:
+    return TickReport(
+        a.queued + b.queued,
+        a.deferred + b.deferred,
+        a.replanned + b.replanned,
+        a.over_budget + b.over_budget,
+    )

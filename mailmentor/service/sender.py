@@ -1,0 +1,321 @@
+"""The sender: reminders, replies, the weekly digest and report-back drafts, each mailed once.
+
+One path for every send (`_send_once`): take the item's sending mark (naming this process), render,
+hand it to SMTP, and record the result in one atomic change that also clears the mark. So:
+
+- a job that finds the item already recorded (the loop moved on, the job is gone) does nothing;
+- a job that finds another live process's mark waits and checks again (`SendBusy`, retried);
+- a mark left by a process that is provably dead is taken over: that process may have handed
+  the mail to SMTP without recording it, so this is the one case that mails twice (see README,
+  "What mailmentor promises");
+- SMTP 4xx or a dropped connection frees the mark and is retried with backoff; 5xx is recorded
+  (a reminder counts as a failed nudge) and not retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from email import message_from_string
+from email import policy as email_policy
+from email.message import EmailMessage
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from mailmentor import stages
+from mailmentor.clock import Clock
+from mailmentor.digest import Digest, build_digest
+from mailmentor.errors import MailmentorError, PermanentSendError
+from mailmentor.intake import Identity
+from mailmentor.liveness import provably_dead
+from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
+from mailmentor.reminders import (
+    ReminderContext,
+    asks_for_report,
+    build_digest_mail,
+    build_give_up_notice,
+    build_reminder,
+    build_report_draft,
+)
+from mailmentor.rules import Rules
+from mailmentor.service.outcomes import MailSent
+from mailmentor.service.writer import JOB_GRACE, LoopWriter
+from mailmentor.smtp import SmtpAccount, send_message_sync
+from mailmentor.store import Store
+from mailmentor.store.changes import Changeset, Job, LoopChange
+
+log = logging.getLogger("mailmentor.sender")
+
+#: A sending mark lives this long: longer than any SMTP conversation (aiosmtplib times out at
+#: 60 s), so a live sender never loses it, and a dead one's is free soon.
+SEND_LEASE = timedelta(minutes=3)
+
+
+class SendBusy(MailmentorError):
+    """Another live process is sending this item right now; check again later."""
+
+    def __init__(self, key: str, holder: str) -> None:
+        self.key = key
+        self.holder = holder
+        super().__init__(f"{key} is being sent by {holder}")
+
+
+@dataclass(frozen=True)
+class Sent:
+    key: str
+    subject: str
+
+    def __str__(self) -> str:
+        return f"sent {self.key}"
+
+
+@dataclass(frozen=True)
+class AlreadyDone:
+    key: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.why}"
+
+
+@dataclass(frozen=True)
+class FailedForGood:
+    key: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.key} failed for good: {self.error}"
+
+
+SendOutcome = Sent | AlreadyDone | FailedForGood
+
+
+class Sender:
+    def __init__(
+        self,
+        store: Store,
+        writer: LoopWriter,
+        rules: Callable[[], Rules],
+        clock: Clock,
+        identity: Identity,
+        secret: bytes,
+        timezone: ZoneInfo,
+        smtp: SmtpAccount,
+        owner: str,
+        send_now: Callable[[str], None],
+        alive: Callable[[str], bool],
+        drafts: Callable[[EmailMessage], None] | None = None,
+        templates_dir: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.writer = writer
+        self.rules = rules
+        self.clock = clock
+        self.identity = identity
+        self.secret = secret
+        self.timezone = timezone
+        self.smtp = smtp
+        self.owner = owner
+        self._send_now = send_now
+        self._alive = alive
+        self.drafts = drafts
+        self.templates_dir = templates_dir
+        #: Sends this process handed to SMTP but could not record yet (the store was down):
+        #: recorded on the next try without mailing again.
+        self._unrecorded: set[str] = set()
+
+    @property
+    def user_address(self) -> str:
+        return self.identity.user_addresses[0]
+
+    # -- reminders ------------------------------------------------------------------------------
+
+    def deliver(self, loop_id: str, action_key: str) -> SendOutcome:
+        """Mail the reminder (or give-up notice, or "still relevant?") of one due action, once,
+        and record it on the loop."""
+        key = f"{loop_id}:{action_key}"
+        loop = self.store.loops.get(loop_id)
+        if loop is None:
+            return AlreadyDone(key, "the loop is gone")
+        action = loop.next_action
+        if action is None or action.key != action_key or not loop.stage.is_open:
+            self._clear_mark(key)
+            return AlreadyDone(key, "the loop moved on")
+        try:
+            message = self._send_once(key, lambda: self._render(loop, action))
+        except PermanentSendError as exc:
+            log.error("reminder for loop %s failed for good: %s", loop_id, exc)
+            self._record(loop_id, action, key, str(exc))
+            return FailedForGood(key, str(exc))
+        self._record(loop_id, action, key, "")
+        if message is not None:
+            self.writer.notify(MailSent(self.user_address, str(message["Subject"]), loop))
+        return Sent(key, str(message["Subject"]) if message is not None else "")
+
+    def _record(self, loop_id: str, action: PlannedAction, key: str, error: str) -> None:
+        """The send's result on the loop, the mark cleared, the draft job left: one change."""
+        now = self.clock.now()
+        jobs: list[Job] = []
+
+        def decide() -> tuple[Changeset, None]:
+            jobs.clear()
+            loop = self.store.loops.get(loop_id)
+            if loop is None or loop.next_action is None or loop.next_action.key != action.key:
+                return Changeset(sends_done=(key,)), None  # recorded by an earlier try
+            after = stages.apply_due_action(loop, action, now, error)
+            draft = self._draft_job(loop, action, key, now) if not error else None
+            if draft is not None:
+                jobs.append(draft)
+            change = Changeset(
+                loops=(LoopChange(loop, after),), sends_done=(key,), jobs=tuple(jobs)
+            )
+            return change, None
+
+        self.writer.run(decide, f"recording {key}")
+        self._unrecorded.discard(key)
+        for job in jobs:
+            self._send_now(job.key)
+
+    def _draft_job(self, loop: Loop, action: PlannedAction, key: str, now: datetime) -> Job | None:
+        """With the reminder to report back, a starter report for the user's Drafts."""
+        if self.drafts is None or not asks_for_report(loop, action):
+            return None
+        draft = build_report_draft(loop, self.context())
+        payload = json.dumps({"kind": "draft", "loop": loop.id, "message": draft.as_string()})
+        return Job(key=f"{key}:draft", payload=payload, due=now + JOB_GRACE, owner=self.owner)
+
+    def _render(self, loop: Loop, action: PlannedAction) -> EmailMessage:
+        ctx = self.context()
+        if action.kind is ActionKind.GIVE_UP:
+            return build_give_up_notice(loop, action, ctx)
+        if action.kind is ActionKind.WAKE:
+            woken = stages.wake(loop, ctx.now)
+            as_reminder = action.model_copy(
+                update={"kind": ActionKind.REMIND, "stage": woken.stage, "rule": "snooze"}
+            )
+            return build_reminder(woken, as_reminder, self._with_template(ctx, woken))
+        return build_reminder(loop, action, self._with_template(ctx, loop, action.stage))
+
+    def _with_template(
+        self, ctx: ReminderContext, loop: Loop, stage: Stage | None = None
+    ) -> ReminderContext:
+        """The rule's ``template:`` for this loop and stage, if it names one."""
+        rule_set = self.rules().for_loop(loop)
+        rule = rule_set.stages.get(stage or loop.stage) if rule_set else None
+        return replace(ctx, template=rule.template) if rule and rule.template else ctx
+
+    # -- other mail -----------------------------------------------------------------------------
+
+    def send_job(self, key: str) -> SendOutcome:
+        """Send one outbox job (a reply, the week's digest, a draft), once."""
+        payload = self.store.outbox.job(key)
+        if payload is None:
+            self._clear_mark(key)
+            return AlreadyDone(key, "done already")
+        job = json.loads(payload)
+        try:
+            message = self._send_once(key, lambda: self._build_job(job), via=self._via(job))
+        except PermanentSendError as exc:
+            log.error("%s failed for good: %s", key, exc)
+            self.writer.run(lambda: (Changeset(jobs_done=(key,)), None), f"finishing {key}")
+            return FailedForGood(key, str(exc))
+        self.writer.run(lambda: (Changeset(jobs_done=(key,)), None), f"finishing {key}")
+        self._unrecorded.discard(key)
+        subject = str(message["Subject"]) if message is not None else ""
+        if message is not None and job["kind"] != "draft":
+            self.writer.notify(MailSent(self.user_address, subject))
+        return Sent(key, subject)
+
+    def _build_job(self, job: dict[str, str]) -> EmailMessage:
+        if job["kind"] == "digest":
+            slot = datetime.fromisoformat(job["slot"])
+            return build_digest_mail(self.current_digest(), slot, self.context())
+        parsed = message_from_string(job["message"], policy=email_policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    def _via(self, job: dict[str, str]) -> Callable[[EmailMessage], None]:
+        if job["kind"] == "draft":
+            drafts = self.drafts
+            if drafts is None:
+                return lambda message: log.warning("no DRAFTS_FOLDER any more: draft dropped")
+            return _as_permanent(drafts)
+        return self._smtp
+
+    def current_digest(self) -> Digest:
+        """The digest as it stands now (what `mailmentor digest` prints)."""
+        now = self.clock.now()
+        loops = list(self.store.loops.open_loops())
+        people = list(self.store.loops.all_people())
+        closed = self.store.loops.closed_since(now - timedelta(days=7))
+        return build_digest(loops, people, now, closed_this_week=closed)
+
+    # -- the one send path ----------------------------------------------------------------------
+
+    def _smtp(self, message: EmailMessage) -> None:
+        send_message_sync(self.smtp, message)
+
+    def _send_once(
+        self,
+        key: str,
+        build: Callable[[], EmailMessage],
+        via: Callable[[EmailMessage], None] | None = None,
+    ) -> EmailMessage | None:
+        """Hand what ``build`` makes to ``via`` (SMTP), unless this process already did and only
+        the record is missing (None then). Raises SendBusy while another live process holds
+        the item's mark; frees the mark on any failure but a permanent one."""
+        if key in self._unrecorded:
+            return None
+        holder = self.store.outbox.begin_send(key, self.owner, SEND_LEASE)
+        if holder:
+            if not self._dead(holder):
+                raise SendBusy(key, holder)
+            log.warning("taking over %s from %s, which stopped while sending it", key, holder)
+            holder = self.store.outbox.begin_send(key, self.owner, SEND_LEASE, take_from=holder)
+            if holder:
+                raise SendBusy(key, holder)
+        message = build()
+        try:
+            (via or self._smtp)(message)
+        except PermanentSendError:
+            raise
+        except BaseException:
+            self.store.outbox.abort_send(key, self.owner)
+            raise
+        self._unrecorded.add(key)
+        return message
+
+    def _dead(self, holder: str) -> bool:
+        return provably_dead(holder) or not self._alive(holder)
+
+    def _clear_mark(self, key: str) -> None:
+        """A mark of ours left from a try that got as far as SMTP (or of a dead process)."""
+        holder = self.store.outbox.sender_of(key)
+        if holder == self.owner or (holder and self._dead(holder)):
+            self.store.outbox.abort_send(key, holder)
+        self._unrecorded.discard(key)
+
+    def context(self) -> ReminderContext:
+        return ReminderContext(
+            service_address=self.identity.service_address,
+            user_address=self.user_address,
+            secret=self.secret,
+            timezone=self.timezone,
+            now=self.clock.now(),
+            templates_dir=self.templates_dir,
+        )
+
+
+def _as_permanent(save: Callable[[EmailMessage], None]) -> Callable[[EmailMessage], None]:
+    """Saving a draft is a courtesy: a failure is logged once and the draft dropped."""
+
+    def saving(message: EmailMessage) -> None:
+        try:
+            save(message)
+        except Exception as exc:
+            raise PermanentSendError(f"could not save the report-back draft: {exc}") from exc
+
+    return saving

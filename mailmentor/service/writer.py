@@ -1,0 +1,128 @@
+"""The one way loops change: read, decide (pure), commit atomically, and on a conflict decide
+again from what is there now.
+
+A decision is a function that reads what it needs and returns a Changeset with a result; the
+writer completes the changeset (each loop's next action planned under the current rules, the
+person records of loops that start or end) and commits it in one step. If another process
+changed one of the loops meanwhile, the commit changes nothing and the decision runs again on
+fresh data, so every change is applied to what is really there, exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import TypeVar
+
+from mailmentor import people
+from mailmentor.errors import StoreBusy
+from mailmentor.intake import normalize_subject
+from mailmentor.model import Loop
+from mailmentor.people import PersonRecord
+from mailmentor.rules import Rules
+from mailmentor.schedule import plan_next
+from mailmentor.service.outcomes import LoopStarted, Notice, StageChanged
+from mailmentor.store import Store
+from mailmentor.store.changes import Changeset, Committed, LoopChange, PersonChange
+
+log = logging.getLogger("mailmentor.service")
+
+R = TypeVar("R")
+Listener = Callable[[Notice], None]
+
+#: Decisions are re-run this often when their loops keep changing under them.
+MAX_ATTEMPTS = 25
+#: A job (reply, digest, draft) a process queues itself is left to it this long before the
+#: scheduler takes it over; if the process dies, its claim is taken back at once.
+JOB_GRACE = timedelta(seconds=60)
+
+
+def touches_person(before: Loop | None, after: Loop) -> bool:
+    """Whether the mentor's person record changes: a loop starts, opens or ends."""
+    return before is None or before.stage.is_open != after.stage.is_open
+
+
+class LoopWriter:
+    def __init__(
+        self,
+        store: Store,
+        rules: Callable[[], Rules],
+        listeners: Sequence[Listener] = (),
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.listeners = list(listeners)
+
+    def run(self, decide: Callable[[], tuple[Changeset, R]], what: str = "") -> R:
+        """Run ``decide`` and commit its changeset, again on fresh data after a conflict."""
+        for _ in range(MAX_ATTEMPTS):
+            change, result = decide()
+            if self.commit(change):
+                return result
+        raise StoreBusy(f"{what or 'a change'}: its loops kept changing ({MAX_ATTEMPTS} tries)")
+
+    def commit(self, change: Changeset) -> bool:
+        """Complete and commit ``change``; False (nothing written) if something it read changed."""
+        change = self.complete(change)
+        result = self.store.loops.commit(change)
+        if not isinstance(result, Committed):
+            log.debug("commit conflicted on %s; deciding again", result.what)
+            return False
+        self._notify(change.loops)
+        return True
+
+    def complete(self, change: Changeset) -> Changeset:
+        """Each loop's next action under the current rules, and the people it concerns."""
+        rules = self.rules()
+        loops = tuple(replace(item, after=planned(item.after, rules)) for item in change.loops)
+        return replace(change, loops=loops, people=self._people(loops, change.people))
+
+    def _people(
+        self, loops: tuple[LoopChange, ...], given: tuple[PersonChange, ...]
+    ) -> tuple[PersonChange, ...]:
+        concerned = [c for c in loops if touches_person(c.before, c.after)]
+        if not concerned:
+            return given
+        records: dict[str, PersonRecord | None] = {c.after.address: c.after for c in given}
+        originals: dict[str, PersonRecord | None] = {c.after.address: c.before for c in given}
+        missing = [
+            c.after.mentor.address for c in concerned if c.after.mentor.address not in records
+        ]
+        for address, record in self.store.loops.people(missing).items():
+            records[address], originals[address] = record, record
+        for item in concerned:
+            address = item.after.mentor.address
+            skey = people.subject_key(normalize_subject(item.after.subject))
+            records[address] = people.with_loop(records.get(address), item.before, item.after, skey)
+            originals.setdefault(address, None)
+        return tuple(
+            PersonChange(originals.get(address), record)
+            for address, record in records.items()
+            if record is not None
+        )
+
+    def _notify(self, loops: tuple[LoopChange, ...]) -> None:
+        for item in loops:
+            notice: Notice | None = None
+            if item.before is None:
+                notice = LoopStarted(item.after)
+            elif item.before.stage != item.after.stage:
+                notice = StageChanged(item.after, item.before.stage)
+            if notice is not None:
+                self.notify(notice)
+
+    def notify(self, notice: Notice) -> None:
+        log.info("%s", notice)
+        for listener in self.listeners:
+            try:
+                listener(notice)
+            except Exception:  # a listener (the demo, a test) must never break a change
+                log.exception("listener failed on %s", notice)
+
+
+def planned(loop: Loop, rules: Rules) -> Loop:
+    """``loop`` with its next action as the rules have it now."""
+    action = plan_next(loop, rules)
+    return loop if action == loop.next_action else loop.model_copy(update={"next_action": action})
