@@ -37,7 +37,7 @@ class ProcessId:
         return cls(parts[0], int(parts[1]), parts[2], parts[3])
 
 
-def _start_time(pid: int) -> str | None:
+def start_time(pid: int) -> str | None:
     """Field 22 of /proc/<pid>/stat, None when there is no such process."""
     try:
         stat = (_PROC / str(pid) / "stat").read_text()
@@ -49,7 +49,7 @@ def _start_time(pid: int) -> str | None:
 
 
 @functools.cache
-def _boot_id() -> str:
+def boot_id() -> str:
     try:
         return (_PROC / "sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:12]
     except OSError:
@@ -59,8 +59,8 @@ def _boot_id() -> str:
 def this_process() -> ProcessId:
     """This process, as leases and claims name it (computed anew: a fork is another process)."""
     pid = os.getpid()
-    start = _start_time(pid)
-    return ProcessId(socket.gethostname(), pid, start or uuid.uuid4().hex[:8], _boot_id())
+    start = start_time(pid)
+    return ProcessId(socket.gethostname(), pid, start or uuid.uuid4().hex[:8], boot_id())
 
 
 def provably_dead(owner: str) -> bool:
@@ -68,9 +68,9 @@ def provably_dead(owner: str) -> bool:
     process = ProcessId.parse(owner.split("/", 1)[0])
     if process is None or process.host != socket.gethostname():
         return False
-    if not process.boot or not _boot_id():
+    if not process.boot or not boot_id():
         return False
-    if process.boot != _boot_id():
+    if process.boot != boot_id():
         return True  # this machine has rebooted since
-    current = _start_time(process.pid)
+    current = start_time(process.pid)
     return current is None or current != process.start

@@ -177,8 +177,6 @@ class Loop(BaseModel):
     furthest: Stage = Stage.ASKED
     #: The last message (the user's or the mentor's) that changed this loop.
     last_contact_at: OptionalInstant = None
-    #: The time of the last event.
-    updated_at: OptionalInstant = None
 
     #: Events of this change, not yet in the stored history (a loop read from the store has
     #: none, or its whole history when asked for it).

@@ -27,7 +27,7 @@ def is_from_message(event: Event) -> bool:
 
 def summarize(loop: Loop, event: Event) -> dict[str, object]:
     """How one more event changes the loop's summaries of its history (see model.Loop)."""
-    update: dict[str, object] = {"updated_at": event.at}
+    update: dict[str, object] = {}
     if is_from_message(event):
         update["ignored"] = 0
         if loop.last_contact_at is None or event.at > loop.last_contact_at:

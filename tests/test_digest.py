@@ -55,7 +55,7 @@ def build_digest(loops: list[Loop], gifts: dict[str, list[Event]], now: datetime
     the open loops, the person records and the loops closed this week."""
     week_ago = now - 7 * D
     closed = sum(
-        1 for lp in loops if lp.stage is Stage.CLOSED and lp.updated_at and lp.updated_at > week_ago
+        1 for lp in loops if lp.stage is Stage.CLOSED and lp.events and lp.events[-1].at > week_ago
     )
     open_loops = [lp for lp in loops if lp.stage.is_open]
     return digest_module.build_digest(

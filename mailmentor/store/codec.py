@@ -102,68 +102,92 @@ def split_rev(raw: bytes | str) -> tuple[int, str]:
 
 
 # -- loops ------------------------------------------------------------------------------------
+#
+# A record is ``<rev>|[codes, address, name, subject, created, entered, action, nudges, last,
+# contact, ignored, first, until, snoozed_from, woke]``: ``codes`` packs kind, stage, resume
+# stage and furthest stage (a letter each); ``created`` is epoch seconds and every other time
+# is seconds after it; ``action`` is [kind+stage, due, sequence, rule]. Trailing empty fields
+# are left out.
+
+
+def _since(when: datetime | None, base: int) -> int | None:
+    return None if when is None else int(when.timestamp()) - base
+
+
+def _after(offset: int | None, base: int) -> datetime | None:
+    return None if offset is None else _when(base + offset)
+
+
+#: codes … entered are always written; the rest only up to the last one that is set.
+_REQUIRED_FIELDS = 6
 
 
 def encode_loop(loop: Loop, rev: int) -> str:
     """The loop's record (everything but its texts and history) at revision ``rev``."""
+    base = int(loop.created_at.timestamp())
     action = loop.next_action
-    fields = [
-        _KINDS[loop.kind],
-        _STAGES[loop.stage],
+    codes = (
+        _KINDS[loop.kind]
+        + _STAGES[loop.stage]
+        + _STAGES[loop.resume_stage]
+        + _STAGES[loop.furthest]
+    )
+    fields: list[Any] = [
+        codes,
         loop.mentor.address,
         loop.mentor.name,
         loop.subject,
-        _t(loop.created_at),
-        _t(loop.stage_entered_at),
-        _t(loop.first_reminder_at),
-        loop.nudges,
-        _t(loop.last_reminder_at),
-        _t(loop.snoozed_until),
-        _STAGES[loop.snoozed_from] if loop.snoozed_from else None,
+        base,
+        _since(loop.stage_entered_at, base),
         None
         if action is None
         else [
-            _ACTIONS[action.kind],
-            _t(action.due_at),
-            _STAGES[action.stage],
+            _ACTIONS[action.kind] + _STAGES[action.stage],
+            _since(action.due_at, base),
             action.sequence,
             action.rule,
         ],
-        loop.ignored,
-        _t(loop.woke_at),
-        _STAGES[loop.resume_stage],
-        _STAGES[loop.furthest],
-        _t(loop.last_contact_at),
-        _t(loop.updated_at),
+        loop.nudges or None,
+        _since(loop.last_reminder_at, base),
+        _since(loop.last_contact_at, base),
+        loop.ignored or None,
+        _since(loop.first_reminder_at, base),
+        _since(loop.snoozed_until, base),
+        _STAGES[loop.snoozed_from] if loop.snoozed_from else None,
+        _since(loop.woke_at, base),
     ]
+    while len(fields) > _REQUIRED_FIELDS and fields[-1] is None:
+        fields.pop()
     return f"{int(rev)}|{_json(fields)}"
+
+
+_RECORD_FIELDS = 15
 
 
 def decode_loop(loop_id: str, raw: bytes | str, texts: bytes | None = None) -> Loop:
     """A Loop from its record (and its texts when given; else they stay empty)."""
     try:
         rev, payload = split_rev(raw)
+        fields = list(json.loads(payload))
+        fields += [None] * (_RECORD_FIELDS - len(fields))
         (
-            kind,
-            stage,
+            codes,
             address,
             name,
             subject,
-            created,
+            base,
             entered,
-            first,
+            action,
             nudges,
             last,
+            contact,
+            ignored,
+            first,
             until,
             snoozed_from,
-            action,
-            ignored,
             woke,
-            resume,
-            furthest,
-            contact,
-            updated,
-        ) = json.loads(payload)
+        ) = fields
+        kind, stage, resume, furthest = codes
         ask, advice, thread = decode_texts(texts) if texts is not None else ("", "", [])
         return Loop.model_construct(
             id=loop_id,
@@ -171,37 +195,34 @@ def decode_loop(loop_id: str, raw: bytes | str, texts: bytes | None = None) -> L
             mentor=Person(address=address, name=name),
             subject=subject,
             stage=_STAGE_OF[stage],
-            created_at=_when(created),
-            stage_entered_at=_when(entered),
+            created_at=_when(base),
+            stage_entered_at=_when(base + entered),
             message_ids=thread,
-            first_reminder_at=_at(first),
+            first_reminder_at=_after(first, base),
             ask_excerpt=ask,
             advice_excerpt=advice,
-            nudges=nudges,
-            last_reminder_at=_at(last),
-            snoozed_until=_at(until),
+            nudges=nudges or 0,
+            last_reminder_at=_after(last, base),
+            snoozed_until=_after(until, base),
             snoozed_from=_STAGE_OF[snoozed_from] if snoozed_from else None,
             next_action=None
             if action is None
             else PlannedAction(
-                kind=_ACTION_OF[action[0]],
-                due_at=_when(action[1]),
-                stage=_STAGE_OF[action[2]],
-                sequence=action[3],
-                rule=action[4],
+                kind=_ACTION_OF[action[0][0]],
+                due_at=_when(base + action[1]),
+                stage=_STAGE_OF[action[0][1]],
+                sequence=action[2],
+                rule=action[3],
             ),
-            ignored=ignored,
-            woke_at=_at(woke),
+            ignored=ignored or 0,
+            woke_at=_after(woke, base),
             resume_stage=_STAGE_OF[resume],
             furthest=_STAGE_OF[furthest],
-            last_contact_at=_at(contact),
-            updated_at=_at(updated),
+            last_contact_at=_after(contact, base),
             events=[],
             rev=rev,
         )
-    except StoreError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except (StoreError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise StoreError(f"loop {loop_id}: unreadable record ({exc})") from exc
 
 
@@ -233,42 +254,103 @@ def texts_of(loop: Loop) -> tuple[str, str, list[str]]:
 
 
 # -- history ----------------------------------------------------------------------------------
+#
+# One event per line: [seconds after ``base`` (the loop's creation), type+stage, source,
+# detail?]. Sources the code writes are shortened ("message <id>" -> "<id>", "rule x" -> "=x"),
+# and the phrases intake writes in details become two-byte tokens.
+
+_PHRASES = (
+    "asked by BCC",
+    "advice forwarded",
+    "more advice forwarded",
+    "wrote to mentor",
+    "followed up",
+    "joined the thread",
+    " (matched by References)",
+    " (matched by subject and mentor (no References match))",
+    "cycle complete",
+    "stopped by the user",
+    "reopened",
+    "no progress within give_up_after",
+    "paused: still relevant? (reply reopen to resume)",
+    "command acted",
+    "command reported",
+    "command advised",
+    " (matched by thread root)",
+)
+_TOKEN = "\x7f"  # never in text mailmentor keeps: parsing removes control characters
 
 
-def encode_event(event: Event) -> str:
-    source = event.source
+def _pack_detail(detail: str) -> str:
+    if _TOKEN in detail:
+        return _TOKEN + _TOKEN + detail  # kept literally
+    for index, phrase in enumerate(_PHRASES):
+        detail = detail.replace(phrase, _TOKEN + chr(0x30 + index))
+    return detail
+
+
+def _unpack_detail(detail: str) -> str:
+    if detail.startswith(_TOKEN + _TOKEN):
+        return detail[2:]
+    if _TOKEN not in detail:
+        return detail
+    parts = detail.split(_TOKEN)
+    return parts[0] + "".join(_PHRASES[ord(p[0]) - 0x30] + p[1:] for p in parts[1:])
+
+
+def _pack_source(source: str) -> str:
     head, tail = _MESSAGE_SOURCE
     if source.startswith(head) and source.endswith(tail):
-        source = source[len(head) - 1 :]  # "<id>"
-    fields: list[Any] = [_t(event.at), _EVENTS[event.type], _STAGES[event.stage], source]
+        return source[len(head) - 1 :]  # "<id>"
+    if source.startswith("rule "):
+        return "=" + source[5:]
+    if source[:1] in ("<", "=", "\\"):
+        return "\\" + source
+    return source
+
+
+def _unpack_source(source: str) -> str:
+    if source.startswith("<"):
+        return "message " + source
+    if source.startswith("="):
+        return "rule " + source[1:]
+    if source.startswith("\\"):
+        return source[1:]
+    return source
+
+
+def encode_event(event: Event, base: int = 0) -> str:
+    fields: list[Any] = [
+        int(event.at.timestamp()) - base,
+        _EVENTS[event.type] + _STAGES[event.stage],
+        _pack_source(event.source),
+    ]
     if event.detail:
-        fields.append(event.detail)
+        fields.append(_pack_detail(event.detail))
     return _json(fields)
 
 
-def decode_event(line: str) -> Event:
-    at, type_, stage, source, *detail = json.loads(line)
-    if source.startswith("<"):
-        source = "message " + source
+def decode_event(line: str, base: int = 0) -> Event:
+    at, codes, source, *detail = json.loads(line)
     return Event.model_construct(
-        at=_when(at),
-        type=_EVENT_OF[type_],
-        stage=_STAGE_OF[stage],
-        source=source,
-        detail=detail[0] if detail else "",
+        at=_when(base + at),
+        type=_EVENT_OF[codes[0]],
+        stage=_STAGE_OF[codes[1]],
+        source=_unpack_source(source),
+        detail=_unpack_detail(detail[0]) if detail else "",
     )
 
 
-def encode_events(events: Iterable[Event]) -> str:
-    return "\n".join(encode_event(e) for e in events)
+def encode_events(events: Iterable[Event], base: int = 0) -> str:
+    return "\n".join(encode_event(e, base) for e in events)
 
 
-def decode_history(raw: bytes | str | None) -> list[Event]:
+def decode_history(raw: bytes | str | None, base: int = 0) -> list[Event]:
     if not raw:
         return []
     try:
-        return [decode_event(line) for line in _text(raw).split("\n") if line]
-    except (ValueError, TypeError, KeyError) as exc:
+        return [decode_event(line, base) for line in _text(raw).split("\n") if line]
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise StoreError(f"unreadable loop history ({exc})") from exc
 
 
@@ -306,9 +388,7 @@ def decode_person(address: str, raw: bytes | str) -> PersonRecord:
             gifts=tuple(decode_event(g) for g in data.get("g", ())),
             rev=rev,
         )
-    except StoreError:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (StoreError, ValueError, TypeError, KeyError) as exc:
         raise StoreError(f"person {address}: unreadable record ({exc})") from exc
 
 

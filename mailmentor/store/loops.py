@@ -90,12 +90,15 @@ class LoopStore:
                 continue
             loop = codec.decode_loop(loop_id, record, raw_texts if texts else None)
             if history:
-                loop = loop.model_copy(update={"events": codec.decode_history(raw_history)})
+                base = int(loop.created_at.timestamp())
+                events = codec.decode_history(raw_history, base)
+                loop = loop.model_copy(update={"events": events})
             found[loop_id] = loop
         return found
 
     def history(self, loop_id: str) -> list[Event]:
-        return codec.decode_history(self._r.hget(self.ns.hist(loop_id), loop_id))
+        loop = self.get(loop_id, texts=False, history=True)
+        return loop.events if loop is not None else []
 
     def open_loops(self) -> Iterator[Loop]:
         """Every open loop's record (no texts), bucket by bucket: a full read, for listing,
@@ -250,11 +253,13 @@ class LoopStore:
             batch.hset(ns.txt(loop_id), loop_id, codec.encode_texts(after))
         new_events = after.events[len(before.events) if before else 0 :]
         if new_events:
-            batch.append(ns.hist(loop_id), loop_id, codec.encode_events(new_events))
+            base = int(after.created_at.timestamp())
+            batch.append(ns.hist(loop_id), loop_id, codec.encode_events(new_events, base))
         action = after.next_action if after.stage.is_open else None
         schedule_ops(batch, ns, loop_id, action.due_at if action else None)
         if after.stage is Stage.CLOSED:
-            batch.zadd(ns.key("closed"), score(after.updated_at or after.stage_entered_at), loop_id)
+            closed = new_events[-1].at if new_events else after.stage_entered_at
+            batch.zadd(ns.key("closed"), score(closed), loop_id)
         elif before is not None and before.stage is Stage.CLOSED:
             batch.zrem(ns.key("closed"), loop_id)
         for mid in _clean(item.index):
