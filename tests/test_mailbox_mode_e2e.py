@@ -7,6 +7,8 @@ folder, the mentor's reply arrives in INBOX, and the user's follow-ups are found
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
@@ -308,3 +310,41 @@ def test_tagging_messages_days_after_they_arrived(dovecot_mailbox: MailboxHarnes
     )
     assert len(h.loops()) == 1
     assert h.loop(loop.id).stage is Stage.ADVISED
+
+
+def _with_auth(raw: bytes, results: str, message_id: str) -> bytes:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg["Authentication-Results"] = results
+    msg.replace_header("Message-ID", message_id)
+    return msg.as_bytes()
+
+
+def test_require_authentication_is_not_bypassed_for_marked_mail(
+    redis_server: Any,
+    redis_client: Any,
+    any_imap_server: ImapAccount,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+) -> None:
+    """Found in the issue: a tracked message from the user's address that failed the
+    Authentication-Results check was turned into outgoing mail anyway. On a real server: a
+    forged "ask" marked in INBOX starts nothing; the user's own marked ask in Sent still does."""
+    with mailbox_harness(
+        redis_server,
+        any_imap_server,
+        smtp_sink,
+        tmp_path,
+        require_authentication=True,
+        authserv_id="mx.example.com",
+    ) as h:
+        forged = _with_auth(
+            mf.ask(),
+            "mx.example.com; dkim=fail header.d=example.com; spf=fail smtp.mailfrom=example.com",
+            "<forged-ask@evil.example>",
+        )
+        h.put("INBOX", forged, flags=(KEYWORD,))
+        h.put("Sent", mf.ask("<own-ask@client.example>", subject="My own question"), (KEYWORD,))
+        h.wait_read("INBOX", "Sent")
+        loops = h.loops()
+        assert [lp.subject for lp in loops] == ["My own question"], loops
+        assert not h.handled("<forged-ask@evil.example>")

@@ -6,7 +6,10 @@ Separate from the watcher because it has none of its state: no checkpoint, no le
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -14,10 +17,38 @@ from typing import Any
 from mailmentor.errors import MailboxError
 from mailmentor.imap.account import IMAP_ERRORS, ImapAccount, logout, open_folder
 from mailmentor.imap.failures import log_failure
-from mailmentor.imap.fetching import fetch_messages, uid_batches
+from mailmentor.imap.fetching import FetchedMessage, fetch_messages, uid_batches
 from mailmentor.imap.handlers import MessageHandler, MessageMeta, MetaHandler
+from mailmentor.store.client import is_transient
 
 log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
+
+
+#: How long `import` waits between tries of a message the store could not take (at most).
+STORE_WAIT_MAX = 30.0
+
+
+def _until_stored(uid: int, label: str, handle: Callable[[], object]) -> None:
+    """Handle one message; while the store cannot take it, wait and try it again (Ctrl-C stops
+    the import): a message is only ever skipped for being unusable itself."""
+    delay = 1.0
+    while True:
+        try:
+            handle()
+            return
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            log.warning(
+                "store unavailable at UID %d of %s (%s); trying it again in %.0f s",
+                uid,
+                label,
+                reason,
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, STORE_WAIT_MAX)
 
 
 @dataclass(frozen=True)
@@ -50,6 +81,13 @@ def import_folder(
     if (handler is None) == (meta_handler is None):
         raise TypeError("import_folder needs exactly one of handler and meta_handler")
     source = dataclasses.replace(account, folder=folder)
+
+    def deliver(uid: int, message: FetchedMessage) -> None:
+        if meta_handler is not None:
+            meta_handler(uid, message.raw, MessageMeta(folder, message.flags, message.labels))
+        elif handler is not None:
+            handler(uid, message.raw)
+
     client, _ = open_folder(source, timeout)
     seen = handled = failed = 0
     try:
@@ -67,11 +105,7 @@ def import_folder(
                     continue
                 seen += 1
                 try:
-                    if meta_handler is not None:
-                        meta = MessageMeta(folder, message.flags, message.labels)
-                        meta_handler(uid, message.raw, meta)
-                    elif handler is not None:
-                        handler(uid, message.raw)
+                    _until_stored(uid, source.label, functools.partial(deliver, uid, message))
                 except Exception as exc:
                     failed += 1
                     log_failure(uid, message, exc, source.label, "skipping it")

@@ -20,9 +20,9 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from imapclient import IMAPClient
 from imapclient.imap_utf7 import encode as utf7_encode
@@ -79,12 +79,30 @@ class LeaseStore(Protocol):
 
 
 class StoreUnavailable(MailmentorError):
-    """The store could not take a message right now; the watcher waits and tries it again."""
+    """The store could not take a message (or tell the checkpoint) right now; the watcher
+    waits and tries again from the checkpoint."""
 
     def __init__(self, uid: int, cause: BaseException) -> None:
-        self.uid = uid
+        self.uid = uid  # 0: not at a message (reading the checkpoint)
         self.cause = cause
-        super().__init__(f"UID {uid}: {type(cause).__name__}: {cause}")
+        super().__init__(f"{self.where}: {type(cause).__name__}: {cause}")
+
+    @property
+    def where(self) -> str:
+        return f"UID {self.uid}" if self.uid else "the checkpoint"
+
+
+T = TypeVar("T")
+
+
+def store_call(uid: int, call: Callable[[], T]) -> T:
+    """``call()``; a store failure worth waiting out becomes StoreUnavailable (at ``uid``)."""
+    try:
+        return call()
+    except Exception as exc:
+        if is_transient(exc):
+            raise StoreUnavailable(uid, exc) from exc
+        raise
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> float:
@@ -383,7 +401,7 @@ class MailboxWatcher:
 
     def _start_uid(self) -> int:
         """The last handled UID, honouring UIDVALIDITY: a changed one means re-scan from UID 1."""
-        checkpoint = self._checkpoints.get_checkpoint(self.account.key)
+        checkpoint = store_call(0, lambda: self._checkpoints.get_checkpoint(self.account.key))
         if checkpoint is None:
             return 0
         uidvalidity, last_uid = checkpoint
@@ -394,7 +412,9 @@ class MailboxWatcher:
                 uidvalidity,
                 self._uidvalidity,
             )
-            self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, 0)
+            store_call(
+                0, lambda: self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, 0)
+            )
             return 0
         return last_uid
 
@@ -449,14 +469,12 @@ class MailboxWatcher:
     def _advance(self, uid: int) -> bool:
         """Move the checkpoint to ``uid``, fenced by our lease; False if the lease is gone."""
         fence = (self.lease_name, self._lease.value) if self._lease is not None else None
-        try:
-            moved = self._checkpoints.set_checkpoint(
+        moved = store_call(
+            uid,
+            lambda: self._checkpoints.set_checkpoint(
                 self.account.key, self._uidvalidity, uid, fence=fence
-            )
-        except Exception as exc:
-            if is_transient(exc):
-                raise StoreUnavailable(uid, exc) from exc
-            raise
+            ),
+        )
         if moved is False:
             log.warning("lost lease %s to another watcher; standing by", self.lease_name)
             self._lease_held = False
@@ -470,15 +488,18 @@ class MailboxWatcher:
         the user's mail client days after the mail arrived)."""
         if self._marking is None or self._marks is None or self._stop.is_set():
             return 0
-        checkpoint = self._checkpoints.get_checkpoint(self.account.key)
+        checkpoint = store_call(0, lambda: self._checkpoints.get_checkpoint(self.account.key))
         if checkpoint is None or checkpoint[0] != self._uidvalidity:
             return 0
         found: set[int] = set()
         for criteria in self._mark_searches(client):
             found.update(int(uid) for uid in client.search(criteria))
         read = sorted(uid for uid in found if uid <= checkpoint[1])
+        marks = self._marks
         fresh = (
-            self._marks.unhandled_marks(self.account.key, self._uidvalidity, read) if read else []
+            store_call(0, lambda: marks.unhandled_marks(self.account.key, self._uidvalidity, read))
+            if read
+            else []
         )
         count = 0
         for batch in uid_batches(fresh):
@@ -510,13 +531,9 @@ class MailboxWatcher:
         return self._marking is not None and self._marking.marks(message.flags, message.labels)
 
     def _remember_mark(self, uid: int) -> None:
-        if self._marks is not None:
-            try:
-                self._marks.handled_marks(self.account.key, self._uidvalidity, [uid])
-            except Exception as exc:
-                if is_transient(exc):
-                    raise StoreUnavailable(uid, exc) from exc
-                raise
+        marks = self._marks
+        if marks is not None:
+            store_call(uid, lambda: marks.handled_marks(self.account.key, self._uidvalidity, [uid]))
 
     def _deliver(self, uid: int, message: FetchedMessage) -> None:
         """Run the handler. If the store could not take the message, StoreUnavailable: the

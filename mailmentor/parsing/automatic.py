@@ -528,6 +528,13 @@ def _is_robot_local(local: str) -> bool:
     )
 
 
+def is_robot_address(address: str) -> bool:
+    """An address robots send from (MAILER-DAEMON@, majordomo@, no-reply@ …): a forwarded
+    message from one is a bounce or a notice, never a mentor's advice."""
+    local = address.rpartition("@")[0].strip().lower()
+    return bool(local) and _is_robot_local(local)
+
+
 def _robot_context(msg: Message, subject: str) -> bool:
     """A robot's subject or sender: enough to back up robot wording or DSN fields in a text.
 

@@ -28,6 +28,7 @@ from mailmentor.mailbox_mode import (
     classify_in_mailbox,
 )
 from mailmentor.model import Event, EventType, Kind, Loop, Stage
+from mailmentor.parsing.automatic import is_robot_address
 from mailmentor.parsing.commands import CommandName, parse_command
 from mailmentor.parsing.message import (
     Address,
@@ -260,7 +261,12 @@ class _Decision:
     def pick(
         self, known: list[Loop], mentor: str, subject: str, by_subject: bool
     ) -> intake.Match | None:
-        candidates = self.same_subject(mentor, subject) if by_subject else []
+        """The thread's loop with this mentor; failing that (``by_subject``), their open loop
+        with this subject, looked up only then."""
+        match = intake.pick_loop(known, [], mentor, subject, self.now)
+        if match is not None or not by_subject:
+            return match
+        candidates = self.same_subject(mentor, subject)
         return intake.pick_loop(known, candidates, mentor, subject, self.now)
 
     # applying
@@ -374,6 +380,9 @@ class _Decision:
                 continue
             if self.s.identity.is_user(sender.address):
                 effects.append(Skipped("forward of the user's own mail: not advice"))
+                continue
+            if is_robot_address(sender.address):
+                effects.append(Skipped(f"forward of automatic mail from {sender.address}"))
                 continue
             thread = [*intake.forward_thread_ids(forward), *msg.references, *msg.in_reply_to]
             match = self.pick(

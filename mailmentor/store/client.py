@@ -8,6 +8,7 @@ again (`is_transient`) or give up on the item. No hand-written retry loops anywh
 from __future__ import annotations
 
 import logging
+import re
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -65,7 +66,10 @@ def tune_encodings(client: redis.Redis) -> None:
         )
 
 
-_TRANSIENT_REPLIES = ("LOADING", "MASTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "BUSY", "OOM")
+#: Error replies that say "not now" (also when a script's command got them: "... -READONLY ...").
+_TRANSIENT_REPLY = re.compile(
+    r"(?:^|-)(?:LOADING|MASTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|BUSY|OOM)\b"
+)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -78,5 +82,5 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.ReadOnlyError):
         return True
     if isinstance(exc, redis.ResponseError):
-        return str(exc).split(" ", 1)[0].upper() in _TRANSIENT_REPLIES
+        return bool(_TRANSIENT_REPLY.search(str(exc)))
     return False

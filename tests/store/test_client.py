@@ -25,6 +25,13 @@ from mailmentor.store.client import ENCODINGS, connect, is_transient, tune_encod
         (redis.ResponseError("LOADING Redis is loading the dataset in memory"), True),
         (redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'."), True),
         (redis.ResponseError("MASTERDOWN Link with MASTER is down"), True),
+        (
+            redis.ResponseError(
+                "Error running script (call to f_369f): @user_script:1: @user_script: 1: "
+                "-READONLY You can't write against a read only replica."
+            ),
+            True,
+        ),
         (StoreBusy("kept changing"), True),
         (redis.ResponseError("ERR Error running script"), False),
         (redis.ResponseError("WRONGTYPE Operation against a key"), False),

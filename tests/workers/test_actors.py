@@ -1,0 +1,57 @@
+"""The send actors' failure handling: an expected temporary failure is one WARNING line naming
+the next try, and a dramatiq Retry (never logged with a traceback); the unexpected is raised."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+import pytest
+import redis
+
+from mailmentor.errors import PermanentSendError, TemporarySendError
+from mailmentor.service.sender import SendBusy, Sent
+from workers.actors import MAX_BACKOFF_S, backoff_ms, run_send
+
+
+def raising(exc: Exception) -> Sent:
+    raise exc
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        TemporarySendError("SMTP 451 try later", code=451),
+        TemporarySendError("cannot reach smtp.example.com:587: Connection refused"),
+        redis.ConnectionError("Error 111 connecting to redis"),
+        redis.TimeoutError("Timeout reading from socket"),
+    ],
+)
+def test_a_temporary_failure_is_one_warning_and_a_retry(
+    failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO), pytest.raises(dramatiq.Retry) as retry:
+        run_send("reminder l1:k", lambda: raising(failure))
+    (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert "reminder l1:k" in record.getMessage() and "try 2 again in" in record.getMessage()
+    assert retry.value.delay is not None and 1000 <= retry.value.delay <= 2000
+
+
+def test_another_live_sender_means_check_again_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO), pytest.raises(dramatiq.Retry):
+        run_send("reminder l1:k", lambda: raising(SendBusy("l1:k", "host:1:2:3")))
+    assert all(r.levelno < logging.WARNING for r in caplog.records)
+
+
+def test_the_unexpected_is_raised_for_dramatiq_to_log(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(KeyError):
+        run_send("reminder l1:k", lambda: raising(KeyError("a bug")))
+    with pytest.raises(PermanentSendError):
+        run_send("reminder l1:k", lambda: raising(PermanentSendError("550", code=550)))
+
+
+def test_backoff_doubles_with_jitter_up_to_ten_minutes() -> None:
+    for tries, low, high in [(0, 1000, 2000), (1, 2000, 4000), (5, 32000, 64000)]:
+        assert all(low <= backoff_ms(tries) <= high for _ in range(50))
+    assert all(backoff_ms(30) <= MAX_BACKOFF_S * 1000 for _ in range(50))
