@@ -287,7 +287,6 @@ ROBOT_CASES = [
     # "Still being retried": Postfix, Exim, Sendmail, Gmail, Outlook.com, Exchange, Zoho, OpenSMTPD.
     ("sisimai-rfc3464-09", "delay"),
     ("sisimai-rfc3464-34", "delay"),
-    ("flufl-dsn_17", "delay"),
     ("sisimai-lhost-exim-38", "delay"),
     ("sisimai-lhost-sendmail-29", "delay"),
     ("sisimai-lhost-gmail-06", "delay"),
@@ -296,8 +295,6 @@ ROBOT_CASES = [
     ("own-exchange-delay", "delay"),
     ("sisimai-lhost-zoho-04", "delay"),
     ("sisimai-lhost-opensmtpd-04", "delay"),
-    ("flufl-simple_21", "delay"),
-    ("flufl-simple_35", "delay"),
     # List robots: Mailman, Majordomo, LISTSERV, ezmlm, Google Groups, Sympa, fml.
     ("own-mailman-held", "list"),
     ("own-mailman-nonmember-rejected", "list"),
@@ -319,12 +316,6 @@ ROBOT_CASES = [
     ("sisimai-lhost-yahoo-01", "bounce"),
     ("sisimai-lhost-x2-05", "bounce"),
     ("sisimai-lhost-x2-06", "bounce"),
-    ("flufl-yahoo_01", "bounce"),
-    ("flufl-bounce_03", "bounce"),
-    ("flufl-aol_01", "bounce"),
-    ("flufl-qmail_05", "bounce"),
-    ("flufl-simple_15", "bounce"),
-    ("flufl-simple_20", "bounce"),
     ("sisimai-lhost-trendmicro-02", "bounce"),
     ("sisimai-lhost-trendmicro-03", "bounce"),
     ("sisimai-lhost-apachejames-01", "bounce"),
@@ -339,7 +330,6 @@ ROBOT_CASES = [
     ("sisimai-lhost-x6-01", "bounce"),
     ("sisimai-rfc3464-37", "bounce"),
     # Known by their subject alone once the headers are gone.
-    ("flufl-simple_26", "subject"),
     ("sisimai-lhost-ezweb-03", "subject"),
     ("sisimai-lhost-ezweb-05", "subject"),
     ("sisimai-lhost-trendmicro-01", "subject"),
