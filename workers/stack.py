@@ -57,6 +57,8 @@ BEAT_EVERY = 5.0
 PROCESS_TTL = timedelta(seconds=30)
 #: How often the scheduler looks for claims of processes that stopped.
 RECOVER_EVERY = 5.0
+#: The scheduler waits out a store outage with backoff up to this many seconds.
+STORE_WAIT_MAX = 30.0
 
 
 @dataclass
@@ -296,8 +298,10 @@ def run_scheduler(
     interval: float = 1.0,
 ) -> None:
     """Tick until stopped: claims of stopped processes come back first, rule edits re-plan open
-    loops in batches between ticks, and a store outage is one warning per attempt."""
+    loops in batches between ticks, and a store outage is one warning per try, tried again with
+    backoff (1 s doubling up to 30 s)."""
     recovered_at = float("-inf")
+    failures = 0
     try:
         scheduler.reconcile()
     except Exception as exc:
@@ -306,6 +310,7 @@ def run_scheduler(
         log.warning("store unavailable at scheduler start (%s); re-planning later", exc)
         scheduler.start_reconcile()
     while not stop.is_set():
+        wait = interval
         try:
             if rules.reload_if_changed():
                 log.info("rules changed: re-planning open loops")
@@ -317,9 +322,15 @@ def run_scheduler(
             scheduler.tick()
             scheduler.digest_tick()
             store.health.heartbeat("scheduler", timedelta(seconds=max(30, interval * 5)))
+            if failures:
+                log.info("store available again: scheduler carries on")
+            failures = 0
         except Exception as exc:
             if is_transient(exc):
-                log.warning("store unavailable, scheduler waiting %.0f s: %s", interval, exc)
+                wait = max(interval, min(STORE_WAIT_MAX, 2.0**failures))
+                failures += 1
+                reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+                log.warning("store unavailable (%s); scheduler tries again in %.0f s", reason, wait)
             else:
                 log.exception("scheduler tick failed; continuing")
-        stop.wait(interval)
+        stop.wait(wait)

@@ -129,6 +129,9 @@ class Scheduler:
         self.owner = owner
         self._digest_slot_done: datetime | None = None
         self._reconcile: Iterator[int] | None = None
+        #: Claimed and counted, but queueing them failed: queued first on the next tick (their
+        #: claims name this process, so nobody else would before the lease ends).
+        self._unqueued: list[tuple[str, str]] = []
 
     def zone(self, rules: Rules) -> ZoneInfo:
         """The rules' time zone when they set one, else the TIMEZONE setting."""
@@ -138,7 +141,7 @@ class Scheduler:
 
     def tick(self) -> TickReport:
         """Claim what is due and queue it (or defer it); a few rounds at most per call."""
-        report = TickReport()
+        report = TickReport(queued=self._queue(self._unqueued))
         for _ in range(MAX_ROUNDS):
             now = self.clock.now()
             claimed = self.store.due.claim(now, CLAIM_LEASE, self.owner, CLAIM_BATCH)
@@ -183,14 +186,25 @@ class Scheduler:
             week,
             [f"{d.loop.id} {d.action.key}" for d in going if d.action.kind is ActionKind.REMIND],
         )
-        for decision in going:
-            self.dispatch.deliver_later(decision.loop.id, decision.action.key)
+        self._queue([(d.loop.id, d.action.key) for d in going])
         return TickReport(
             queued=len(going),
             deferred=sum(isinstance(d, Defer) for d in decisions),
             replanned=sum(isinstance(d, Replan) for d in decisions),
             over_budget=len(wait),
         )
+
+    def _queue(self, sends: list[tuple[str, str]]) -> int:
+        """Hand these to the send workers; what could not be queued is kept for the next try."""
+        pending = [*sends]
+        self._unqueued = []
+        for n, (loop_id, key) in enumerate(pending):
+            try:
+                self.dispatch.deliver_later(loop_id, key)
+            except BaseException:
+                self._unqueued = pending[n:]
+                raise
+        return len(pending)
 
     def _write(self, batch: Batch, decision: DueDecision) -> None:
         """Queue the write a decision needs, each conditional on the loop being unchanged."""

@@ -175,3 +175,25 @@ def test_reconcile_replans_in_batches_beside_the_ticks(
     assert steps >= -(-7 // batch)
     for loop in loops:
         assert store.due.due_at(loop.id) == T0 + timedelta(days=5)
+
+
+def test_a_reminder_that_could_not_be_queued_is_queued_on_the_next_tick(store: Store) -> None:
+    clock = ManualClock(T0)
+    services = services_on(store, "ada@example.com", clock=clock, rules=shipped())
+    loop = advised_loop(services)
+    clock.set(T0 + timedelta(days=2, seconds=1))
+    dispatch = dispatch_of(services)
+    real = dispatch.deliver_later
+    failing = [True]
+
+    def deliver_later(loop_id: str, action_key: str) -> None:
+        if failing.pop() if failing else False:
+            raise ConnectionError("the queue's Redis is away")
+        real(loop_id, action_key)
+
+    dispatch.deliver_later = deliver_later  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        services.scheduler.tick()
+    assert dispatch.deliveries == []
+    assert services.scheduler.tick().queued == 1, "not left to its claim's ten-minute lease"
+    assert [d[0] for d in dispatch.deliveries] == [loop.id]
