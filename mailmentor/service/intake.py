@@ -53,7 +53,7 @@ from mailmentor.service.outcomes import (
     Outcome,
     Skipped,
 )
-from mailmentor.service.writer import JOB_GRACE, LoopWriter
+from mailmentor.service.writer import JOB_GRACE, LoopWriter, send_soon
 from mailmentor.store import Store
 from mailmentor.store.changes import Changeset, Indexed, Job, LoopChange, PersonChange
 from mailmentor.tokens import verify_token
@@ -175,7 +175,7 @@ class Intake:
             lambda: self._decide(msg, kind), f"message <{msg.message_id}>"
         )
         for job in jobs:  # sent at once; the outbox keeps it should this process die first
-            self._send_now(job.key)
+            send_soon(self._send_now, job.key)
         return outcome
 
     # -- deciding -------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from mailmentor.reminders import (
 )
 from mailmentor.rules import Rules
 from mailmentor.service.outcomes import MailSent
-from mailmentor.service.writer import JOB_GRACE, LoopWriter
+from mailmentor.service.writer import JOB_GRACE, LoopWriter, send_soon
 from mailmentor.smtp import SmtpAccount, send_message_sync
 from mailmentor.store import Store
 from mailmentor.store.changes import Changeset, Job, LoopChange
@@ -177,7 +177,7 @@ class Sender:
         self.writer.run(decide, f"recording {key}")
         self._unrecorded.discard(key)
         for job in jobs:
-            self._send_now(job.key)
+            send_soon(self._send_now, job.key)
 
     def _draft_job(self, loop: Loop, action: PlannedAction, key: str, now: datetime) -> Job | None:
         """With the reminder to report back, a starter report for the user's Drafts."""

@@ -122,6 +122,15 @@ class LoopWriter:
                 log.exception("listener failed on %s", notice)
 
 
+def send_soon(send_now: Callable[[str], None], key: str) -> None:
+    """Queue a job just committed; if that fails, the outbox still has it (its claim names this
+    process, so the scheduler sends it after JOB_GRACE, or at once should this process die)."""
+    try:
+        send_now(key)
+    except Exception as exc:
+        log.info("%s: not queued now (%s); the scheduler will send it", key, exc)
+
+
 def planned(loop: Loop, rules: Rules) -> Loop:
     """``loop`` with its next action as the rules have it now."""
     action = plan_next(loop, rules)
