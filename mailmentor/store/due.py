@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import redis
 
@@ -19,17 +19,7 @@ from mailmentor.store import lua
 from mailmentor.store.batch import Batch
 from mailmentor.store.codec import as_text
 from mailmentor.store.keys import Namespace
-
-
-def score(when: datetime) -> float:
-    """Epoch seconds of an aware datetime; naive ones would silently mean local time."""
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(f"naive datetime {when.isoformat()}: mailmentor stores aware UTC times")
-    return when.timestamp()
-
-
-def from_score(value: float | str | bytes) -> datetime:
-    return datetime.fromtimestamp(float(value), UTC)
+from mailmentor.store.times import from_score, score
 
 
 def schedule_ops(batch: Batch, ns: Namespace, loop_id: str, when: datetime | None) -> None:

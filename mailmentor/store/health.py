@@ -7,10 +7,7 @@ from datetime import timedelta
 import redis
 
 from mailmentor.store.keys import Namespace
-
-
-def _ms(ttl: timedelta) -> int:
-    return max(1, round(ttl.total_seconds() * 1000))
+from mailmentor.store.times import ttl_ms
 
 
 class Health:
@@ -20,14 +17,14 @@ class Health:
 
     def heartbeat(self, component: str, ttl: timedelta) -> None:
         """Say ``component`` is alive for ``ttl``."""
-        self._r.set(self._ns.key("alive", component), "1", px=_ms(ttl))
+        self._r.set(self._ns.key("alive", component), "1", px=ttl_ms(ttl))
 
     def alive(self, component: str) -> bool:
         return bool(self._r.exists(self._ns.key("alive", component)))
 
     def process_beat(self, owner: str, ttl: timedelta) -> None:
         """This process is alive for ``ttl``: its claims are not taken back meanwhile."""
-        self._r.set(self._ns.key("proc", owner), "1", px=_ms(ttl))
+        self._r.set(self._ns.key("proc", owner), "1", px=ttl_ms(ttl))
 
     def process_alive(self, owners: list[str]) -> dict[str, bool]:
         if not owners:

@@ -18,6 +18,7 @@ from mailmentor.liveness import provably_dead
 from mailmentor.store import lua
 from mailmentor.store.codec import as_text
 from mailmentor.store.keys import Namespace
+from mailmentor.store.times import ttl_ms
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,6 @@ class HeldByOther:
 LeaseResult = Held | HeldByOther
 
 
-def _ms(ttl: timedelta) -> int:
-    return max(1, round(ttl.total_seconds() * 1000))
-
-
 class Leases:
     def __init__(self, client: redis.Redis, ns: Namespace) -> None:
         self._r = client
@@ -63,7 +60,7 @@ class Leases:
     def _call(self, name: str, owner: str, ttl: timedelta, take_from: str) -> LeaseResult:
         held, value = self._acquire(
             keys=[self._ns.key("lease", name), self._ns.key("fence", name)],
-            args=[owner, _ms(ttl), take_from],
+            args=[owner, ttl_ms(ttl), take_from],
         )
         if int(held) == 1:
             return Held(int(value), owner)

@@ -37,9 +37,10 @@ from mailmentor.store.changes import (
     LoopChange,
 )
 from mailmentor.store.codec import as_text
-from mailmentor.store.due import schedule_ops, score
+from mailmentor.store.due import schedule_ops
 from mailmentor.store.keys import Namespace, message_key
 from mailmentor.store.outbox import job_done_ops, job_ops
+from mailmentor.store.times import score
 
 #: Buckets read per round trip when reading a whole family.
 _SCAN_BATCH = 256
@@ -113,7 +114,8 @@ class LoopStore:
         used = sorted(int(as_text(b)) for b in self._r.smembers(self.ns.used(name)))
         return [self.ns.key(name, b) for b in used]
 
-    def _family(self, name: str) -> Iterator[Loop]:
+    def _entries(self, name: str) -> Iterator[tuple[str, bytes]]:
+        """Every (field, value) of family ``name``, a batch of buckets per round trip."""
         keys = self._buckets(name)
         for start in range(0, len(keys), _SCAN_BATCH):
             with self._r.pipeline(transaction=False) as pipe:
@@ -121,8 +123,12 @@ class LoopStore:
                     pipe.hgetall(key)
                 buckets = pipe.execute()
             for bucket in buckets:
-                for loop_id, raw in bucket.items():
-                    yield codec.decode_loop(loop_id.decode(), raw)
+                for field_, raw in bucket.items():
+                    yield as_text(field_), raw
+
+    def _family(self, name: str) -> Iterator[Loop]:
+        for loop_id, raw in self._entries(name):
+            yield codec.decode_loop(loop_id, raw)
 
     def lookup(self, message_ids: Iterable[str]) -> dict[str, Indexed]:
         """What the index knows of each Message-ID (those it knows nothing of are left out)."""
@@ -163,15 +169,8 @@ class LoopStore:
 
     def all_people(self) -> Iterator[PersonRecord]:
         """Every person record (the digest's relationships): one read per bucket."""
-        keys = self._buckets("ppl")
-        for start in range(0, len(keys), _SCAN_BATCH):
-            with self._r.pipeline(transaction=False) as pipe:
-                for key in keys[start : start + _SCAN_BATCH]:
-                    pipe.hgetall(key)
-                buckets = pipe.execute()
-            for bucket in buckets:
-                for address, raw in bucket.items():
-                    yield codec.decode_person(address.decode(), raw)
+        for address, raw in self._entries("ppl"):
+            yield codec.decode_person(address, raw)
 
     # -- writing --------------------------------------------------------------------------------
 

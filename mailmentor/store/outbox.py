@@ -17,8 +17,9 @@ from mailmentor.store import lua
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Job
 from mailmentor.store.codec import as_text
-from mailmentor.store.due import Claim, from_score, parse_claim, score
+from mailmentor.store.due import Claim, parse_claim
 from mailmentor.store.keys import Namespace
+from mailmentor.store.times import from_score, score, ttl_ms
 
 
 def job_ops(batch: Batch, ns: Namespace, job: Job) -> None:
@@ -84,7 +85,7 @@ class OutboxStore:
         """
         holder = self._begin(
             keys=[self._ns.key("sending", key)],
-            args=[owner, max(1, round(ttl.total_seconds() * 1000)), take_from],
+            args=[owner, ttl_ms(ttl), take_from],
         )
         return as_text(holder or "")
 

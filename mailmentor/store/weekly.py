@@ -13,10 +13,10 @@ import redis
 
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Committed, Job
-from mailmentor.store.due import from_score, score
 from mailmentor.store.keys import Namespace
 from mailmentor.store.loops import LoopStore
 from mailmentor.store.outbox import job_ops
+from mailmentor.store.times import from_score, score
 
 #: How long a week's budget is remembered.
 BUDGET_TTL_S = 31 * 86400

@@ -19,6 +19,18 @@ def shipped(**changes: object) -> Rules:
     return load_rules(default_rules_dir()).model_copy(update=changes)
 
 
+def advised_after(rules: Rules, after: timedelta) -> Rules:
+    """``rules`` with every rule set's first reminder in ``advised`` at ``after``."""
+    sets = []
+    for rule_set in rules.rule_sets:
+        rule = rule_set.stages.get(Stage.ADVISED)
+        if rule is not None:
+            stages_ = {**rule_set.stages, Stage.ADVISED: rule.model_copy(update={"after": after})}
+            rule_set = rule_set.model_copy(update={"stages": stages_})
+        sets.append(rule_set)
+    return rules.model_copy(update={"rule_sets": tuple(sets)})
+
+
 def advised_loop(services: Services, loop_id: str = "l1", at: datetime = T0) -> Loop:
     """An advised loop (its first reminder due two days after ``at``), stored and planned."""
     loop = Loop(

@@ -10,7 +10,6 @@ import pytest
 
 from mailmentor.clock import ManualClock
 from mailmentor.liveness import this_process
-from mailmentor.model import Stage
 from mailmentor.service.scheduler import (
     CLAIM_LEASE,
     Defer,
@@ -21,7 +20,7 @@ from mailmentor.service.scheduler import (
 )
 from mailmentor.store import Store
 from tests.processes import dead_process
-from tests.service._support import T0, advised_loop, shipped
+from tests.service._support import T0, advised_after, advised_loop, shipped
 from tests.service_factory import dispatch_of, services_on
 
 UTC = ZoneInfo("UTC")
@@ -38,25 +37,7 @@ def test_decide_due_says_what_a_claimed_loop_needs(store: Store) -> None:
     quiet = shipped(quiet_hours=(time(0, 0), time(23, 0)))
     decided = decide_due(loop.id, loop, quiet, due, UTC)
     assert isinstance(decided, Defer) and decided.until > due
-    slower = rules.model_copy(
-        update={
-            "rule_sets": tuple(
-                rs.model_copy(
-                    update={
-                        "stages": {
-                            **rs.stages,
-                            Stage.ADVISED: rs.stages[Stage.ADVISED].model_copy(
-                                update={"after": timedelta(days=5)}
-                            ),
-                        }
-                    }
-                )
-                if Stage.ADVISED in rs.stages
-                else rs
-                for rs in rules.rule_sets
-            )
-        }
-    )
+    slower = advised_after(rules, timedelta(days=5))
     assert isinstance(decide_due(loop.id, loop, slower, due, UTC), Replan)
 
 
@@ -148,25 +129,7 @@ def test_reconcile_replans_in_batches_beside_the_ticks(
     services.writer.rules = lambda: rules[0]
     services.scheduler.rules = lambda: rules[0]
     loops = [advised_loop(services, f"l{n}") for n in range(7)]
-    rules[0] = shipped(timezone=None).model_copy(
-        update={
-            "rule_sets": tuple(
-                rs.model_copy(
-                    update={
-                        "stages": {
-                            **rs.stages,
-                            Stage.ADVISED: rs.stages[Stage.ADVISED].model_copy(
-                                update={"after": timedelta(days=5)}
-                            ),
-                        }
-                    }
-                )
-                if Stage.ADVISED in rs.stages
-                else rs
-                for rs in rules[0].rule_sets
-            )
-        }
-    )
+    rules[0] = advised_after(rules[0], timedelta(days=5))
     services.scheduler.start_reconcile()
     steps = 0
     while services.scheduler.reconcile_step():
