@@ -85,7 +85,7 @@ def with_loop(
     person: PersonRecord | None, before: Loop | None, after: Loop, skey: str
 ) -> PersonRecord:
     """``person`` after ``before`` became ``after`` (``before`` None: a new loop)."""
-    record = person or PersonRecord(address=after.mentor.address)
+    record = person or PersonRecord(address=after.mentor.address.lower())
     name = record.name or after.mentor.name
     open_loops = dict(record.open)
     ended = [i for i in record.ended if i != after.id]

@@ -6,6 +6,9 @@ timeouts, redis-py's retries). CurrentMessage lets an actor see how often its me
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
@@ -28,3 +31,28 @@ def build_broker(url: str) -> RedisBroker:
     )
     broker.add_middleware(CurrentMessage())
     return broker
+
+
+class RedisOutage(logging.Filter):
+    """dramatiq's consumer logs a Redis outage as CRITICAL, with a whole traceback when Redis
+    is slow rather than gone (it only knows ConnectionError). An outage is expected: one
+    WARNING line per try, as everywhere else in mailmentor."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        outage = isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+        if outage or "connection error" in record.getMessage():
+            reason = " ".join(str(exc or record.getMessage()).split())[:200]
+            record.msg = "send queue: Redis unavailable (%s); the consumer tries again in 1 s"
+            record.args = (reason,)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_outages(queue: str = QUEUE) -> None:
+    """Install RedisOutage on the loggers of dramatiq's consumers of ``queue`` (once)."""
+    for name in (queue, f"{queue}.DQ"):
+        logger = logging.getLogger(f"dramatiq.worker.ConsumerThread({name})")
+        if not any(isinstance(f, RedisOutage) for f in logger.filters):
+            logger.addFilter(RedisOutage())

@@ -43,7 +43,7 @@ from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
 from mailmentor.store.client import is_transient
 from workers.actors import Actors
-from workers.broker import QUEUE, build_broker
+from workers.broker import QUEUE, build_broker, quiet_outages
 
 log = logging.getLogger("mailmentor.run")
 
@@ -137,6 +137,7 @@ class Stack:
         self._closers.append(self._join_threads)
 
         if self.workers:
+            quiet_outages()
             worker = dramatiq.Worker(
                 broker, queues={QUEUE}, worker_threads=settings.worker_threads, worker_timeout=200
             )

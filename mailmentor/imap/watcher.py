@@ -45,6 +45,9 @@ from mailmentor.store.leases import Held, HeldByOther
 
 log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
 
+#: A standing-by watcher asks for the lease this often (seconds).
+STANDBY_CHECK = 2.0
+
 
 class CheckpointStore(Protocol):
     """Remembers, per mailbox, the last UID fully handled and the UIDVALIDITY it belongs to.
@@ -266,7 +269,9 @@ class MailboxWatcher:
                 try:
                     if not self._hold_lease():
                         self._disconnect()
-                        self._sleep(self._lease_renew)
+                        # Ask again soon: a holder that died on this machine is taken over at
+                        # once; a live one keeps renewing and we keep standing by.
+                        self._sleep(min(self._lease_renew, STANDBY_CHECK))
                         continue
                     self.catch_up()
                     if failures:

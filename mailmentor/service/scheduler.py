@@ -160,10 +160,14 @@ class Scheduler:
         decisions = [decide_due(i, loops.get(i), rules, now, tz) for i in claimed]
         sends = [d for d in decisions if isinstance(d, Send)]
         week = week_start(now, tz)
+        budgeted = [d for d in sends if d.action.kind is ActionKind.REMIND]
+        # A reminder claimed again (its send was retried, or its sender died) was counted when
+        # it was first queued: it goes again without counting, and takes no one's room.
+        again = self.store.weekly.counted(week, [_budget_item(d) for d in budgeted])
         reminders = [
             (d.loop.id, d.action.due_at, d.loop.nudges)
-            for d in sends
-            if d.action.kind is ActionKind.REMIND
+            for d in budgeted
+            if _budget_item(d) not in again
         ]
         counted = self.store.weekly.reminders_in_week(week)
         _, waiting = within_budget(reminders, counted, rules.reminder_budget)
@@ -183,8 +187,7 @@ class Scheduler:
             self.store.loops.run_each(batch)
         going = [d for d in sends if d.loop.id not in wait]
         self.store.weekly.count_reminders(
-            week,
-            [f"{d.loop.id} {d.action.key}" for d in going if d.action.kind is ActionKind.REMIND],
+            week, [_budget_item(d) for d in going if d.action.kind is ActionKind.REMIND]
         )
         self._queue([(d.loop.id, d.action.key) for d in going])
         return TickReport(
@@ -329,6 +332,11 @@ class Scheduler:
             )
         skipped = self.store.loops.run_each(batch)
         return len(pending) - len(skipped)
+
+
+def _budget_item(send: Send) -> str:
+    """How the weekly budget names a reminder: each loop's action counts once."""
+    return f"{send.loop.id} {send.action.key}"
 
 
 def _sum(a: TickReport, b: TickReport) -> TickReport:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -269,12 +270,13 @@ class Sender:
         the item's mark; frees the mark on any failure but a permanent one."""
         if key in self._unrecorded:
             return None
-        holder = self.store.outbox.begin_send(key, self.owner, SEND_LEASE)
+        me = self._marker()
+        holder = self.store.outbox.begin_send(key, me, SEND_LEASE)
         if holder:
             if not self._dead(holder):
                 raise SendBusy(key, holder)
             log.warning("taking over %s from %s, which stopped while sending it", key, holder)
-            holder = self.store.outbox.begin_send(key, self.owner, SEND_LEASE, take_from=holder)
+            holder = self.store.outbox.begin_send(key, me, SEND_LEASE, take_from=holder)
             if holder:
                 raise SendBusy(key, holder)
         message = build()
@@ -283,18 +285,26 @@ class Sender:
         except PermanentSendError:
             raise
         except BaseException:
-            self.store.outbox.abort_send(key, self.owner)
+            self.store.outbox.abort_send(key, me)
             raise
         self._unrecorded.add(key)
         return message
 
+    def _marker(self) -> str:
+        """Who holds a sending mark: this process and thread, so that two worker threads of
+        one process never both send a duplicated job."""
+        return f"{self.owner}/{threading.get_ident()}"
+
     def _dead(self, holder: str) -> bool:
-        return provably_dead(holder) or not self._alive(holder)
+        process = holder.split("/", 1)[0]
+        if process == self.owner:
+            return False  # another thread of this very process: it is running
+        return provably_dead(holder) or not self._alive(process)
 
     def _clear_mark(self, key: str) -> None:
-        """A mark of ours left from a try that got as far as SMTP (or of a dead process)."""
+        """A mark of this thread's, left from a try that got as far as SMTP (or a dead one's)."""
         holder = self.store.outbox.sender_of(key)
-        if holder == self.owner or (holder and self._dead(holder)):
+        if holder == self._marker() or (holder and self._dead(holder)):
             self.store.outbox.abort_send(key, holder)
         self._unrecorded.discard(key)
 

@@ -87,13 +87,12 @@ class LoopWriter:
             return given
         records: dict[str, PersonRecord | None] = {c.after.address: c.after for c in given}
         originals: dict[str, PersonRecord | None] = {c.after.address: c.before for c in given}
-        missing = [
-            c.after.mentor.address for c in concerned if c.after.mentor.address not in records
-        ]
-        for address, record in self.store.loops.people(missing).items():
+        missing = [c.after.mentor.address.lower() for c in concerned]
+        found = self.store.loops.people(a for a in missing if a not in records)
+        for address, record in found.items():
             records[address], originals[address] = record, record
         for item in concerned:
-            address = item.after.mentor.address
+            address = item.after.mentor.address.lower()
             skey = people.subject_key(normalize_subject(item.after.subject))
             records[address] = people.with_loop(records.get(address), item.before, item.after, skey)
             originals.setdefault(address, None)

@@ -34,6 +34,13 @@ class Weekly:
     def reminders_in_week(self, week: datetime) -> int:
         return int(self._r.scard(self._budget_key(week)))
 
+    def counted(self, week: datetime, items: list[str]) -> set[str]:
+        """Which of these reminders ("loopid action-key") the week has counted already."""
+        if not items:
+            return set()
+        known = self._r.smismember(self._budget_key(week), items)
+        return {item for item, seen in zip(items, known, strict=True) if seen}
+
     def count_reminders(self, week: datetime, items: list[str]) -> int:
         """Count these reminders ("loopid action-key", each once ever); returns the week's total."""
         key = self._budget_key(week)

@@ -149,3 +149,16 @@ def test_a_job_is_sent_once_and_then_done(services: Services, smtp_sink: SmtpSin
 
 def test_the_owner_of_a_fresh_process_is_not_the_dead_ones() -> None:
     assert str(this_process()) != dead_process()
+
+
+def test_another_thread_of_this_process_sending_it_means_wait(
+    services: Services, smtp_sink: SmtpSink
+) -> None:
+    """Found by the fault suite: two worker threads of one process mailed a duplicated job
+    twice, as the sending mark named only the process."""
+    loop, key = due_loop(services)
+    other_thread = f"{services.owner}/12345"
+    services.store.outbox.begin_send(f"{loop.id}:{key}", other_thread, timedelta(minutes=3))
+    with pytest.raises(SendBusy):
+        services.sender.deliver(loop.id, key)
+    assert smtp_sink.messages == []

@@ -12,6 +12,7 @@ import redis
 from mailmentor.errors import PermanentSendError, TemporarySendError
 from mailmentor.service.sender import SendBusy, Sent
 from workers.actors import MAX_BACKOFF_S, backoff_ms, run_send
+from workers.broker import quiet_outages
 
 
 def raising(exc: Exception) -> Sent:
@@ -55,3 +56,22 @@ def test_backoff_doubles_with_jitter_up_to_ten_minutes() -> None:
     for tries, low, high in [(0, 1000, 2000), (1, 2000, 4000), (5, 32000, 64000)]:
         assert all(low <= backoff_ms(tries) <= high for _ in range(50))
     assert all(backoff_ms(30) <= MAX_BACKOFF_S * 1000 for _ in range(50))
+
+
+def test_dramatiqs_consumer_reports_a_redis_outage_as_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    quiet_outages()
+    logger = logging.getLogger("dramatiq.worker.ConsumerThread(mailmentor)")
+    with caplog.at_level(logging.INFO):
+        try:
+            raise redis.TimeoutError("Timeout reading from socket")
+        except redis.TimeoutError:
+            logger.critical("Consumer encountered an unexpected error.", exc_info=True)
+        logger.critical("Consumer encountered a connection error: %s", "Error 111")
+        logger.critical("Consumer encountered an unexpected error.", exc_info=False)
+    outage, refused, other = caplog.records
+    assert (outage.levelno, outage.exc_info) == (logging.WARNING, None)
+    assert "Redis unavailable (Timeout reading from socket)" in outage.getMessage()
+    assert refused.levelno == logging.WARNING
+    assert other.levelno == logging.CRITICAL, "anything else stays as dramatiq says it"
