@@ -92,3 +92,26 @@ class TemporarySendError(SendError, ConnectionError):
 
 class PermanentSendError(SendError):
     """SMTP 5xx: recorded on the loop, never retried."""
+
+
+class SendBusy(SendError):
+    """Another live process (or thread) is sending this item right now; check again later."""
+
+    def __init__(self, key: str, holder: str) -> None:
+        self.key = key
+        self.holder = holder
+        super().__init__(f"{key} is being sent by {holder}")
+
+
+class StoreUnavailable(MailmentorError):
+    """The store could not take a message (or tell the checkpoint) right now; the watcher
+    waits and tries again from the checkpoint."""
+
+    def __init__(self, uid: int, cause: BaseException) -> None:
+        self.uid = uid  # 0: not at a message (reading the checkpoint)
+        self.cause = cause
+        super().__init__(f"{self.where}: {type(cause).__name__}: {cause}")
+
+    @property
+    def where(self) -> str:
+        return f"UID {self.uid}" if self.uid else "the checkpoint"

@@ -16,8 +16,8 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from mailmentor.errors import TemporarySendError
-from mailmentor.service.sender import SendBusy, Sender, SendOutcome
+from mailmentor.errors import SendBusy, TemporarySendError
+from mailmentor.service.sender import Sender, SendOutcome
 from mailmentor.store.client import is_transient
 from workers.broker import QUEUE
 
@@ -36,8 +36,13 @@ def backoff_ms(tries: int) -> int:
     return int(base * (0.5 + random.random() / 2) * 1000)
 
 
+class Busy(dramatiq.Retry):
+    """Another live sender has the item: check again later, however often (its mark ends with
+    its send, or after SEND_LEASE should it die); this does not use up the item's tries."""
+
+
 def _retry_when(retries: int, exc: BaseException) -> bool:
-    return retries < MAX_TRIES and isinstance(exc, dramatiq.Retry)
+    return isinstance(exc, Busy) or (retries < MAX_TRIES and isinstance(exc, dramatiq.Retry))
 
 
 def _tries() -> int:
@@ -52,7 +57,7 @@ def run_send(what: str, send: Callable[[], SendOutcome]) -> None:
     except SendBusy as exc:
         delay = backoff_ms(0)
         log.info("%s: being sent by %s; checking again in %.0f s", what, exc.holder, delay / 1000)
-        raise dramatiq.Retry(str(exc), delay=delay) from None
+        raise Busy(str(exc), delay=delay) from None
     except Exception as exc:
         if not (isinstance(exc, TemporarySendError) or is_transient(exc)):
             raise
@@ -72,20 +77,20 @@ class Actors:
 
     def __init__(self, broker: Any) -> None:
         self._sender: Sender | None = None
-        self.deliver_reminder = dramatiq.actor(
-            actor_name="deliver_reminder",
-            broker=broker,
-            queue_name=QUEUE,
-            retry_when=_retry_when,
-            max_retries=MAX_TRIES,
-        )(self._deliver)
-        self.send_job = dramatiq.actor(
-            actor_name="send_job",
-            broker=broker,
-            queue_name=QUEUE,
-            retry_when=_retry_when,
-            max_retries=MAX_TRIES,
-        )(self._send_job)
+        options: dict[str, Any] = {
+            "broker": broker,
+            "queue_name": QUEUE,
+            "retry_when": _retry_when,
+            "max_retries": MAX_TRIES,
+        }
+        self.deliver_reminder = dramatiq.actor(actor_name="deliver_reminder", **options)(
+            self._deliver
+        )
+        self.send_job = dramatiq.actor(actor_name="send_job", **options)(self._send_job)
+        # Layout 1 queued replies and digests under these names: an upgrade with some still in
+        # the queue sends them instead of dropping them.
+        self.send_reply = dramatiq.actor(actor_name="send_reply", **options)(self._legacy_reply)
+        self.send_digest = dramatiq.actor(actor_name="send_digest", **options)(self._legacy_digest)
 
     def bind(self, sender: Sender) -> None:
         self._sender = sender
@@ -103,6 +108,13 @@ class Actors:
 
     def _send_job(self, key: str) -> None:
         run_send(key, lambda: self.sender.send_job(key))
+
+    def _legacy_reply(self, message: str, key: str) -> None:
+        run_send(key, lambda: self.sender.adopt(key, {"kind": "reply", "message": message}))
+
+    def _legacy_digest(self, slot: str) -> None:
+        key = f"digest:{slot}"
+        run_send(key, lambda: self.sender.adopt(key, {"kind": "digest", "slot": slot}))
 
     # Dispatch
     def deliver_later(self, loop_id: str, action_key: str) -> None:

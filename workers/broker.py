@@ -13,20 +13,22 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
 from mailmentor.store.client import connect
+from mailmentor.store.keys import DEFAULT_USER
 
 #: dramatiq's queue for all of mailmentor's sends.
 QUEUE = "mailmentor"
-#: Keys of the broker's own (dramatiq's namespace, beside the store's ``mm:``).
+#: Keys of the broker's own (dramatiq's namespace, beside the store's ``mm:``), one per user:
+#: users sharing a Redis never take each other's jobs.
 NAMESPACE = "mailmentor"
 #: A worker whose heartbeat is this old counts as gone and its unacknowledged messages are
 #: given to others (dramatiq's default is a minute; ours recovers its own claims faster anyway).
 HEARTBEAT_TIMEOUT_MS = 15_000
 
 
-def build_broker(url: str) -> RedisBroker:
+def build_broker(url: str, user: str = DEFAULT_USER) -> RedisBroker:
     broker = RedisBroker(  # type: ignore[no-untyped-call]  # dramatiq is untyped
         client=connect(url),
-        namespace=NAMESPACE,
+        namespace=NAMESPACE if user == DEFAULT_USER else f"{NAMESPACE}:{user}",
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
     )
     broker.add_middleware(CurrentMessage())

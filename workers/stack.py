@@ -57,6 +57,8 @@ BEAT_EVERY = 5.0
 PROCESS_TTL = timedelta(seconds=30)
 #: How often the scheduler looks for claims of processes that stopped.
 RECOVER_EVERY = 5.0
+#: Seconds of each scheduler pass that re-planning after a rule edit may take.
+RECONCILE_SHARE = 0.25
 #: The scheduler waits out a store outage with backoff up to this many seconds.
 STORE_WAIT_MAX = 30.0
 
@@ -79,6 +81,7 @@ class Stack:
     on_sink_message: Callable[[ReceivedMessage], None] | None = None
 
     services: Services = field(init=False)
+    actors: Actors = field(init=False)
     stop_event: threading.Event = field(default_factory=threading.Event, init=False)
     owner: str = field(default_factory=lambda: str(this_process()), init=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
@@ -117,9 +120,9 @@ class Stack:
                         create_folder(imap, watched.folder)
         smtp = self.smtp or (smtp_account(settings) if settings.smtp_configured else self._sink())
 
-        broker = build_broker(url)
+        broker = build_broker(url, settings.user_id)
         self._closers.append(broker.close)
-        actors = Actors(broker)
+        actors = self.actors = Actors(broker)
         self.services = build_services(
             settings,
             store,
@@ -133,7 +136,14 @@ class Stack:
             owner=self.owner,
         )
         actors.bind(self.services.sender)
-        self._thread("heartbeat", lambda: beat(store, self.owner, self.stop_event))
+        # The heartbeat stops last (closers run in reverse): while a send finishes during the
+        # stop, other processes must not take this one for dead and send it again.
+        beating = threading.Event()
+        beater = threading.Thread(
+            target=beat, args=(store, self.owner, beating), name="mailmentor-heartbeat", daemon=True
+        )
+        beater.start()
+        self._closers.append(functools.partial(_stop_beating, beating, beater))
         self._closers.append(self._join_threads)
 
         if self.workers:
@@ -277,6 +287,11 @@ def _log_sink_message(received: ReceivedMessage) -> None:
     log.info("reminder for %s: %s", ", ".join(received.rcpt_tos), received.message["Subject"])
 
 
+def _stop_beating(beating: threading.Event, beater: threading.Thread) -> None:
+    beating.set()
+    beater.join(timeout=5)
+
+
 def beat(store: Store, owner: str, stop: threading.Event) -> None:
     """Say this process is alive until stopped; then say it is gone (its claims come back)."""
     while not stop.is_set():
@@ -303,26 +318,21 @@ def run_scheduler(
     backoff (1 s doubling up to 30 s)."""
     recovered_at = float("-inf")
     failures = 0
-    try:
-        scheduler.reconcile()
-    except Exception as exc:
-        if not is_transient(exc):
-            raise
-        log.warning("store unavailable at scheduler start (%s); re-planning later", exc)
-        scheduler.start_reconcile()
+    scheduler.start_reconcile()  # in batches between ticks: claims of the dead come back first
     while not stop.is_set():
         wait = interval
         try:
             if rules.reload_if_changed():
                 log.info("rules changed: re-planning open loops")
                 scheduler.start_reconcile()
-            scheduler.reconcile_step()
+            started = time.monotonic()
+            while time.monotonic() - started < RECONCILE_SHARE and scheduler.reconcile_step():
+                pass
             if time.monotonic() - recovered_at >= RECOVER_EVERY:
                 scheduler.recover()
                 recovered_at = time.monotonic()
             scheduler.tick()
             scheduler.digest_tick()
-            store.health.heartbeat("scheduler", timedelta(seconds=max(30, interval * 5)))
             if failures:
                 log.info("store available again: scheduler carries on")
             failures = 0

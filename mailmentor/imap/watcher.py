@@ -27,7 +27,7 @@ from typing import Protocol, TypeVar
 from imapclient import IMAPClient
 from imapclient.imap_utf7 import encode as utf7_encode
 
-from mailmentor.errors import LoginError, MailboxError, MailmentorError
+from mailmentor.errors import LoginError, MailboxError, StoreUnavailable
 from mailmentor.imap.account import (
     CONNECTION_ERRORS,
     ImapAccount,
@@ -79,20 +79,6 @@ class LeaseStore(Protocol):
     def acquire(self, name: str, owner: str, ttl: timedelta) -> Held | HeldByOther: ...
 
     def release(self, name: str, owner: str) -> None: ...
-
-
-class StoreUnavailable(MailmentorError):
-    """The store could not take a message (or tell the checkpoint) right now; the watcher
-    waits and tries again from the checkpoint."""
-
-    def __init__(self, uid: int, cause: BaseException) -> None:
-        self.uid = uid  # 0: not at a message (reading the checkpoint)
-        self.cause = cause
-        super().__init__(f"{self.where}: {type(cause).__name__}: {cause}")
-
-    @property
-    def where(self) -> str:
-        return f"UID {self.uid}" if self.uid else "the checkpoint"
 
 
 T = TypeVar("T")

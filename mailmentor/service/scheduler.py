@@ -22,7 +22,6 @@ from mailmentor.delivery import digest_slot, next_allowed, week_start, within_bu
 from mailmentor.liveness import provably_dead
 from mailmentor.model import ActionKind, Loop, PlannedAction
 from mailmentor.rules import Rules
-from mailmentor.schedule import plan_next
 from mailmentor.service.writer import JOB_GRACE, planned
 from mailmentor.store import Store
 from mailmentor.store.batch import Batch
@@ -32,13 +31,12 @@ from mailmentor.store.due import schedule_ops
 log = logging.getLogger("mailmentor.scheduler")
 
 #: A claimed loop comes back after this long if its send never completes (a live sender that
-#: lost its job); a dead sender's claims come back at once (`recover`).
-CLAIM_LEASE = timedelta(minutes=10)
+#: lost its job); a dead sender's claims come back at once (`recover`). The sender holds the
+#: claim again at every try, and tries are at most 10 minutes apart (workers.actors).
+CLAIM_LEASE = timedelta(minutes=15)
 #: Due loops claimed per round trip, and the rounds one tick may take.
 CLAIM_BATCH = 500
 MAX_ROUNDS = 20
-#: Loops re-planned per batch after a rule edit.
-RECONCILE_BATCH = 500
 
 
 class Dispatch(Protocol):
@@ -132,6 +130,9 @@ class Scheduler:
         #: Claimed and counted, but queueing them failed: queued first on the next tick (their
         #: claims name this process, so nobody else would before the lease ends).
         self._unqueued: list[tuple[str, str]] = []
+        #: Claimed by a tick that then failed (the store went away): handled first next time.
+        self._claimed: list[str] = []
+        self._claimed_jobs: list[str] = []
 
     def zone(self, rules: Rules) -> ZoneInfo:
         """The rules' time zone when they set one, else the TIMEZONE setting."""
@@ -142,12 +143,17 @@ class Scheduler:
     def tick(self) -> TickReport:
         """Claim what is due and queue it (or defer it); a few rounds at most per call."""
         report = TickReport(queued=self._queue(self._unqueued))
+        if self._claimed:  # claimed by a tick that failed half way: still ours, handle them now
+            report = _sum(report, self._handle(self._claimed, self.clock.now()))
+            self._claimed = []
         for _ in range(MAX_ROUNDS):
             now = self.clock.now()
             claimed = self.store.due.claim(now, CLAIM_LEASE, self.owner, CLAIM_BATCH)
             if not claimed:
                 break
+            self._claimed = claimed
             report = _sum(report, self._handle(claimed, now))
+            self._claimed = []
             if len(claimed) < CLAIM_BATCH:
                 break
         report = _sum(report, TickReport(queued=self.dispatch_jobs()))
@@ -160,18 +166,17 @@ class Scheduler:
         decisions = [decide_due(i, loops.get(i), rules, now, tz) for i in claimed]
         sends = [d for d in decisions if isinstance(d, Send)]
         week = week_start(now, tz)
-        budgeted = [d for d in sends if d.action.kind is ActionKind.REMIND]
-        # A reminder claimed again (its send was retried, or its sender died) was counted when
-        # it was first queued: it goes again without counting, and takes no one's room.
-        again = self.store.weekly.counted(week, [_budget_item(d) for d in budgeted])
-        reminders = [
-            (d.loop.id, d.action.due_at, d.loop.nudges)
-            for d in budgeted
-            if _budget_item(d) not in again
-        ]
-        counted = self.store.weekly.reminders_in_week(week)
-        _, waiting = within_budget(reminders, counted, rules.reminder_budget)
-        wait = set(waiting)
+        # Most urgent first; admitted in that order against the week's budget in one atomic step
+        # (two schedulers never both spend its last room). A reminder claimed again (its send
+        # was retried, or its sender died) was counted when first admitted: it goes again.
+        by_id = {d.loop.id: d for d in sends if d.action.kind is ActionKind.REMIND}
+        ranked, _ = within_budget(
+            [(d.loop.id, d.action.due_at, d.loop.nudges) for d in by_id.values()], 0, None
+        )
+        admitted = self.store.weekly.admit(
+            week, [_budget_item(by_id[i]) for i in ranked], rules.reminder_budget
+        )
+        wait = {i for i in ranked if _budget_item(by_id[i]) not in admitted}
         if wait:
             log.info(
                 "weekly reminder budget (%s) reached: %d reminders wait",
@@ -186,9 +191,6 @@ class Scheduler:
         if len(batch):
             self.store.loops.run_each(batch)
         going = [d for d in sends if d.loop.id not in wait]
-        self.store.weekly.count_reminders(
-            week, [_budget_item(d) for d in going if d.action.kind is ActionKind.REMIND]
-        )
         self._queue([(d.loop.id, d.action.key) for d in going])
         return TickReport(
             queued=len(going),
@@ -206,6 +208,7 @@ class Scheduler:
                 self.dispatch.deliver_later(loop_id, key)
             except BaseException:
                 self._unqueued = pending[n:]
+                self._claimed = []  # decided and counted: what is left to do is queueing
                 raise
         return len(pending)
 
@@ -255,9 +258,15 @@ class Scheduler:
 
     def dispatch_jobs(self) -> int:
         """Queue the replies, digests and drafts whose time came (or whose sender died)."""
-        keys = self.store.outbox.claim(self.clock.now(), CLAIM_LEASE, self.owner, CLAIM_BATCH)
-        for key in keys:
-            self.dispatch.send_later(key)
+        keys = [*self._claimed_jobs]
+        keys += self.store.outbox.claim(self.clock.now(), CLAIM_LEASE, self.owner, CLAIM_BATCH)
+        for n, key in enumerate(keys):
+            try:
+                self.dispatch.send_later(key)
+            except BaseException:
+                self._claimed_jobs = keys[n:]  # claimed: queued first next time
+                raise
+        self._claimed_jobs = []
         return len(keys)
 
     def digest_tick(self) -> str | None:
@@ -311,16 +320,11 @@ class Scheduler:
             return False
 
     def _replan_batches(self) -> Iterator[int]:
+        """Re-plan a few buckets of open loops per step; only the changed ones are written."""
         rules = self.rules()
-        pending: list[tuple[Loop, Loop]] = []
-        for loop in self.store.loops.open_loops():
-            action = plan_next(loop, rules)
-            if action != loop.next_action:
-                pending.append((loop, loop.model_copy(update={"next_action": action})))
-            if len(pending) >= RECONCILE_BATCH:
-                yield self._replan(pending)
-                pending = []
-        yield self._replan(pending)
+        for loops in self.store.loops.open_loop_batches():
+            pending = [(loop, fresh) for loop in loops if (fresh := planned(loop, rules)) != loop]
+            yield self._replan(pending)
 
     def _replan(self, pending: Sequence[tuple[Loop, Loop]]) -> int:
         if not pending:

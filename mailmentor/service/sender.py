@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from mailmentor import stages
 from mailmentor.clock import Clock
 from mailmentor.digest import Digest, build_digest
-from mailmentor.errors import MailmentorError, PermanentSendError
+from mailmentor.errors import PermanentSendError, SendBusy
 from mailmentor.intake import Identity
 from mailmentor.liveness import provably_dead
 from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
@@ -43,6 +43,7 @@ from mailmentor.reminders import (
 )
 from mailmentor.rules import Rules
 from mailmentor.service.outcomes import MailSent
+from mailmentor.service.scheduler import CLAIM_LEASE
 from mailmentor.service.writer import JOB_GRACE, LoopWriter, send_soon
 from mailmentor.smtp import SmtpAccount, send_message_sync
 from mailmentor.store import Store
@@ -55,13 +56,18 @@ log = logging.getLogger("mailmentor.sender")
 SEND_LEASE = timedelta(minutes=3)
 
 
-class SendBusy(MailmentorError):
-    """Another live process is sending this item right now; check again later."""
+class _MovedOn(Exception):
+    """Internal: the item was finished by another send between reading it and marking it."""
 
-    def __init__(self, key: str, holder: str) -> None:
-        self.key = key
-        self.holder = holder
-        super().__init__(f"{key} is being sent by {holder}")
+
+def _still_due(loop: Loop | None, action_key: str) -> bool:
+    action = loop.next_action if loop is not None else None
+    return (
+        loop is not None
+        and loop.stage.is_open
+        and action is not None
+        and (action.key == action_key)
+    )
 
 
 @dataclass(frozen=True)
@@ -138,19 +144,26 @@ class Sender:
         """Mail the reminder (or give-up notice, or "still relevant?") of one due action, once,
         and record it on the loop."""
         key = f"{loop_id}:{action_key}"
+        self.store.due.hold(loop_id, self.owner, self.clock.now(), CLAIM_LEASE)
         loop = self.store.loops.get(loop_id)
         if loop is None:
             return AlreadyDone(key, "the loop is gone")
         action = loop.next_action
-        if action is None or action.key != action_key or not loop.stage.is_open:
+        if not _still_due(loop, action_key) or action is None:
             self._clear_mark(key)
             return AlreadyDone(key, "the loop moved on")
+
+        def still_due() -> bool:
+            return _still_due(self.store.loops.get(loop_id, texts=False), action_key)
+
         try:
-            message = self._send_once(key, lambda: self._render(loop, action))
+            message = self._send_once(key, self._render(loop, action), still_due)
         except PermanentSendError as exc:
             log.error("reminder for loop %s failed for good: %s", loop_id, exc)
             self._record(loop_id, action, key, str(exc))
             return FailedForGood(key, str(exc))
+        except _MovedOn:
+            return AlreadyDone(key, "the loop moved on")
         self._record(loop_id, action, key, "")
         if message is not None:
             self.writer.notify(MailSent(self.user_address, str(message["Subject"]), loop))
@@ -212,23 +225,38 @@ class Sender:
 
     def send_job(self, key: str) -> SendOutcome:
         """Send one outbox job (a reply, the week's digest, a draft), once."""
+        self.store.outbox.hold(key, self.owner, self.clock.now(), CLAIM_LEASE)
         payload = self.store.outbox.job(key)
         if payload is None:
             self._clear_mark(key)
             return AlreadyDone(key, "done already")
         job = json.loads(payload)
+
+        def still_due() -> bool:
+            return self.store.outbox.job(key) is not None
+
         try:
-            message = self._send_once(key, lambda: self._build_job(job), via=self._via(job))
+            message = self._send_once(key, self._build_job(job), still_due, via=self._via(job))
         except PermanentSendError as exc:
             log.error("%s failed for good: %s", key, exc)
             self.writer.run(lambda: (Changeset(jobs_done=(key,)), None), f"finishing {key}")
             return FailedForGood(key, str(exc))
+        except _MovedOn:
+            return AlreadyDone(key, "done already")
         self.writer.run(lambda: (Changeset(jobs_done=(key,)), None), f"finishing {key}")
         self._unrecorded.discard(key)
         subject = str(message["Subject"]) if message is not None else ""
         if message is not None and job["kind"] != "draft":
             self.writer.notify(MailSent(self.user_address, subject))
         return Sent(key, subject)
+
+    def adopt(self, key: str, payload: dict[str, str]) -> SendOutcome:
+        """A job queued by mailmentor's layout 1 (its replies and digests went straight onto the
+        queue): kept in the outbox like any job, then sent once."""
+        job = Job(key, json.dumps(payload), due=self.clock.now() + JOB_GRACE, owner=self.owner)
+        if self.store.outbox.job(key) is None:
+            self.writer.run(lambda: (Changeset(jobs=(job,)), None), f"adopting {key}")
+        return self.send_job(key)
 
     def _build_job(self, job: dict[str, str]) -> EmailMessage:
         if job["kind"] == "digest":
@@ -262,12 +290,20 @@ class Sender:
     def _send_once(
         self,
         key: str,
-        build: Callable[[], EmailMessage],
+        message: EmailMessage,
+        still_due: Callable[[], bool],
         via: Callable[[EmailMessage], None] | None = None,
     ) -> EmailMessage | None:
-        """Hand what ``build`` makes to ``via`` (SMTP), unless this process already did and only
-        the record is missing (None then). Raises SendBusy while another live process holds
-        the item's mark; frees the mark on any failure but a permanent one."""
+        """Hand ``message`` to ``via`` (SMTP), unless this process already did and only the
+        record is missing (None then). Raises SendBusy while another live sender holds the
+        item's mark, _MovedOn if another send finished it since it was read; frees the mark on
+        any failure but a permanent one.
+
+        The message is built before the mark is taken (a failure building holds nothing), and
+        whether the item is still to send is asked again once the mark is ours: a send that
+        finished in between clears its mark in the same step as its record, so this is the one
+        check that cannot be overtaken.
+        """
         if key in self._unrecorded:
             return None
         me = self._marker()
@@ -279,8 +315,9 @@ class Sender:
             holder = self.store.outbox.begin_send(key, me, SEND_LEASE, take_from=holder)
             if holder:
                 raise SendBusy(key, holder)
-        message = build()
         try:
+            if not still_due():
+                raise _MovedOn(key)
             (via or self._smtp)(message)
         except PermanentSendError:
             raise

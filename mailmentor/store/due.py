@@ -9,6 +9,7 @@ skiplist node each, and claiming the due ones is still a range query. A claim pu
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,16 @@ class Claim:
     owner: str
     until: float
 
+    @property
+    def value(self) -> str:
+        """The claim as the store keeps it (a take-back must find exactly this)."""
+        return f"{self.owner}|{self.until!r}"
+
+
+def claim_log(ns: Namespace) -> str:
+    """A fresh key for one claim call's log (see lua.CLAIM_DUE): a retried call finds it."""
+    return ns.key("claimlog", uuid.uuid4().hex)
+
 
 def parse_claim(item: str, raw: object) -> Claim:
     text = as_text(raw)
@@ -55,6 +66,7 @@ class DueSet:
         self._ns = ns
         self._claim = client.register_script(lua.CLAIM_DUE)
         self._recover = client.register_script(lua.RECOVER_DUE)
+        self._hold = client.register_script(lua.HOLD_DUE)
 
     def due_at(self, loop_id: str) -> datetime | None:
         bucket, _ = self._ns.due_bucket(loop_id)
@@ -71,7 +83,7 @@ class DueSet:
         if limit <= 0:
             return []
         ids = self._claim(
-            keys=[self._ns.key("due"), self._ns.key("claims")],
+            keys=[self._ns.key("due"), self._ns.key("claims"), claim_log(self._ns)],
             args=[
                 repr(score(now)),
                 repr(score(now + lease)),
@@ -88,14 +100,25 @@ class DueSet:
         return [parse_claim(as_text(k), v) for k, v in raw.items()]
 
     def recover(self, claims: Iterable[Claim], now: datetime) -> int:
-        """Make the loops of these (dead owners') claims due now, unless re-planned since."""
+        """Make the loops of these (dead owners') claims due now, unless taken or re-planned
+        since."""
         args: list[str | float] = [repr(score(now)), self._ns.key("due", "")]
         for claim in claims:
             _, name = self._ns.due_bucket(claim.item)
-            args += [claim.item, name, repr(claim.until)]
+            args += [claim.item, name, claim.value]
         if len(args) == 2:
             return 0
         return int(self._recover(keys=[self._ns.key("due"), self._ns.key("claims")], args=args))
+
+    def hold(self, loop_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """The sender works on this claimed loop: the claim names it and starts its lease
+        again. False when there is no claim (the loop was recorded or re-planned meanwhile)."""
+        _, name = self._ns.due_bucket(loop_id)
+        held = self._hold(
+            keys=[self._ns.key("due"), self._ns.key("claims")],
+            args=[loop_id, name, self._ns.key("due", ""), owner, repr(score(now + lease))],
+        )
+        return bool(held)
 
     def count(self) -> int:
         """How many loops are scheduled (all buckets; for status and benchmarks)."""

@@ -18,6 +18,7 @@ Nothing here scans all loops except `open_loops`/`ended_loops`, which say so.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
@@ -41,6 +42,8 @@ from mailmentor.store.due import schedule_ops
 from mailmentor.store.keys import Namespace, message_key
 from mailmentor.store.outbox import job_done_ops, job_ops
 from mailmentor.store.times import score
+
+log = logging.getLogger("mailmentor.store")
 
 #: Buckets read per round trip when reading a whole family.
 _SCAN_BATCH = 256
@@ -89,11 +92,15 @@ class LoopStore:
             record = hot if hot is not None else ended
             if record is None:
                 continue
-            loop = codec.decode_loop(loop_id, record, raw_texts if texts else None)
-            if history:
-                base = int(loop.created_at.timestamp())
-                events = codec.decode_history(raw_history, base)
-                loop = loop.model_copy(update={"events": events})
+            try:
+                loop = codec.decode_loop(loop_id, record, raw_texts if texts else None)
+                if history:
+                    base = int(loop.created_at.timestamp())
+                    events = codec.decode_history(raw_history, base)
+                    loop = loop.model_copy(update={"events": events})
+            except StoreError as exc:
+                _unreadable(exc)
+                continue
             found[loop_id] = loop
         return found
 
@@ -110,13 +117,26 @@ class LoopStore:
         """Every closed or dropped loop's record (no texts)."""
         return self._family("arc")
 
+    def open_loop_batches(self, buckets: int = 32) -> Iterator[list[Loop]]:
+        """The open loops a few buckets at a time (re-planning between scheduler ticks)."""
+        keys = self._buckets("rec")
+        for start in range(0, len(keys), buckets):
+            batch: list[Loop] = []
+            for loop_id, raw in self._entries("rec", keys[start : start + buckets]):
+                try:
+                    batch.append(codec.decode_loop(loop_id, raw))
+                except StoreError as exc:
+                    _unreadable(exc)
+            yield batch
+
     def _buckets(self, name: str) -> list[str]:
         used = sorted(int(as_text(b)) for b in self._r.smembers(self.ns.used(name)))
         return [self.ns.key(name, b) for b in used]
 
-    def _entries(self, name: str) -> Iterator[tuple[str, bytes]]:
-        """Every (field, value) of family ``name``, a batch of buckets per round trip."""
-        keys = self._buckets(name)
+    def _entries(self, name: str, keys: list[str] | None = None) -> Iterator[tuple[str, bytes]]:
+        """Every (field, value) of family ``name`` (or of these of its buckets), a batch of
+        buckets per round trip."""
+        keys = self._buckets(name) if keys is None else keys
         for start in range(0, len(keys), _SCAN_BATCH):
             with self._r.pipeline(transaction=False) as pipe:
                 for key in keys[start : start + _SCAN_BATCH]:
@@ -128,7 +148,10 @@ class LoopStore:
 
     def _family(self, name: str) -> Iterator[Loop]:
         for loop_id, raw in self._entries(name):
-            yield codec.decode_loop(loop_id, raw)
+            try:
+                yield codec.decode_loop(loop_id, raw)
+            except StoreError as exc:
+                _unreadable(exc)
 
     def lookup(self, message_ids: Iterable[str]) -> dict[str, Indexed]:
         """What the index knows of each Message-ID (those it knows nothing of are left out)."""
@@ -170,7 +193,10 @@ class LoopStore:
     def all_people(self) -> Iterator[PersonRecord]:
         """Every person record (the digest's relationships): one read per bucket."""
         for address, raw in self._entries("ppl"):
-            yield codec.decode_person(address, raw)
+            try:
+                yield codec.decode_person(address, raw)
+            except StoreError as exc:
+                _unreadable(exc)
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -293,6 +319,12 @@ class LoopStore:
         for person in people:
             batch.hdel(self.ns.person(person.address), person.address)
         self.run(batch)
+
+
+def _unreadable(exc: StoreError) -> None:
+    """A record this version cannot read (a newer version's, or damaged): said loudly and left
+    alone, so that one bad record stops nothing else."""
+    log.error("skipping %s", exc)
 
 
 def _clean(message_ids: Iterable[str]) -> list[str]:

@@ -51,7 +51,7 @@ local function passes(c)
     local current = redis.call('GET', KEYS[tonumber(c[2])])
     return (not current) or tonumber(current) < tonumber(c[3])
   end
-  return redis.error_reply('unknown check ' .. tostring(code))
+  error('commit: unknown check ' .. tostring(code))
 end
 
 local function merge_index(key, field, loop_id, applied)
@@ -122,7 +122,7 @@ local function apply(o)
     redis.call('SADD', k, o[3])
     if tonumber(o[4]) > 0 then redis.call('EXPIRE', k, o[4]) end
   else
-    return redis.error_reply('unknown op ' .. tostring(code))
+    error('commit: unknown op ' .. tostring(code))
   end
 end
 
@@ -180,12 +180,19 @@ return result
 """
 )
 
-# KEYS: top, claims. ARGV: now, lease_until, limit, owner, bucket key prefix.
+# KEYS: top, claims, this call's log. ARGV: now, lease_until, limit, owner, bucket key prefix.
 # Due members up to ``now`` get the score lease_until (they come back then unless recorded
 # or re-planned) and a claim naming the owner, in one step: two schedulers never share one.
+# The call's log (a nonce key, kept a minute) makes a retried call (its answer was lost)
+# return what the first one claimed instead of claiming more and losing those.
 CLAIM_DUE = (
     _TOP_OF_BUCKET
     + """
+local logged = redis.call('LRANGE', KEYS[3], 0, -1)
+if #logged > 0 then
+  table.remove(logged, 1)
+  return logged
+end
 local now, expiry, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mark = ARGV[4] .. '|' .. expiry
 local out = {}
@@ -201,35 +208,46 @@ for _, name in ipairs(buckets) do
   refresh_top(bucket, KEYS[1], name)
   if #out >= limit then break end
 end
+redis.call('RPUSH', KEYS[3], '', unpack(out))
+redis.call('EXPIRE', KEYS[3], 60)
 return out
 """
 )
 
-# KEYS: top, claims. ARGV: now, bucket key prefix, then (id, bucket name, lease_until)...
-# A claim whose holder died: due again now, if its due entry is still the claim's (nobody
-# re-planned it since); the claim is dropped either way.
+# KEYS: top, claims. ARGV: now, bucket key prefix, then (id, bucket name, claim value)...
+# A claim whose holder died: due again now, if it is still that claim (not taken since by a live
+# process) and its due entry still the claim's (nobody re-planned it since).
 RECOVER_DUE = (
     _TOP_OF_BUCKET
     + """
 local now, prefix = ARGV[1], ARGV[2]
 local recovered = 0
 for i = 3, #ARGV, 3 do
-  local id, name, expiry = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local bucket = prefix .. name
-  local score = redis.call('ZSCORE', bucket, id)
-  if score and tonumber(score) == tonumber(expiry) then
-    redis.call('ZADD', bucket, now, id)
-    refresh_top(bucket, KEYS[1], name)
-    recovered = recovered + 1
+  local id, name, claim = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if redis.call('HGET', KEYS[2], id) == claim then
+    local expiry = string.match(claim, '|([^|]*)$')
+    local bucket = prefix .. name
+    local score = redis.call('ZSCORE', bucket, id)
+    if score and tonumber(score) == tonumber(expiry) then
+      redis.call('ZADD', bucket, now, id)
+      refresh_top(bucket, KEYS[1], name)
+      recovered = recovered + 1
+    end
+    redis.call('HDEL', KEYS[2], id)
   end
-  redis.call('HDEL', KEYS[2], id)
 end
 return recovered
 """
 )
 
-# KEYS: out, outclaims. ARGV: now, lease_until, limit, owner. The outbox's claim: one level.
+# KEYS: out, outclaims, this call's log. ARGV: now, lease_until, limit, owner. The outbox's
+# claim: one level, and like CLAIM_DUE safe to retry.
 CLAIM_OUT = """
+local logged = redis.call('LRANGE', KEYS[3], 0, -1)
+if #logged > 0 then
+  table.remove(logged, 1)
+  return logged
+end
 local now, expiry, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mark = ARGV[4] .. '|' .. expiry
 local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
@@ -237,20 +255,53 @@ for _, key in ipairs(keys) do
   redis.call('ZADD', KEYS[1], expiry, key)
   redis.call('HSET', KEYS[2], key, mark)
 end
+redis.call('RPUSH', KEYS[3], '', unpack(keys))
+redis.call('EXPIRE', KEYS[3], 60)
 return keys
 """
 
-# KEYS: out, outclaims. ARGV: now, then (key, lease_until)...
+# KEYS: top, claims. ARGV: id, bucket name, bucket key prefix, owner, lease_until.
+# The sender holds a claimed loop while it works on it: the claim names the sending process and
+# its lease starts again, so a long retry is never claimed twice, and a dead sender's claim is
+# recognised. Only an existing claim is held: a recorded or re-planned loop has none.
+HOLD_DUE = (
+    _TOP_OF_BUCKET
+    + """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+  return 0
+end
+local bucket = ARGV[3] .. ARGV[2]
+redis.call('ZADD', bucket, ARGV[5], ARGV[1])
+refresh_top(bucket, KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4] .. '|' .. ARGV[5])
+return 1
+"""
+)
+
+# KEYS: out, outclaims, outjob. ARGV: key, owner, lease_until. HOLD_DUE for the outbox.
+HOLD_OUT = """
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
+return 1
+"""
+
+# KEYS: out, outclaims. ARGV: now, then (key, claim value)...
 RECOVER_OUT = """
 local recovered = 0
 for i = 2, #ARGV, 2 do
-  local key, expiry = ARGV[i], ARGV[i + 1]
-  local score = redis.call('ZSCORE', KEYS[1], key)
-  if score and tonumber(score) == tonumber(expiry) then
-    redis.call('ZADD', KEYS[1], ARGV[1], key)
-    recovered = recovered + 1
+  local key, claim = ARGV[i], ARGV[i + 1]
+  if redis.call('HGET', KEYS[2], key) == claim then
+    local expiry = string.match(claim, '|([^|]*)$')
+    local score = redis.call('ZSCORE', KEYS[1], key)
+    if score and tonumber(score) == tonumber(expiry) then
+      redis.call('ZADD', KEYS[1], ARGV[1], key)
+      recovered = recovered + 1
+    end
+    redis.call('HDEL', KEYS[2], key)
   end
-  redis.call('HDEL', KEYS[2], key)
 end
 return recovered
 """
@@ -312,4 +363,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
+"""
+
+# KEYS: the week's budget set. ARGV: budget (-1: none), ttl_s, items most urgent first.
+# Returns the items that may go: counted already, or counted now while there is room.
+ADMIT = """
+local budget, admitted = tonumber(ARGV[1]), {}
+for i = 3, #ARGV do
+  local item = ARGV[i]
+  if redis.call('SISMEMBER', KEYS[1], item) == 1 then
+    admitted[#admitted + 1] = item
+  elseif budget < 0 or redis.call('SCARD', KEYS[1]) < budget then
+    redis.call('SADD', KEYS[1], item)
+    admitted[#admitted + 1] = item
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return admitted
 """

@@ -11,8 +11,9 @@ heartbeats) is dropped.
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
 from pydantic import ValidationError
@@ -22,9 +23,9 @@ from mailmentor.errors import StoreLayoutError
 from mailmentor.intake import normalize_subject
 from mailmentor.liveness import this_process
 from mailmentor.model import MAX_THREAD_IDS, Event, Loop
-from mailmentor.stages import MESSAGE_SOURCE, replay
+from mailmentor.stages import MESSAGE_SOURCE, apply_due_action, replay
 from mailmentor.store.batch import Batch
-from mailmentor.store.changes import Changeset, Conflict, LoopChange, PersonChange
+from mailmentor.store.changes import Changeset, Conflict, Job, LoopChange, PersonChange
 from mailmentor.store.codec import as_text
 from mailmentor.store.keys import LAYOUT, Namespace
 from mailmentor.store.leases import Held, Leases
@@ -35,15 +36,11 @@ log = logging.getLogger("mailmentor.store")
 V1_PREFIX = "mm"
 
 
-def _text(value: object) -> str:
-    return as_text(value)
-
-
 def _v1_keys(client: redis.Redis) -> list[str]:
     return [
-        _text(k)
+        as_text(k)
         for k in client.scan_iter(match=f"{V1_PREFIX}:*", count=1000)
-        if not _text(k).startswith(f"{V1_PREFIX}:u:")
+        if not as_text(k).startswith(f"{V1_PREFIX}:u:")
     ]
 
 
@@ -63,11 +60,11 @@ def migrate_v1(client: redis.Redis, ns: Namespace, loops: LoopStore, leases: Lea
     try:
         moved = 0
         for raw_id in client.zrange(f"{V1_PREFIX}:loops", 0, -1):
-            moved += _move_loop(client, loops, _text(raw_id))
+            moved += _move_loop(client, loops, as_text(raw_id))
             leases.acquire("migrate", owner, timedelta(minutes=5))
         _move_gifts(client, loops)
         _move_mailbox_state(client, ns)
-        _move_weekly_state(client, ns)
+        _move_weekly_state(client, ns, loops)
         doomed = _v1_keys(client)
         for start in range(0, len(doomed), 500):
             client.delete(*doomed[start : start + 500])
@@ -98,7 +95,12 @@ def _move_loop(client: redis.Redis, loops: LoopStore, loop_id: str) -> int:
         except ValidationError as exc:
             raise StoreLayoutError(f"{key}: cannot read this layout-1 loop: {exc}") from exc
         loop = upgraded(old)
-        mids = [_text(m) for m in client.smembers(mids_key)]
+        action = old.next_action
+        if action is not None and client.exists(f"{V1_PREFIX}:sent:{loop_id}:{action.key}"):
+            # Sent by layout 1 just before it stopped, not recorded yet: recorded now (as
+            # layout 1's own retry would have), not mailed again.
+            loop = apply_due_action(loop, action, action.due_at)
+        mids = [as_text(m) for m in client.smembers(mids_key)]
         applied = tuple(
             e.source[len(MESSAGE_SOURCE) : -1]
             for e in old.events
@@ -130,7 +132,7 @@ def _move_loop(client: redis.Redis, loops: LoopStore, loop_id: str) -> int:
 def _move_gifts(client: redis.Redis, loops: LoopStore) -> None:
     prefix, suffix = f"{V1_PREFIX}:person:", ":events"
     for raw_key in list(client.scan_iter(match=f"{prefix}*{suffix}", count=500)):
-        key = _text(raw_key)
+        key = as_text(raw_key)
         address = key[len(prefix) : -len(suffix)]
         for item in client.lrange(key, 0, -1):
             person = loops.person(address)
@@ -144,25 +146,36 @@ def _move_mailbox_state(client: redis.Redis, ns: Namespace) -> None:
     for family in ("ckpt", "marks", "marksv"):
         head = f"{V1_PREFIX}:{family}:"
         for raw_key in list(client.scan_iter(match=f"{head}*", count=500)):
-            old = _text(raw_key)
+            old = as_text(raw_key)
             new = ns.key(family, old[len(head) :])
             if not client.exists(new):
                 client.copy(old, new)
             client.delete(old)
 
 
-def _move_weekly_state(client: redis.Redis, ns: Namespace) -> None:
+def _move_weekly_state(client: redis.Redis, ns: Namespace, loops: LoopStore) -> None:
     epoch = client.get(f"{V1_PREFIX}:digest:epoch")
     if epoch is not None:
         client.set(ns.key("digest", "epoch"), epoch, nx=True)
     slots = [
-        int(float(_text(k).rsplit(":", 1)[1]))
+        int(float(as_text(k).rsplit(":", 1)[1]))
         for k in client.scan_iter(match=f"{V1_PREFIX}:digest:queued:*", count=500)
     ]
     if slots:
-        client.set(ns.key("digest", "decided"), str(max(slots)))
+        latest = max(slots)
+        client.set(ns.key("digest", "decided"), str(latest))
+        iso = datetime.fromtimestamp(latest, UTC).isoformat()
+        if not client.exists(f"{V1_PREFIX}:sent:digest:{iso}"):
+            # Layout 1 marked the week before queueing its digest: one not sent yet is queued
+            # here, so it is not lost with the old marks.
+            job = Job(
+                key=f"digest:{iso}",
+                payload=json.dumps({"kind": "digest", "slot": iso}),
+                due=datetime.fromtimestamp(latest, UTC),
+            )
+            loops.commit(Changeset(jobs=(job,)))
     for raw_key in list(client.scan_iter(match=f"{V1_PREFIX}:budget:*", count=500)):
-        week = _text(raw_key).rsplit(":", 1)[1]
+        week = as_text(raw_key).rsplit(":", 1)[1]
         count = int(client.get(raw_key) or 0)
         if count:
             key = ns.key("budget", week)

@@ -17,16 +17,17 @@ from mailmentor.store import lua
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Job
 from mailmentor.store.codec import as_text
-from mailmentor.store.due import Claim, parse_claim
+from mailmentor.store.due import Claim, claim_log, parse_claim
 from mailmentor.store.keys import Namespace
-from mailmentor.store.times import from_score, score, ttl_ms
+from mailmentor.store.times import score, ttl_ms
 
 
 def job_ops(batch: Batch, ns: Namespace, job: Job) -> None:
     batch.zadd(ns.key("out"), score(job.due), job.key)
     batch.hset(ns.key("outjob"), job.key, job.payload)
     if job.owner:
-        batch.hset(ns.key("outclaims"), job.key, f"{job.owner}|{score(job.due)!r}")
+        claim = Claim(job.key, job.owner, score(job.due))
+        batch.hset(ns.key("outclaims"), job.key, claim.value)
 
 
 def job_done_ops(batch: Batch, ns: Namespace, key: str) -> None:
@@ -42,6 +43,7 @@ class OutboxStore:
         self._ns = ns
         self._claim = client.register_script(lua.CLAIM_OUT)
         self._recover = client.register_script(lua.RECOVER_OUT)
+        self._hold = client.register_script(lua.HOLD_OUT)
         self._begin = client.register_script(lua.BEGIN_SEND)
         self._delete_if = client.register_script(lua.DELETE_IF)
 
@@ -55,7 +57,7 @@ class OutboxStore:
 
     def claim(self, now: datetime, lease: timedelta, owner: str, limit: int) -> list[str]:
         keys = self._claim(
-            keys=[self._ns.key("out"), self._ns.key("outclaims")],
+            keys=[self._ns.key("out"), self._ns.key("outclaims"), claim_log(self._ns)],
             args=[repr(score(now)), repr(score(now + lease)), int(limit), owner],
         )
         return [as_text(k) for k in keys]
@@ -65,16 +67,21 @@ class OutboxStore:
         return [parse_claim(as_text(k), v) for k, v in raw.items()]
 
     def recover(self, claims: Iterable[Claim], now: datetime) -> int:
+        """Make these (dead owners') jobs due now, unless taken since."""
         args: list[str] = [repr(score(now))]
         for claim in claims:
-            args += [claim.item, repr(claim.until)]
+            args += [claim.item, claim.value]
         if len(args) == 1:
             return 0
         return int(self._recover(keys=[self._ns.key("out"), self._ns.key("outclaims")], args=args))
 
-    def next_due(self) -> datetime | None:
-        first = self._r.zrange(self._ns.key("out"), 0, 0, withscores=True)
-        return from_score(first[0][1]) if first else None
+    def hold(self, key: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """The sender works on this job: its claim names it and starts its lease again."""
+        held = self._hold(
+            keys=[self._ns.key("out"), self._ns.key("outclaims"), self._ns.key("outjob")],
+            args=[key, owner, repr(score(now + lease))],
+        )
+        return bool(held)
 
     # -- sending marks --------------------------------------------------------------------------
 

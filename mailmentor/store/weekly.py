@@ -11,8 +11,10 @@ from datetime import datetime
 
 import redis
 
+from mailmentor.store import lua
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Committed, Job
+from mailmentor.store.codec import as_text
 from mailmentor.store.keys import Namespace
 from mailmentor.store.loops import LoopStore
 from mailmentor.store.outbox import job_ops
@@ -27,6 +29,7 @@ class Weekly:
         self._r = client
         self._ns = ns
         self._loops = loops
+        self._admit = client.register_script(lua.ADMIT)
 
     def _budget_key(self, week: datetime) -> str:
         return self._ns.key("budget", int(score(week)))
@@ -34,22 +37,17 @@ class Weekly:
     def reminders_in_week(self, week: datetime) -> int:
         return int(self._r.scard(self._budget_key(week)))
 
-    def counted(self, week: datetime, items: list[str]) -> set[str]:
-        """Which of these reminders ("loopid action-key") the week has counted already."""
+    def admit(self, week: datetime, items: list[str], budget: int | None) -> set[str]:
+        """Which of these reminders ("loopid action-key", most urgent first) may go this week:
+        those counted already, and new ones while the budget has room (None: no budget), each
+        counted once. One atomic step, so schedulers never overspend it together."""
         if not items:
             return set()
-        known = self._r.smismember(self._budget_key(week), items)
-        return {item for item, seen in zip(items, known, strict=True) if seen}
-
-    def count_reminders(self, week: datetime, items: list[str]) -> int:
-        """Count these reminders ("loopid action-key", each once ever); returns the week's total."""
-        key = self._budget_key(week)
-        with self._r.pipeline() as pipe:
-            if items:
-                pipe.sadd(key, *items)
-            pipe.expire(key, BUDGET_TTL_S)
-            pipe.scard(key)
-            return int(pipe.execute()[-1])
+        admitted = self._admit(
+            keys=[self._budget_key(week)],
+            args=[-1 if budget is None else int(budget), BUDGET_TTL_S, *items],
+        )
+        return {as_text(item) for item in admitted}
 
     def digest_epoch(self, now: datetime) -> datetime:
         """When digests started being scheduled here (set once): earlier weeks get none, so a

@@ -15,9 +15,8 @@ import pytest
 import redis
 
 from mailmentor.embedded_redis import EmbeddedRedis
-from mailmentor.errors import StoreBusy
+from mailmentor.errors import StoreBusy, StoreUnavailable
 from mailmentor.imap import ImapAccount, MailboxWatcher
-from mailmentor.imap.watcher import StoreUnavailable
 from mailmentor.service.writer import LoopWriter
 from mailmentor.store import Store, open_store
 from mailmentor.store.client import connect

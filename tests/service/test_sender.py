@@ -11,11 +11,11 @@ import redis
 
 from mailmentor.app import Services
 from mailmentor.clock import ManualClock
-from mailmentor.errors import TemporarySendError
+from mailmentor.errors import SendBusy, TemporarySendError
 from mailmentor.liveness import this_process
 from mailmentor.model import EventType, Loop
 from mailmentor.sandbox.smtp_sink import SmtpSink
-from mailmentor.service.sender import AlreadyDone, FailedForGood, SendBusy, Sent
+from mailmentor.service.sender import AlreadyDone, FailedForGood, Sent
 from mailmentor.store import Store
 from mailmentor.store.loops import LoopStore
 from tests.processes import dead_process
@@ -162,3 +162,64 @@ def test_another_thread_of_this_process_sending_it_means_wait(
     with pytest.raises(SendBusy):
         services.sender.deliver(loop.id, key)
     assert smtp_sink.messages == []
+
+
+def test_a_duplicated_job_that_read_before_another_finished_does_not_send(
+    services: Services, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: the check "still to send?" came before the mark, and a finished send
+    clears its mark with its record, so a job that had read the loop just before could send
+    again. It is asked again once the mark is taken."""
+    loop, key = due_loop(services)
+    sender = services.sender
+    render = type(sender)._render
+    raced: list[object] = []
+    racing = [True]
+
+    def render_then_race(self: object, lp: Loop, action: object) -> object:
+        message = render(sender, lp, action)  # type: ignore[arg-type]
+        if racing:
+            racing.clear()
+            raced.append(sender.deliver(loop.id, key))  # another job finishes meanwhile
+        return message
+
+    monkeypatch.setattr(type(sender), "_render", render_then_race)
+    assert isinstance(sender.deliver(loop.id, key), AlreadyDone)
+    assert isinstance(raced[0], Sent)
+    assert len(smtp_sink.messages) == 1
+    assert services.store.outbox.sender_of(f"{loop.id}:{key}") is None
+
+
+def test_a_failure_while_building_holds_no_mark(
+    services: Services, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop, key = due_loop(services)
+
+    def broken(self: object, lp: Loop, action: object) -> object:
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(type(services.sender), "_render", broken)
+    with pytest.raises(redis.TimeoutError):
+        services.sender.deliver(loop.id, key)
+    assert services.store.outbox.sender_of(f"{loop.id}:{key}") is None
+    monkeypatch.undo()
+    assert isinstance(services.sender.deliver(loop.id, key), Sent)
+
+
+def test_the_sender_holds_the_claim_while_it_works(services: Services) -> None:
+    """The claim names the sending process and its lease starts again at every try, so a long
+    retry is not claimed twice and a dead sender is recognised (found in review)."""
+    loop, _ = due_loop(services)
+    now = services.scheduler.clock.now()
+    assert services.scheduler.tick().queued == 1
+    services.store.health.process_beat(services.owner, timedelta(seconds=30))
+    (claim,) = services.store.due.claims()
+    clock = services.scheduler.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(minutes=14))
+    assert services.store.due.hold(loop.id, "worker:7:1:b", clock.now(), timedelta(minutes=15))
+    (held,) = services.store.due.claims()
+    assert held.owner == "worker:7:1:b" and held.until > claim.until > now.timestamp()
+    clock.advance(timedelta(minutes=2))  # the first lease has ended; the held one has not
+    assert services.scheduler.tick().queued == 0
+    assert not services.store.due.hold("no-such-loop", "w", clock.now(), timedelta(minutes=1))

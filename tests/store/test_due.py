@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import redis
 
 from mailmentor.embedded_redis import EmbeddedRedis
@@ -91,3 +92,28 @@ def test_concurrent_schedulers_never_claim_one_loop_twice(
         t.join()
     everything = [loop_id for part in claimed for loop_id in part]
     assert sorted(everything) == [f"l{n:03}" for n in range(400)]
+
+
+def test_a_retried_claim_returns_what_the_first_try_claimed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: the client retries a command whose answer it lost; a claim script that
+    ran would run again, find nothing due, and the first claims were never handled."""
+    for n in range(3):
+        schedule(store, f"l{n}", T0)
+    log_key = store.ns.key("claimlog", "fixed")
+    monkeypatch.setattr("mailmentor.store.due.claim_log", lambda ns: log_key)
+    first = store.due.claim(T0, LEASE, "me", 10)
+    schedule(store, "l9", T0)
+    again = store.due.claim(T0, LEASE, "me", 10)
+    assert sorted(first) == sorted(again) == ["l0", "l1", "l2"]
+    assert store.due.due_at("l9") == T0, "the retry claimed nothing more"
+
+
+def test_taking_back_a_dead_claim_leaves_a_newer_live_one_alone(store: Store) -> None:
+    schedule(store, "l1", T0)
+    store.due.claim(T0, timedelta(seconds=30), "dead", 10)
+    (stale,) = store.due.claims()
+    store.due.claim(T0 + timedelta(seconds=31), LEASE, "live", 10)  # its lease ended: re-claimed
+    assert store.due.recover([stale], T0 + timedelta(seconds=40)) == 0
+    assert [c.owner for c in store.due.claims()] == ["live"]

@@ -4,13 +4,18 @@ the next try, and a dramatiq Retry (never logged with a traceback); the unexpect
 from __future__ import annotations
 
 import logging
+from email.message import EmailMessage
+from typing import Any
 
 import dramatiq
 import pytest
 import redis
 
-from mailmentor.errors import PermanentSendError, TemporarySendError
-from mailmentor.service.sender import SendBusy, Sent
+from mailmentor.errors import PermanentSendError, SendBusy, TemporarySendError
+from mailmentor.service.sender import Sent
+from tests import mail_factory as mf
+from tests.harness import running_harness
+from tests.waiting import wait_for
 from workers.actors import MAX_BACKOFF_S, backoff_ms, run_send
 from workers.broker import quiet_outages
 
@@ -75,3 +80,22 @@ def test_dramatiqs_consumer_reports_a_redis_outage_as_one_warning(
     assert "Redis unavailable (Timeout reading from socket)" in outage.getMessage()
     assert refused.levelno == logging.WARNING
     assert other.levelno == logging.CRITICAL, "anything else stays as dramatiq says it"
+
+
+def test_a_reply_queued_by_layout_1_is_still_sent_once(
+    redis_server: Any, redis_client: Any, imap_server: Any, smtp_sink: Any, tmp_path: Any
+) -> None:
+    """An upgrade with layout 1's jobs still in the queue (it queued replies and digests
+    straight onto dramatiq, under their own actor names): they are sent, not dropped."""
+    reply = EmailMessage()
+    reply["From"] = mf.SERVICE
+    reply["To"] = mf.USER
+    reply["Subject"] = "Re: help"
+    reply["Message-ID"] = "<mm.reply.legacy@example.com>"
+    reply.set_content("The commands are: done, reported, ...")
+    with running_harness(redis_server, imap_server, smtp_sink, tmp_path) as h:
+        h.stack.actors.send_reply.send(reply.as_string(), "reply:legacy@client.example")
+        (received,) = smtp_sink.wait_for(1)
+        wait_for(lambda: not h.store.outbox.pending(), what="the adopted job done")
+        assert received.message["Subject"] == "Re: help"
+        assert len(smtp_sink.messages) == 1
