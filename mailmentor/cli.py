@@ -24,7 +24,7 @@ from mailmentor import __version__
 from mailmentor.app import connect_store
 from mailmentor.clock import SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis, running_url
-from mailmentor.errors import ConfigError, MailmentorError, RulesError
+from mailmentor.errors import ConfigError, MailmentorError, RulesError, StoreBusy
 from mailmentor.model import Loop
 from mailmentor.rules import default_rules_dir, load_rules
 from mailmentor.rules.loader import load_rules_file
@@ -32,6 +32,7 @@ from mailmentor.schedule import plan_horizon
 from mailmentor.service.outcomes import Handled, Outcome
 from mailmentor.settings import ENV_PREFIX, Settings, load_settings
 from mailmentor.store import Store
+from mailmentor.store.changes import Committed
 
 DESCRIPTION = """\
 mailmentor helps you close every advice loop: act on advice, report back, give back.
@@ -386,7 +387,7 @@ def require_import_settings(settings: Settings) -> None:
 
 class _LeaveToScheduler:
     """`import` sends nothing itself: replies it causes wait in the outbox for the running
-    service's scheduler (their claim names no process, so they are due at once)."""
+    service's scheduler, which sends them after JOB_GRACE (a minute)."""
 
     def deliver_later(self, loop_id: str, action_key: str) -> None:
         pass
@@ -469,23 +470,36 @@ def forget_person(settings: Settings, address: str, *, confirmed: bool) -> int:
         print(f"mailmentor: error: {address!r} is not an email address", file=sys.stderr)
         return 2
     with open_store(settings) as store:
-        person = store.loops.person(address)
-        loops = list(store.loops.get_many(person.loop_ids, texts=False).values()) if person else []
-        gifts = len(person.gifts) if person else 0
-        if person is None or (not loops and not gifts):
-            print(f"nothing kept about {address}")
-            return 0
-        if not confirmed:
-            if not sys.stdin.isatty():
-                print("mailmentor: error: add --yes to forget without a prompt", file=sys.stderr)
-                return 2
-            answer = input(f"forget {address}: {len(loops)} loops, {gifts} recorded gifts? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                print("nothing deleted")
-                return 1
-        store.loops.delete(loops, [person])
+        for attempt in range(FORGET_ATTEMPTS):
+            person = store.loops.person(address)
+            found = store.loops.get_many(person.loop_ids, texts=False) if person else {}
+            loops = list(found.values())
+            gifts = len(person.gifts) if person else 0
+            if person is None or (not loops and not gifts):
+                print(f"nothing kept about {address}")
+                return 0
+            if not confirmed and attempt == 0:
+                if not sys.stdin.isatty():
+                    print(
+                        "mailmentor: error: add --yes to forget without a prompt", file=sys.stderr
+                    )
+                    return 2
+                answer = input(
+                    f"forget {address}: {len(loops)} loops, {gifts} recorded gifts? [y/N] "
+                )
+                if answer.strip().lower() not in ("y", "yes"):
+                    print("nothing deleted")
+                    return 1
+            if isinstance(store.loops.delete(loops, [person]), Committed):
+                break  # else a loop with them changed meanwhile: read it all again
+        else:
+            raise StoreBusy(f"forget {address}: their loops kept changing; try again")
     print(f"forgot {address}: {len(loops)} loops and {gifts} recorded gifts deleted")
     return 0
+
+
+#: `forget` reads and deletes again this often while the person's loops keep changing.
+FORGET_ATTEMPTS = 10
 
 
 def show_digest(settings: Settings) -> int:

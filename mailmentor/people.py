@@ -100,7 +100,7 @@ def with_loop(
         ended.append(after.id)
         counts = counts + achieved(after)
         if after.last_contact_at is not None and (last is None or after.last_contact_at > last):
-            last = after.last_contact_at
+            last = after.last_contact_at  # also when an ended loop hears from them again
     return replace(
         record, name=name, open=open_loops, ended=tuple(ended), counts=counts, last_contact=last
     )

@@ -16,6 +16,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
+from mailmentor.backoff import backoff_delay
 from mailmentor.errors import SendBusy, TemporarySendError
 from mailmentor.service.sender import Sender, SendOutcome
 from mailmentor.store.client import is_transient
@@ -32,8 +33,7 @@ MAX_BACKOFF_S = 600.0
 
 def backoff_ms(tries: int) -> int:
     """Exponential backoff with jitter (50–100 % of 2 s × 2^tries, at most 10 minutes)."""
-    base = min(MAX_BACKOFF_S, MIN_BACKOFF_S * float(2 ** min(tries, 20)))
-    return int(base * (0.5 + random.random() / 2) * 1000)
+    return int(backoff_delay(tries, MIN_BACKOFF_S, MAX_BACKOFF_S, random.random()) * 1000)
 
 
 class Busy(dramatiq.Retry):

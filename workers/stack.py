@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from mailmentor.app import (
     mailbox_folders,
     smtp_account,
 )
+from mailmentor.backoff import backoff_delay
 from mailmentor.clock import Clock, SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis
 from mailmentor.imap import ImapAccount, MailboxWatcher, create_folder
@@ -338,7 +340,7 @@ def run_scheduler(
             failures = 0
         except Exception as exc:
             if is_transient(exc):
-                wait = max(interval, min(STORE_WAIT_MAX, 2.0**failures))
+                wait = max(interval, backoff_delay(failures, 1.0, STORE_WAIT_MAX, random.random()))
                 failures += 1
                 reason = " ".join(str(exc).split())[:200] or type(exc).__name__
                 log.warning("store unavailable (%s); scheduler tries again in %.0f s", reason, wait)

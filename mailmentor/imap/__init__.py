@@ -41,7 +41,6 @@ from mailmentor.imap.watcher import (
     LeaseStore,
     MailboxWatcher,
     MarkStore,
-    backoff_delay,
 )
 
 log = logging.getLogger("mailmentor.imap")
@@ -66,7 +65,6 @@ __all__ = [
     "Security",
     "append_message",
     "appended_uid",
-    "backoff_delay",
     "connect",
     "create_folder",
     "failure_reason",

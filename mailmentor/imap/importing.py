@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from mailmentor.backoff import backoff_delay
 from mailmentor.errors import MailboxError
 from mailmentor.imap.account import IMAP_ERRORS, ImapAccount, logout, open_folder
 from mailmentor.imap.failures import log_failure
@@ -31,24 +34,23 @@ STORE_WAIT_MAX = 30.0
 def _until_stored(uid: int, label: str, handle: Callable[[], object]) -> None:
     """Handle one message; while the store cannot take it, wait and try it again (Ctrl-C stops
     the import): a message is only ever skipped for being unusable itself."""
-    delay = 1.0
-    while True:
+    for attempt in itertools.count():
         try:
             handle()
             return
         except Exception as exc:
             if not is_transient(exc):
                 raise
+            delay = backoff_delay(attempt, 1.0, STORE_WAIT_MAX, random.random())
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             log.warning(
-                "store unavailable at UID %d of %s (%s); trying it again in %.0f s",
+                "store unavailable at UID %d of %s (%s); trying it again in %.1f s",
                 uid,
                 label,
                 reason,
                 delay,
             )
             time.sleep(delay)
-            delay = min(delay * 2, STORE_WAIT_MAX)
 
 
 @dataclass(frozen=True)

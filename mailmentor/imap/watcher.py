@@ -27,6 +27,7 @@ from typing import Protocol, TypeVar
 from imapclient import IMAPClient
 from imapclient.imap_utf7 import encode as utf7_encode
 
+from mailmentor.backoff import backoff_delay
 from mailmentor.errors import LoginError, MailboxError, StoreUnavailable
 from mailmentor.imap.account import (
     CONNECTION_ERRORS,
@@ -94,12 +95,6 @@ def store_call(uid: int, call: Callable[[], T]) -> T:
         raise
 
 
-def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> float:
-    """Exponential backoff with jitter: ``rand`` in [0, 1) scales the delay into [50 %, 100 %]."""
-    base = min(maximum, initial * float(1 << min(attempt, 32)))
-    return base * (0.5 + rand / 2)
-
-
 def _data_waiting(client: IMAPClient, timeout: float, wake: socket.socket | None = None) -> bool:
     """True when the server sent something (or hung up) while we IDLE, or ``wake`` became
     readable; waits up to ``timeout``.
@@ -149,10 +144,12 @@ class MailboxWatcher:
     With a ``marking`` (mailbox mode), a message marked after it was read is handed over once
     more, as marked, on the next catch-up (IDLE reports flag changes, so that is soon).
 
-    The checkpoint advances after each message (handled or failed), so a crash re-delivers at
-    most the message in flight; the handler dedupes by Message-ID. A message the handler fails
-    on is logged and, with ``quarantine_folder``, moved there so it can be looked at (and
-    moved back to be tried again). ``stop()`` is final.
+    The checkpoint advances after each message, so a crash re-delivers at most the message in
+    flight (the handler recognises one it applied). When the store cannot take a message
+    (StoreUnavailable) the checkpoint stays before it and the watcher waits and tries it again;
+    a message the handler fails on for any other reason is logged and, with
+    ``quarantine_folder``, moved there so it can be looked at (and moved back to be tried
+    again), and the checkpoint moves past it. ``stop()`` is final.
     """
 
     def __init__(

@@ -56,6 +56,7 @@ from mailmentor.service.outcomes import (
 from mailmentor.service.writer import JOB_GRACE, LoopWriter, send_soon
 from mailmentor.store import Store
 from mailmentor.store.changes import Changeset, Indexed, Job, LoopChange, PersonChange
+from mailmentor.store.loops import clean_message_id
 from mailmentor.tokens import verify_token
 
 log = logging.getLogger("mailmentor.service")
@@ -186,7 +187,7 @@ class Intake:
         forwards = kind.forwards if isinstance(kind, intake.ForwardMail) else ()
         ids = [*msg.all_thread_ids(), *(i for f in forwards for i in intake.forward_thread_ids(f))]
         index = self.store.loops.lookup(ids)
-        own = index.get(bare_id(msg.message_id))
+        own = index.get(clean_message_id(msg.message_id))
         if own is not None and own.applied_to:
             return Changeset(), (Duplicate(), ())
         decision = _Decision(self, msg, index, self.clock.now())
@@ -203,10 +204,6 @@ class Intake:
 
 
 Meaning = intake.CommandMail | intake.ForwardMail | intake.OutgoingMail | MentorReply | UserFollowUp
-
-
-def bare_id(message_id: str) -> str:
-    return message_id.strip().strip("<>").strip()
 
 
 class _Decision:
@@ -230,7 +227,7 @@ class _Decision:
         """Loops of these Message-IDs' thread, oldest first (changes of this message included)."""
         found: dict[str, Loop] = {}
         for mid in message_ids:
-            entry = self.index.get(bare_id(mid))
+            entry = self.index.get(clean_message_id(mid))
             for loop_id in entry.loops if entry else ():
                 loop = self.work.current(loop_id)
                 if loop is not None:

@@ -26,7 +26,6 @@ from mailmentor.service.writer import JOB_GRACE, planned
 from mailmentor.store import Store
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Job, LoopChange
-from mailmentor.store.due import schedule_ops
 
 log = logging.getLogger("mailmentor.scheduler")
 
@@ -214,24 +213,14 @@ class Scheduler:
 
     def _write(self, batch: Batch, decision: DueDecision) -> None:
         """Queue the write a decision needs, each conditional on the loop being unchanged."""
-        ns = self.store.ns
+        loops = self.store.loops
         if isinstance(decision, Unschedule):
-            batch.group()
-            if decision.loop is not None:
-                key = (
-                    ns.rec(decision.loop_id)
-                    if decision.loop.stage.is_open
-                    else ns.arc(decision.loop_id)
-                )
-                batch.expect_rev(key, decision.loop_id, decision.loop.rev)
-            schedule_ops(batch, ns, decision.loop_id, None)
+            loops.reschedule_ops(batch.group(), decision.loop_id, decision.loop, None)
         elif isinstance(decision, Defer):
-            batch.group().expect_rev(ns.rec(decision.loop.id), decision.loop.id, decision.loop.rev)
-            schedule_ops(batch, ns, decision.loop.id, decision.until)
+            loops.reschedule_ops(batch.group(), decision.loop.id, decision.loop, decision.until)
         elif isinstance(decision, Replan):
-            self.store.loops.change_ops(
-                batch.group(), LoopChange(decision.loop, decision.planned, texts_loaded=False)
-            )
+            change = LoopChange(decision.loop, decision.planned, texts_loaded=False)
+            loops.change_ops(batch.group(), change)
 
     # -- claims of processes that died ------------------------------------------------------------
 

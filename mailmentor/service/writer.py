@@ -40,8 +40,11 @@ JOB_GRACE = timedelta(seconds=60)
 
 
 def touches_person(before: Loop | None, after: Loop) -> bool:
-    """Whether the mentor's person record changes: a loop starts, opens or ends."""
-    return before is None or before.stage.is_open != after.stage.is_open
+    """Whether the mentor's person record changes: a loop starts, opens or ends, or an ended
+    one hears from them again (their last contact)."""
+    if before is None or before.stage.is_open != after.stage.is_open:
+        return True
+    return not after.stage.is_open and after.last_contact_at != before.last_contact_at
 
 
 class LoopWriter:

@@ -10,7 +10,6 @@ waiting out.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import redis
@@ -18,6 +17,7 @@ import redis
 from mailmentor.errors import StoreLayoutError
 from mailmentor.store.checkpoints import Checkpoints
 from mailmentor.store.codec import as_text
+from mailmentor.store.commit import Committer
 from mailmentor.store.due import DueSet
 from mailmentor.store.health import Health
 from mailmentor.store.keys import BUCKETS, DEFAULT_USER, LAYOUT, Namespace
@@ -26,8 +26,6 @@ from mailmentor.store.loops import LoopStore
 from mailmentor.store.migrate import migrate_v1, v1_present
 from mailmentor.store.outbox import OutboxStore
 from mailmentor.store.weekly import Weekly
-
-log = logging.getLogger("mailmentor.store")
 
 
 @dataclass
@@ -47,17 +45,17 @@ class Store:
     @classmethod
     def on(cls, client: redis.Redis, ns: Namespace) -> Store:
         """The parts over ``client``, without checking the layout (see `open_store`)."""
-        loops = LoopStore(client, ns)
+        committer = Committer(client)
         return cls(
             client=client,
             ns=ns,
-            loops=loops,
+            loops=LoopStore(client, ns, committer),
             due=DueSet(client, ns),
             outbox=OutboxStore(client, ns),
             leases=Leases(client, ns),
-            checkpoints=Checkpoints(client, ns),
+            checkpoints=Checkpoints(client, ns, committer),
             health=Health(client, ns),
-            weekly=Weekly(client, ns, loops),
+            weekly=Weekly(client, ns, committer),
         )
 
 
@@ -80,8 +78,8 @@ def open_store(client: redis.Redis, user: str = DEFAULT_USER, buckets: int = BUC
         return store
     if v1_present(client):
         migrate_v1(client, ns, store.loops, store.leases)
-    client.hsetnx(ns.key("meta"), "layout", LAYOUT)
-    client.hsetnx(ns.key("meta"), "buckets", ns.buckets)
+    # One command: a crash can never leave half a stamp (which no later start could read).
+    client.hset(ns.key("meta"), mapping={"layout": LAYOUT, "buckets": ns.buckets})
     return store
 
 

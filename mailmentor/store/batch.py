@@ -95,6 +95,10 @@ class Batch:
     def zrem(self, key: str, member: str) -> Batch:
         return self._op("zrem", self._k(key), member)
 
+    def zremrangebyscore(self, key: str, below: float) -> Batch:
+        """Remove members scored below ``below``."""
+        return self._op("ztrim", self._k(key), repr(float(below)))
+
     def delete(self, key: str) -> Batch:
         return self._op("del", self._k(key))
 

@@ -61,20 +61,9 @@ class Changeset:
     jobs_done: tuple[str, ...] = ()
     #: Sending marks to clear (a reminder's send recorded).
     sends_done: tuple[str, ...] = ()
-    #: An IMAP checkpoint to advance in the same step: (mailbox, uidvalidity, uid).
-    checkpoint: tuple[str, int, int] | None = None
-    #: Lease values that must still hold for the change to happen: (lease name, "token|owner").
-    fences: tuple[tuple[str, str], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(
-            self.loops
-            or self.people
-            or self.jobs
-            or self.jobs_done
-            or self.sends_done
-            or self.checkpoint
-        )
+        return bool(self.loops or self.people or self.jobs or self.jobs_done or self.sends_done)
 
 
 @dataclass(frozen=True)

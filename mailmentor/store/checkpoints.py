@@ -12,14 +12,16 @@ import redis
 
 from mailmentor.store import lua
 from mailmentor.store.batch import Batch
+from mailmentor.store.changes import Committed
+from mailmentor.store.commit import Committer
 from mailmentor.store.keys import Namespace
 
 
 class Checkpoints:
-    def __init__(self, client: redis.Redis, ns: Namespace) -> None:
+    def __init__(self, client: redis.Redis, ns: Namespace, committer: Committer) -> None:
         self._r = client
         self._ns = ns
-        self._commit = client.register_script(lua.COMMIT)
+        self._committer = committer
         self._marks = client.register_script(lua.HANDLED_MARKS)
 
     def get_checkpoint(self, mailbox: str) -> tuple[int, int] | None:
@@ -38,8 +40,7 @@ class Checkpoints:
         if fence is not None:
             batch.expect_value(self._ns.key("lease", fence[0]), fence[1])
         batch.checkpoint(self._ns.key("ckpt", mailbox), uidvalidity, last_uid)
-        keys, argv = batch.args()
-        return int(self._commit(keys=keys, args=argv)[0]) == 1
+        return isinstance(self._committer.run(batch), Committed)
 
     def unhandled_marks(self, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> list[int]:
         """The UIDs among ``uids`` not yet handed over as marked, in the order given."""

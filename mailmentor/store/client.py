@@ -49,8 +49,8 @@ def connect(url: str, *, timeout: float = SOCKET_TIMEOUT, retries: int = RETRIES
 
 def tune_encodings(client: redis.Redis) -> None:
     """Raise the small-structure limits the layout needs where they are lower (memory only:
-    correctness never depends on it). A Redis that refuses CONFIG (managed services) is told
-    about once, in the log."""
+    correctness never depends on it). A Redis that refuses CONFIG (managed services) gets one
+    warning in the log, each time a process connects."""
     try:
         for name, wanted in ENCODINGS.items():
             current = client.config_get(name).get(name)

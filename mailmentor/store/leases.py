@@ -1,8 +1,9 @@
 """Leases with fencing tokens: one holder at a time for a mailbox watcher or the scheduler.
 
 A lease is ``token|owner`` with a TTL. Every new acquisition takes a new token from a counter, so
-a write that names the token it holds (`Changeset.fences`) is refused once someone else took
-over, even if the old holder wakes from a long pause believing it still holds the lease. A lease
+a write that names the token it holds (the watcher's checkpoint, `Checkpoints.set_checkpoint`'s
+``fence``) is refused once someone else took over, even if the old holder wakes from a long
+pause believing it still holds the lease. A lease
 held by a process that is provably dead (`liveness.provably_dead`) is taken over at once instead
 of after its TTL.
 """
@@ -75,10 +76,3 @@ class Leases:
         if raw is None:
             return None
         return as_text(raw).partition("|")[2]
-
-    # The watcher's LeaseStore protocol (True while held).
-    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
-        return isinstance(self.acquire(name, owner, ttl), Held)
-
-    def release_lease(self, name: str, owner: str) -> None:
-        self.release(name, owner)

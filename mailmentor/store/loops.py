@@ -9,9 +9,8 @@ What each operation touches (``b`` is the bucket of the loop, Message-ID or pers
 - `commit`, one Lua call for the whole change: per loop, a revision check of its record, the
   record (moved between n:rec and n:arc when it opens or ends), its texts, its history (appended),
   its due entry (n:due:b and n:due), its claim (n:claims), its Message-IDs (n:mid:b, with the
-  applied mark); per person, a revision check and the record; the jobs it leaves (n:out,
-  n:outjob, n:outclaims) or finishes (and their n:sending marks); an IMAP checkpoint; lease
-  values that must still hold.
+  applied mark), n:closed when it closes; per person, a revision check and the record; the
+  jobs it leaves (n:out, n:outjob, n:outclaims) or finishes (and their n:sending marks).
 
 Nothing here scans all loops except `open_loops`/`ended_loops`, which say so.
 """
@@ -19,7 +18,7 @@ Nothing here scans all loops except `open_loops`/`ended_loops`, which say so.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 import redis
@@ -27,17 +26,17 @@ import redis
 from mailmentor.errors import StoreError
 from mailmentor.model import Event, Loop, Stage
 from mailmentor.people import PersonRecord
-from mailmentor.store import codec, lua
+from mailmentor.store import codec
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import (
     Changeset,
     CommitResult,
     Committed,
-    Conflict,
     Indexed,
     LoopChange,
 )
 from mailmentor.store.codec import as_text
+from mailmentor.store.commit import Committer
 from mailmentor.store.due import schedule_ops
 from mailmentor.store.keys import Namespace, message_key
 from mailmentor.store.outbox import job_done_ops, job_ops
@@ -57,10 +56,10 @@ def clean_message_id(message_id: str) -> str:
 
 
 class LoopStore:
-    def __init__(self, client: redis.Redis, ns: Namespace) -> None:
+    def __init__(self, client: redis.Redis, ns: Namespace, committer: Committer) -> None:
         self._r = client
         self.ns = ns
-        self._commit = client.register_script(lua.COMMIT)
+        self._committer = committer
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -204,17 +203,11 @@ class LoopStore:
         """Apply the whole change atomically, or nothing if a loop or person it read changed."""
         if not change:
             return Committed()
-        batch = self.batch_for(change)
-        fenced = int(bool(change.fences))
-        return self.run(batch, describe=lambda g: _describe(change, g - fenced))
+        return self.run(self.batch_for(change), describe=lambda g: _describe(change, g))
 
     def batch_for(self, change: Changeset) -> Batch:
         """The batch that applies ``change`` (callers may add writes to its last group)."""
         batch = Batch("all")
-        if change.fences:
-            batch.group()
-            for lease, value in change.fences:
-                batch.expect_value(self.ns.key("lease", lease), value)
         for item in change.loops:
             self.change_ops(batch.group(), item)
         for person in change.people:
@@ -232,26 +225,28 @@ class LoopStore:
             job_done_ops(batch, self.ns, key)
         for key in change.sends_done:
             batch.delete(self.ns.key("sending", key))
-        if change.checkpoint is not None:
-            mailbox, uidvalidity, uid = change.checkpoint
-            batch.checkpoint(self.ns.key("ckpt", mailbox), uidvalidity, uid)
         return batch
 
-    def run(self, batch: Batch, describe: object = None) -> CommitResult:
-        """Run a prepared batch ("all" mode): Committed, or Conflict naming what changed."""
-        keys, argv = batch.args()
-        result = self._commit(keys=keys, args=argv)
-        if int(result[0]) == 1 and len(result) == 1:
-            return Committed()
-        group = int(result[1]) if len(result) > 1 else 0
-        what = describe(group) if callable(describe) else f"group {group}"
-        return Conflict(str(what))
+    def run(self, batch: Batch, describe: Callable[[int], str] | None = None) -> CommitResult:
+        """Run a batch built with `change_ops` and friends ("all" mode)."""
+        return self._committer.run(batch, describe)
 
     def run_each(self, batch: Batch) -> list[int]:
         """Run an "each" batch; returns the (1-based) groups skipped because a check failed."""
-        keys, argv = batch.args()
-        result = self._commit(keys=keys, args=argv)
-        return [int(g) for g in result[1:]]
+        return self._committer.run_each(batch)
+
+    def home(self, loop: Loop) -> str:
+        """The bucket a stored loop's record is in: open loops' or ended loops'."""
+        return self.ns.rec(loop.id) if loop.stage.is_open else self.ns.arc(loop.id)
+
+    def reschedule_ops(
+        self, batch: Batch, loop_id: str, loop: Loop | None, when: datetime | None
+    ) -> None:
+        """Queue on ``batch``: the loop is due at ``when`` (None: not at all) and its claim
+        released, only if it is still as read (a loop that is gone: unconditionally)."""
+        if loop is not None:
+            batch.expect_rev(self.home(loop), loop_id, loop.rev)
+        schedule_ops(batch, self.ns, loop_id, when)
 
     def change_ops(self, batch: Batch, item: LoopChange) -> None:
         """Queue one loop's change on ``batch``, in its current group."""
@@ -263,7 +258,7 @@ class LoopStore:
         if before is None:
             batch.expect_rev(hot, loop_id, 0).expect_rev(ended, loop_id, 0)
         else:
-            batch.expect_rev(hot if before.stage.is_open else ended, loop_id, before.rev)
+            batch.expect_rev(self.home(before), loop_id, before.rev)
         rev = (before.rev if before else 0) + 1
         target, other = (hot, ended) if after.stage.is_open else (ended, hot)
         batch.hset(target, loop_id, codec.encode_loop(after, rev))
@@ -285,6 +280,7 @@ class LoopStore:
         if after.stage is Stage.CLOSED:
             closed = new_events[-1].at if new_events else after.stage_entered_at
             batch.zadd(ns.key("closed"), score(closed), loop_id)
+            batch.zremrangebyscore(ns.key("closed"), score(closed - CLOSED_KEPT))
         elif before is not None and before.stage is Stage.CLOSED:
             batch.zrem(ns.key("closed"), loop_id)
         for mid in _clean(item.index):
@@ -296,29 +292,33 @@ class LoopStore:
 
     def closed_since(self, since: datetime) -> int:
         """How many loops closed since ``since`` (the digest's "closed this week"); the list
-        keeps only the last ``CLOSED_KEPT``."""
-        key = self.ns.key("closed")
-        with self._r.pipeline() as pipe:
-            pipe.zremrangebyscore(key, "-inf", repr(score(since - CLOSED_KEPT)))
-            pipe.zcount(key, repr(score(since)), "+inf")
-            return int(pipe.execute()[1])
+        keeps only the last ``CLOSED_KEPT`` (older entries go as new ones come)."""
+        return int(self._r.zcount(self.ns.key("closed"), repr(score(since)), "+inf"))
 
     # -- deleting -------------------------------------------------------------------------------
 
-    def delete(self, loops: Sequence[Loop], people: Sequence[PersonRecord]) -> None:
-        """Remove these loops and people entirely (``forget``). Their Message-IDs stay in the
-        index as opaque hashes, so that mail already handled is not tracked again."""
+    def delete(self, loops: Sequence[Loop], people: Sequence[PersonRecord]) -> CommitResult:
+        """Remove these loops and people entirely (``forget``), with the jobs that quote them,
+        unless one of them changed since it was read (Conflict: read again). Their Message-IDs
+        stay in the index as opaque hashes, so that mail already handled is not tracked again."""
         batch = Batch("all")
         for loop in loops:
-            batch.hdel(self.ns.rec(loop.id), loop.id)
-            batch.hdel(self.ns.arc(loop.id), loop.id)
+            home = self.home(loop)
+            batch.group().expect_rev(home, loop.id, loop.rev)
+            batch.hdel(home, loop.id)
             batch.hdel(self.ns.txt(loop.id), loop.id)
             batch.hdel(self.ns.hist(loop.id), loop.id)
             schedule_ops(batch, self.ns, loop.id, None)
             batch.zrem(self.ns.key("closed"), loop.id)
         for person in people:
-            batch.hdel(self.ns.person(person.address), person.address)
-        self.run(batch)
+            key = self.ns.person(person.address)
+            batch.group().expect_rev(key, person.address, person.rev)
+            batch.hdel(key, person.address)
+        ids = {loop.id for loop in loops}
+        for job, payload in self._r.hgetall(self.ns.key("outjob")).items():
+            if any(loop_id in as_text(payload) for loop_id in ids):  # a reply, a draft
+                job_done_ops(batch, self.ns, as_text(job))
+        return self.run(batch)
 
 
 def _unreadable(exc: StoreError) -> None:
@@ -332,10 +332,10 @@ def _clean(message_ids: Iterable[str]) -> list[str]:
 
 
 def _describe(change: Changeset, group: int) -> str:
-    """Which part of ``change`` the failed group was (1-based, after the fences' group)."""
+    """Which part of ``change`` the failed (1-based) group was."""
     loops = len(change.loops)
     if 1 <= group <= loops:
         return f"loop {change.loops[group - 1].loop_id}"
     if loops < group <= loops + len(change.people):
         return f"person {change.people[group - loops - 1].after.address}"
-    return "a lease it needed"
+    return "what it changed"

@@ -33,7 +33,7 @@ COMMIT = (
     + """
 local ARITY = {rev = 3, lease = 2, below = 2,
   hset = 3, hdel = 2, append = 3, due = 5, undue = 4, index = 4,
-  zadd = 3, zrem = 2, del = 1, ckpt = 3, set = 3, sadd = 3}
+  zadd = 3, zrem = 2, ztrim = 2, del = 1, ckpt = 3, set = 3, sadd = 3}
 
 local function rev_of(value)
   if not value then return 0 end
@@ -104,6 +104,8 @@ local function apply(o)
     redis.call('ZADD', k, o[3], o[4])
   elseif code == 'zrem' then
     redis.call('ZREM', k, o[3])
+  elseif code == 'ztrim' then
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. o[3])
   elseif code == 'del' then
     redis.call('DEL', k)
   elseif code == 'ckpt' then

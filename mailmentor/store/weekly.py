@@ -15,8 +15,8 @@ from mailmentor.store import lua
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Committed, Job
 from mailmentor.store.codec import as_text
+from mailmentor.store.commit import Committer
 from mailmentor.store.keys import Namespace
-from mailmentor.store.loops import LoopStore
 from mailmentor.store.outbox import job_ops
 from mailmentor.store.times import from_score, score
 
@@ -25,10 +25,10 @@ BUDGET_TTL_S = 31 * 86400
 
 
 class Weekly:
-    def __init__(self, client: redis.Redis, ns: Namespace, loops: LoopStore) -> None:
+    def __init__(self, client: redis.Redis, ns: Namespace, committer: Committer) -> None:
         self._r = client
         self._ns = ns
-        self._loops = loops
+        self._committer = committer
         self._admit = client.register_script(lua.ADMIT)
 
     def _budget_key(self, week: datetime) -> str:
@@ -64,4 +64,4 @@ class Weekly:
         batch.expect_below(decided, int(score(slot)))
         batch.set(decided, str(int(score(slot))))
         job_ops(batch, self._ns, job)
-        return isinstance(self._loops.run(batch), Committed)
+        return isinstance(self._committer.run(batch), Committed)

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import trustme
 
+from mailmentor.backoff import backoff_delay
 from mailmentor.errors import LoginError, MailboxError
 from mailmentor.imap import (
     ImapAccount,
     MailboxWatcher,
     appended_uid,
-    backoff_delay,
     connect,
     message_id_of,
     size_chunks,
