@@ -335,6 +335,7 @@ def run_scheduler(
                 recovered_at = time.monotonic()
             scheduler.tick()
             scheduler.digest_tick()
+            store.health.heartbeat("scheduler", timedelta(seconds=max(30, interval * 5)))
             if failures:
                 log.info("store available again: scheduler carries on")
             failures = 0
