@@ -28,6 +28,15 @@ local function refresh_top(bucket, top, name)
 end
 """
 
+# A claim call's log (KEYS[3]) holds '' and what it claimed: a retried call answers from it.
+_REPLAY = """
+local logged = redis.call('LRANGE', KEYS[3], 0, -1)
+if #logged > 0 then
+  table.remove(logged, 1)
+  return logged
+end
+"""
+
 COMMIT = (
     _TOP_OF_BUCKET
     + """
@@ -189,12 +198,8 @@ return result
 # return what the first one claimed instead of claiming more and losing those.
 CLAIM_DUE = (
     _TOP_OF_BUCKET
+    + _REPLAY
     + """
-local logged = redis.call('LRANGE', KEYS[3], 0, -1)
-if #logged > 0 then
-  table.remove(logged, 1)
-  return logged
-end
 local now, expiry, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mark = ARGV[4] .. '|' .. expiry
 local out = {}
@@ -244,12 +249,9 @@ return recovered
 
 # KEYS: out, outclaims, this call's log. ARGV: now, lease_until, limit, owner. The outbox's
 # claim: one level, and like CLAIM_DUE safe to retry.
-CLAIM_OUT = """
-local logged = redis.call('LRANGE', KEYS[3], 0, -1)
-if #logged > 0 then
-  table.remove(logged, 1)
-  return logged
-end
+CLAIM_OUT = (
+    _REPLAY
+    + """
 local now, expiry, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mark = ARGV[4] .. '|' .. expiry
 local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
@@ -261,6 +263,7 @@ redis.call('RPUSH', KEYS[3], '', unpack(keys))
 redis.call('EXPIRE', KEYS[3], 60)
 return keys
 """
+)
 
 # KEYS: top, claims. ARGV: id, bucket name, bucket key prefix, owner, lease_until.
 # The sender holds a claimed loop while it works on it: the claim names the sending process and

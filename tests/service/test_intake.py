@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+from mailmentor.app import Services
 from mailmentor.mailbox_mode import Origin
 from mailmentor.model import Stage
 from mailmentor.parsing.message import parse_message
@@ -40,6 +41,18 @@ def test_a_forwarded_bounce_is_not_a_mentors_advice(store: Store) -> None:
     assert all_loops(store) == []
 
 
+def verifying(store: Store) -> Services:
+    """Mailbox mode's service with REQUIRE_AUTHENTICATION on, vouched for by mx.example.com."""
+    return services_on(
+        store,
+        mf.USER,
+        "ada+mentor@example.com",
+        rules=shipped(),
+        require_authentication=True,
+        authserv_id="mx.example.com",
+    )
+
+
 def marked_ask(authentication: str) -> bytes:
     msg = EmailMessage()
     msg["Authentication-Results"] = authentication
@@ -54,14 +67,7 @@ def marked_ask(authentication: str) -> bytes:
 def test_require_authentication_holds_for_marked_mail_in_mailbox_mode(store: Store) -> None:
     """Found in the issue: a tracked message from the user's address that failed the
     Authentication-Results check became outgoing mail anyway."""
-    services = services_on(
-        store,
-        mf.USER,
-        "ada+mentor@example.com",
-        rules=shipped(),
-        require_authentication=True,
-        authserv_id="mx.example.com",
-    )
+    services = verifying(store)
     forged = marked_ask("mx.example.com; dkim=fail; spf=fail smtp.mailfrom=example.com")
     outcome = services.intake.handle(parse_message(forged), Origin.TRACKED)
     assert isinstance(outcome, Ignored) and "not verified" in outcome.reason
@@ -73,14 +79,7 @@ def test_require_authentication_holds_for_marked_mail_in_mailbox_mode(store: Sto
 def test_the_users_own_sent_mail_needs_no_receiving_server(store: Store) -> None:
     """A marked ask in Sent carries no Authentication-Results (no server received it): it is the
     user's own by where it sits."""
-    services = services_on(
-        store,
-        mf.USER,
-        "ada+mentor@example.com",
-        rules=shipped(),
-        require_authentication=True,
-        authserv_id="mx.example.com",
-    )
+    services = verifying(store)
     sent = parse_message(mf.ask())
     assert isinstance(services.intake.handle(sent, Origin.TRACKED, in_sent=True), Handled)
     unmarked_elsewhere = parse_message(mf.ask("<other@client.example>"))
