@@ -106,6 +106,7 @@ class Stack:
         rules = LiveRules(settings.rules_dir or default_rules_dir())
         url = settings.redis_url or self._embedded_redis()
         store = connect_store(settings, url)
+        self._closers.append(store.client.close)
 
         imap = self.imap
         idle_renew = settings.imap_idle_renew
@@ -123,7 +124,7 @@ class Stack:
         smtp = self.smtp or (smtp_account(settings) if settings.smtp_configured else self._sink())
 
         broker = build_broker(url, settings.user_id)
-        self._closers.append(broker.close)
+        self._closers.append(broker.client.close)  # dramatiq's close leaves its client open
         actors = self.actors = Actors(broker)
         self.services = build_services(
             settings,

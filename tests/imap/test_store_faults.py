@@ -38,9 +38,14 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
         server.stop()
 
 
-def quick_store(url: str) -> Store:
+@pytest.fixture
+def quick_store(own_redis: EmbeddedRedis) -> Iterator[Store]:
     """The store with a client that gives up fast (0.2 s, one retry), so failures show soon."""
-    return open_store(connect(url, timeout=0.2, retries=1))
+    client = connect(own_redis.url, timeout=0.2, retries=1)
+    try:
+        yield open_store(client)
+    finally:
+        client.close()
 
 
 def watcher_on(account: ImapAccount, store: Store) -> MailboxWatcher:
@@ -60,9 +65,9 @@ def asks(n: int) -> list[bytes]:
 
 
 def test_a_paused_redis_keeps_the_checkpoint_before_the_message(
-    own_redis: EmbeddedRedis, imap_server: ImapAccount
+    own_redis: EmbeddedRedis, quick_store: Store, imap_server: ImapAccount
 ) -> None:
-    store = quick_store(own_redis.url)
+    store = quick_store
     watcher = watcher_on(imap_server, store)
     admin = redis.Redis.from_url(own_redis.url)
     try:
@@ -84,9 +89,9 @@ def test_a_paused_redis_keeps_the_checkpoint_before_the_message(
 
 
 def test_a_read_only_redis_after_a_failover_is_waited_out(
-    own_redis: EmbeddedRedis, imap_server: ImapAccount
+    own_redis: EmbeddedRedis, quick_store: Store, imap_server: ImapAccount
 ) -> None:
-    store = quick_store(own_redis.url)
+    store = quick_store
     watcher = watcher_on(imap_server, store)
     admin = redis.Redis.from_url(own_redis.url)
     try:
@@ -130,9 +135,12 @@ def test_conflicts_that_never_end_are_waited_out_too(
 
 
 def test_the_running_watcher_waits_logs_one_line_per_try_and_carries_on(
-    own_redis: EmbeddedRedis, imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
+    own_redis: EmbeddedRedis,
+    quick_store: Store,
+    imap_server: ImapAccount,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    store = quick_store(own_redis.url)
+    store = quick_store
     watcher = watcher_on(imap_server, store)
     admin = redis.Redis.from_url(own_redis.url)
     patient = open_store(admin)  # the test's own view waits out the pause
@@ -150,9 +158,9 @@ def test_the_running_watcher_waits_logs_one_line_per_try_and_carries_on(
 
 
 def test_stop_returns_promptly_while_redis_is_down(
-    own_redis: EmbeddedRedis, imap_server: ImapAccount
+    own_redis: EmbeddedRedis, quick_store: Store, imap_server: ImapAccount
 ) -> None:
-    store = quick_store(own_redis.url)
+    store = quick_store
     watcher = watcher_on(imap_server, store)
     append_all(imap_server, asks(1))
     own_redis.stop()

@@ -81,9 +81,10 @@ def test_concurrent_schedulers_never_claim_one_loop_twice(
     claimed: list[list[str]] = [[] for _ in range(4)]
 
     def scheduler(i: int) -> None:
-        own = open_store(redis.Redis.from_url(redis_server.url))
-        while got := own.due.claim(T0, LEASE, f"s{i}", 7):
-            claimed[i] += got
+        with redis.Redis.from_url(redis_server.url) as client:
+            own = open_store(client)
+            while got := own.due.claim(T0, LEASE, f"s{i}", 7):
+                claimed[i] += got
 
     threads = [threading.Thread(target=scheduler, args=(i,)) for i in range(4)]
     for t in threads:

@@ -79,10 +79,11 @@ def test_one_winner_among_racers(store: Store, redis_server: EmbeddedRedis) -> N
     barrier = threading.Barrier(8)
 
     def race(n: int) -> None:
-        own = open_store(redis.Redis.from_url(redis_server.url))
-        barrier.wait()
-        if isinstance(own.leases.acquire("watch:x", f"w{n}", TTL), Held):
-            winners.append(f"w{n}")
+        with redis.Redis.from_url(redis_server.url) as client:
+            own = open_store(client)
+            barrier.wait()
+            if isinstance(own.leases.acquire("watch:x", f"w{n}", TTL), Held):
+                winners.append(f"w{n}")
 
     threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
     for t in threads:

@@ -165,13 +165,14 @@ def test_concurrent_changes_of_one_loop_lose_nothing(
     create(store, new_loop())
 
     def writer(n: int) -> None:
-        own = open_store(redis.Redis.from_url(redis_server.url))
-        while True:
-            loop = own.loops.get("l1")
-            assert loop is not None
-            after = stages.record(loop, EventType.NOTE, T0, f"command note {n}")
-            if own.loops.commit(Changeset(loops=(LoopChange(loop, after),))) == Committed():
-                return
+        with redis.Redis.from_url(redis_server.url) as client:
+            own = open_store(client)
+            while True:
+                loop = own.loops.get("l1")
+                assert loop is not None
+                after = stages.record(loop, EventType.NOTE, T0, f"command note {n}")
+                if own.loops.commit(Changeset(loops=(LoopChange(loop, after),))) == Committed():
+                    return
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
     for t in threads:
