@@ -9,7 +9,9 @@ import json
 import logging
 import re
 import signal
+import socket
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -59,12 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="watch the mailbox, schedule and send reminders (all in one process)",
         description="Run watcher, scheduler and send workers until Ctrl-C.",
     )
-    sub.add_parser(
-        "work",
-        help="run send workers only (beside a `mailmentor run` elsewhere, sharing its Redis)",
-        description="Run only the send workers (reminders, replies, digests) until Ctrl-C; "
-        "needs MAILMENTOR_REDIS_URL pointing at the Redis the rest of mailmentor uses.",
+    for name, does in PARTS.items():
+        sub.add_parser(
+            name,
+            help=f"run {does} only (the processes run apart, on one machine or many)",
+            description=f"Run {does} only, until Ctrl-C. With `watch`, `schedule` and `work`"
+            " the parts of `mailmentor run` run as processes of their own, on one machine or"
+            " many, all on the Redis named by MAILMENTOR_REDIS_URL (required). Any number of"
+            " each may run: watchers of one mailbox and schedulers take turns through leases,"
+            " send workers share the queue.",
+        )
+    status = sub.add_parser(
+        "status",
+        help="what runs where, and what waits (--check COMPONENT: exit 0/1, for health checks)",
+        description="Print the processes that run now (watchers, schedulers, send workers, by "
+        "host), which one holds each lease, and what is scheduled, in flight and waiting. "
+        "With --check COMPONENT (watch, schedule or work), print one line and exit 0 if a "
+        "process of that component runs on this host, 1 if not: a container's health check.",
     )
+    status.add_argument("--check", choices=tuple(PARTS), metavar="COMPONENT")
     sub.add_parser(
         "demo",
         help="a self-contained demo: a whole advice loop on local servers in under a minute",
@@ -177,7 +192,10 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 #: What each subcommand (but `rules`, which needs no settings) runs.
 _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "run": lambda settings, args: run(settings),
-    "work": lambda settings, args: work(settings),
+    "watch": lambda settings, args: part(settings, "watch"),
+    "schedule": lambda settings, args: part(settings, "schedule"),
+    "work": lambda settings, args: part(settings, "work"),
+    "status": lambda settings, args: status(settings, check=args.check),
     "demo": _demo,
     "loops": lambda settings, args: list_loops(settings, as_json=args.json, include_ended=args.all),
     "show": lambda settings, args: show_loop(settings, args.loop_id, as_json=args.json),
@@ -211,10 +229,12 @@ def redact_url(url: str) -> str:
         return "(unparsable URL)"
 
 
-def run(settings: Settings, *, watcher: bool = True, scheduler: bool = True) -> int:
+def run(
+    settings: Settings, *, watcher: bool = True, scheduler: bool = True, workers: bool = True
+) -> int:
     from workers.stack import Stack
 
-    stack = Stack(settings, watcher=watcher, scheduler=scheduler)
+    stack = Stack(settings, watcher=watcher, scheduler=scheduler, workers=workers)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stack.stop_event.set()
@@ -232,13 +252,54 @@ def run(settings: Settings, *, watcher: bool = True, scheduler: bool = True) -> 
     return 0
 
 
-def work(settings: Settings) -> int:
+#: The parts of `mailmentor run` that run on their own, and what each runs.
+PARTS = {
+    "watch": "the watcher(s) of the mailbox",
+    "schedule": "the scheduler",
+    "work": "the send workers (reminders, replies, digests)",
+}
+
+
+def part(settings: Settings, name: str) -> int:
+    """`watch`, `schedule` or `work`: one part of `mailmentor run`, on a shared Redis."""
     if not settings.redis_url:
         raise ConfigError(
-            f"{ENV_PREFIX}REDIS_URL: required by `mailmentor work` (the Redis that `mailmentor "
-            "run` uses; with none, run starts an embedded one that only it can reach)"
+            f"{ENV_PREFIX}REDIS_URL: required by `mailmentor {name}` (the Redis every part "
+            "shares; `mailmentor run` runs all parts in one process on an embedded one)"
         )
-    return run(settings, watcher=False, scheduler=False)
+    return run(
+        settings, watcher=name == "watch", scheduler=name == "schedule", workers=name == "work"
+    )
+
+
+def status(settings: Settings, *, check: str | None) -> int:
+    host = socket.gethostname()
+    with open_store(settings) as store:
+        if check is not None:
+            if store.health.component_alive(check, host):
+                print(f"{check}: running on {host}")
+                return 0
+            print(f"{check}: not running on {host}", file=sys.stderr)
+            return 1
+        components = store.health.components()
+        scheduler = store.leases.holder("scheduler")
+        watchers = {
+            key.removeprefix(store.ns.key("lease", "watch:")): holder
+            for key, holder in store.leases.holders("watch:")
+        }
+        print(f"store: {redact_url(settings.redis_url) or 'embedded'}, user {settings.user_id}")
+        for name in PARTS:
+            per_host = Counter(components.get(name, []))
+            hosts = ", ".join(f"{h} ({n})" if n > 1 else h for h, n in per_host.items()) or "none"
+            print(f"  {name:<9} running on: {hosts}")
+        print(f"  scheduler lease: {scheduler or 'free'}")
+        for mailbox, holder in sorted(watchers.items()):
+            print(f"  watching {mailbox}: {holder}")
+        print(
+            f"  loops scheduled: {store.due.count()}, being sent: {len(store.due.claims())}, "
+            f"other mail waiting: {len(store.outbox.pending())}"
+        )
+    return 0
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ from mailmentor.settings import Settings, require_mail_accounts
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
 from mailmentor.store.client import is_transient
+from mailmentor.store.leases import Held
 from workers.actors import Actors
 from workers.broker import QUEUE, build_broker, quiet_outages
 
@@ -61,6 +63,9 @@ PROCESS_TTL = timedelta(seconds=30)
 RECOVER_EVERY = 5.0
 #: Seconds of each scheduler pass that re-planning after a rule edit may take.
 RECONCILE_SHARE = 0.25
+#: One scheduler acts at a time: it holds this lease, renewed at every pass.
+SCHEDULER_LEASE = "scheduler"
+SCHEDULER_LEASE_TTL = timedelta(seconds=15)
 #: The scheduler waits out a store outage with backoff up to this many seconds.
 STORE_WAIT_MAX = 30.0
 
@@ -142,8 +147,20 @@ class Stack:
         # The heartbeat stops last (closers run in reverse): while a send finishes during the
         # stop, other processes must not take this one for dead and send it again.
         beating = threading.Event()
+        components = [
+            name
+            for name, on in (
+                ("watch", self.watcher),
+                ("schedule", self.scheduler),
+                ("work", self.workers),
+            )
+            if on
+        ]
         beater = threading.Thread(
-            target=beat, args=(store, self.owner, beating), name="mailmentor-heartbeat", daemon=True
+            target=beat,
+            args=(store, self.owner, components, beating),
+            name="mailmentor-heartbeat",
+            daemon=True,
         )
         beater.start()
         self._closers.append(functools.partial(_stop_beating, beating, beater))
@@ -156,6 +173,9 @@ class Stack:
             )
             worker.start()
             self._closers.append(lambda: worker.stop(timeout=10_000))
+        if not self.scheduler:
+            # Templates and rule names are read by the senders too: follow edits as `run` does.
+            self._thread("rules", functools.partial(follow_rules, rules, self.stop_event))
         if self.scheduler:
             self._thread(
                 "scheduler",
@@ -295,18 +315,33 @@ def _stop_beating(beating: threading.Event, beater: threading.Thread) -> None:
     beater.join(timeout=5)
 
 
-def beat(store: Store, owner: str, stop: threading.Event) -> None:
-    """Say this process is alive until stopped; then say it is gone (its claims come back)."""
+def beat(store: Store, owner: str, components: Sequence[str], stop: threading.Event) -> None:
+    """Say this process (and which components it runs, on this host) is alive until stopped;
+    then say it is gone (its claims come back)."""
+    host = socket.gethostname()
     while not stop.is_set():
         try:
             store.health.process_beat(owner, PROCESS_TTL)
+            for component in components:
+                store.health.component_beat(component, host, owner, PROCESS_TTL)
         except Exception as exc:
             log.warning("could not write this process's heartbeat: %s", exc)
         stop.wait(BEAT_EVERY)
     try:
+        for component in components:
+            store.health.component_gone(component, host, owner)
         store.health.process_gone(owner)
     except Exception:
         log.debug("could not clear this process's heartbeat", exc_info=True)
+
+
+def follow_rules(rules: LiveRules, stop: threading.Event, every: float = 2.0) -> None:
+    """Reload edited rule files (a process without a scheduler, which otherwise does it)."""
+    while not stop.wait(every):
+        try:
+            rules.reload_if_changed()
+        except Exception:
+            log.exception("could not reload the rules; the last good ones stay")
 
 
 def run_scheduler(
@@ -316,36 +351,61 @@ def run_scheduler(
     stop: threading.Event,
     interval: float = 1.0,
 ) -> None:
-    """Tick until stopped: claims of stopped processes come back first, rule edits re-plan open
-    loops in batches between ticks, and a store outage is one warning per try, tried again with
-    backoff (1 s doubling up to 30 s)."""
+    """Tick until stopped, while holding the scheduler lease (any number of schedulers may run;
+    one acts, the others stand by and take over when its lease ends, at once when it died on
+    this machine). Claims of stopped processes come back first, rule edits re-plan open loops in
+    batches between ticks, and a store outage is one warning per try, tried again with backoff
+    (1 s doubling up to 30 s)."""
     recovered_at = float("-inf")
     failures = 0
+    standing_by = False
+    owner = f"{scheduler.owner}/schedule"
     scheduler.start_reconcile()  # in batches between ticks: claims of the dead come back first
-    while not stop.is_set():
-        wait = interval
+    try:
+        while not stop.is_set():
+            wait = interval
+            try:
+                lease = store.leases.acquire(SCHEDULER_LEASE, owner, SCHEDULER_LEASE_TTL)
+                if not isinstance(lease, Held):
+                    if not standing_by:
+                        log.info("another scheduler acts (%s); standing by", lease.holder)
+                    standing_by, scheduler.fence = True, None
+                    stop.wait(interval)
+                    continue
+                if standing_by:
+                    log.info("this scheduler acts now (lease %d)", lease.token)
+                    standing_by = False
+                    scheduler.start_reconcile()
+                scheduler.fence = (SCHEDULER_LEASE, lease.value)
+                if rules.reload_if_changed():
+                    log.info("rules changed: re-planning open loops")
+                    scheduler.start_reconcile()
+                started = time.monotonic()
+                while time.monotonic() - started < RECONCILE_SHARE and scheduler.reconcile_step():
+                    pass
+                if time.monotonic() - recovered_at >= RECOVER_EVERY:
+                    scheduler.recover()
+                    recovered_at = time.monotonic()
+                scheduler.tick()
+                scheduler.digest_tick()
+                store.health.heartbeat("scheduler", timedelta(seconds=max(30, interval * 5)))
+                if failures:
+                    log.info("store available again: scheduler carries on")
+                failures = 0
+            except Exception as exc:
+                if is_transient(exc):
+                    delay = backoff_delay(failures, 1.0, STORE_WAIT_MAX, random.random())
+                    wait = max(interval, delay)
+                    failures += 1
+                    reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+                    log.warning(
+                        "store unavailable (%s); scheduler tries again in %.0f s", reason, wait
+                    )
+                else:
+                    log.exception("scheduler tick failed; continuing")
+            stop.wait(wait)
+    finally:
         try:
-            if rules.reload_if_changed():
-                log.info("rules changed: re-planning open loops")
-                scheduler.start_reconcile()
-            started = time.monotonic()
-            while time.monotonic() - started < RECONCILE_SHARE and scheduler.reconcile_step():
-                pass
-            if time.monotonic() - recovered_at >= RECOVER_EVERY:
-                scheduler.recover()
-                recovered_at = time.monotonic()
-            scheduler.tick()
-            scheduler.digest_tick()
-            store.health.heartbeat("scheduler", timedelta(seconds=max(30, interval * 5)))
-            if failures:
-                log.info("store available again: scheduler carries on")
-            failures = 0
-        except Exception as exc:
-            if is_transient(exc):
-                wait = max(interval, backoff_delay(failures, 1.0, STORE_WAIT_MAX, random.random()))
-                failures += 1
-                reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-                log.warning("store unavailable (%s); scheduler tries again in %.0f s", reason, wait)
-            else:
-                log.exception("scheduler tick failed; continuing")
-        stop.wait(wait)
+            store.leases.release(SCHEDULER_LEASE, owner)
+        except Exception:
+            log.debug("could not release the scheduler lease", exc_info=True)

@@ -132,6 +132,9 @@ class Scheduler:
         #: Claimed by a tick that then failed (the store went away): handled first next time.
         self._claimed: list[str] = []
         self._claimed_jobs: list[str] = []
+        #: The scheduler lease this one acts under, (name, value): its writes are refused once
+        #: another scheduler took over. None: no lease (one scheduler; tests).
+        self.fence: tuple[str, str] | None = None
 
     def zone(self, rules: Rules) -> ZoneInfo:
         """The rules' time zone when they set one, else the TIMEZONE setting."""
@@ -147,7 +150,7 @@ class Scheduler:
             self._claimed = []
         for _ in range(MAX_ROUNDS):
             now = self.clock.now()
-            claimed = self.store.due.claim(now, CLAIM_LEASE, self.owner, CLAIM_BATCH)
+            claimed = self.store.due.claim(now, CLAIM_LEASE, self.owner, CLAIM_BATCH, self.fence)
             if not claimed:
                 break
             self._claimed = claimed
@@ -215,12 +218,21 @@ class Scheduler:
         """Queue the write a decision needs, each conditional on the loop being unchanged."""
         loops = self.store.loops
         if isinstance(decision, Unschedule):
-            loops.reschedule_ops(batch.group(), decision.loop_id, decision.loop, None)
+            loops.reschedule_ops(self._group(batch), decision.loop_id, decision.loop, None)
         elif isinstance(decision, Defer):
-            loops.reschedule_ops(batch.group(), decision.loop.id, decision.loop, decision.until)
+            until = decision.until
+            loops.reschedule_ops(self._group(batch), decision.loop.id, decision.loop, until)
         elif isinstance(decision, Replan):
             change = LoopChange(decision.loop, decision.planned, texts_loaded=False)
-            loops.change_ops(batch.group(), change)
+            loops.change_ops(self._group(batch), change)
+
+    def _group(self, batch: Batch) -> Batch:
+        """A new group of ``batch``, fenced by this scheduler's lease when it has one."""
+        batch.group()
+        if self.fence is not None:
+            name, value = self.fence
+            batch.expect_value(self.store.ns.key("lease", name), value)
+        return batch
 
     # -- claims of processes that died ------------------------------------------------------------
 
@@ -248,7 +260,9 @@ class Scheduler:
     def dispatch_jobs(self) -> int:
         """Queue the replies, digests and drafts whose time came (or whose sender died)."""
         keys = [*self._claimed_jobs]
-        keys += self.store.outbox.claim(self.clock.now(), CLAIM_LEASE, self.owner, CLAIM_BATCH)
+        keys += self.store.outbox.claim(
+            self.clock.now(), CLAIM_LEASE, self.owner, CLAIM_BATCH, self.fence
+        )
         for n, key in enumerate(keys):
             try:
                 self.dispatch.send_later(key)
@@ -278,7 +292,7 @@ class Scheduler:
         key = f"digest:{slot.isoformat()}"
         payload = json.dumps({"kind": "digest", "slot": slot.isoformat()})
         job = Job(key=key, payload=payload, due=now + JOB_GRACE, owner=self.owner)
-        decided = self.store.weekly.decide_digest(slot, job)
+        decided = self.store.weekly.decide_digest(slot, job, self.fence)
         self._digest_slot_done = slot
         if not decided:
             return None
@@ -320,9 +334,8 @@ class Scheduler:
             return 0
         batch = Batch("each")
         for before, after in pending:
-            self.store.loops.change_ops(
-                batch.group(), LoopChange(before, after, texts_loaded=False)
-            )
+            change = LoopChange(before, after, texts_loaded=False)
+            self.store.loops.change_ops(self._group(batch), change)
         skipped = self.store.loops.run_each(batch)
         return len(pending) - len(skipped)
 

@@ -78,18 +78,33 @@ class DueSet:
         first = self._r.zrange(self._ns.key("due"), 0, 0, withscores=True)
         return from_score(first[0][1]) if first else None
 
-    def claim(self, now: datetime, lease: timedelta, owner: str, limit: int) -> list[str]:
-        """Take up to ``limit`` due loop ids for ``owner``; they come back at now+lease."""
+    def claim(
+        self,
+        now: datetime,
+        lease: timedelta,
+        owner: str,
+        limit: int,
+        fence: tuple[str, str] | None = None,
+    ) -> list[str]:
+        """Take up to ``limit`` due loop ids for ``owner``; they come back at now+lease.
+        ``fence`` (lease name, value): claim nothing unless that lease still holds it."""
         if limit <= 0:
             return []
+        lease_name, held = fence or ("", "")
         ids = self._claim(
-            keys=[self._ns.key("due"), self._ns.key("claims"), claim_log(self._ns)],
+            keys=[
+                self._ns.key("due"),
+                self._ns.key("claims"),
+                claim_log(self._ns),
+                self._ns.key("lease", lease_name),
+            ],
             args=[
                 repr(score(now)),
                 repr(score(now + lease)),
                 int(limit),
                 owner,
                 self._ns.key("due", ""),
+                held,
             ],
         )
         return [as_text(i) for i in ids]

@@ -33,6 +33,8 @@ Keys (``n`` is the namespace, ``b`` a bucket number):
   n:lease:<name>      string "token|owner", with a TTL; n:fence:<name> counts acquisitions
   n:proc:<owner>      string a live process's heartbeat, with a TTL
   n:alive:<component> string a component finished a pass (the scheduler), with a TTL
+  n:parts:<component> hash   "<host> <owner>" -> until (ms, Redis clock): the processes of
+                             that component (watch, schedule, work) that run (``status``)
   n:claimlog:<nonce>  list   what one claim call claimed, kept a minute (a retried call finds it)
   n:digest:epoch      string when digests started being scheduled here
   n:digest:decided    string the latest weekly digest slot already queued

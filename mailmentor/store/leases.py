@@ -71,6 +71,15 @@ class Leases:
         """Give the lease up early, only if we still hold it (never drop a successor's)."""
         self._release(keys=[self._ns.key("lease", name)], args=[owner])
 
+    def holders(self, prefix: str) -> list[tuple[str, str]]:
+        """(lease key, holder) of every lease whose name starts with ``prefix`` (``status``)."""
+        found = []
+        for key in self._r.scan_iter(match=self._ns.key("lease", prefix) + "*", count=200):
+            raw = self._r.get(key)
+            if raw is not None:
+                found.append((as_text(key), as_text(raw).partition("|")[2]))
+        return found
+
     def holder(self, name: str) -> str | None:
         raw = self._r.get(self._ns.key("lease", name))
         if raw is None:

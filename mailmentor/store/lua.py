@@ -191,7 +191,8 @@ return result
 """
 )
 
-# KEYS: top, claims, this call's log. ARGV: now, lease_until, limit, owner, bucket key prefix.
+# KEYS: top, claims, this call's log, the scheduler's lease. ARGV: now, lease_until, limit,
+# owner, bucket key prefix, the lease value the caller holds ("" when it holds none: no fence).
 # Due members up to ``now`` get the score lease_until (they come back then unless recorded
 # or re-planned) and a claim naming the owner, in one step: two schedulers never share one.
 # The call's log (a nonce key, kept a minute) makes a retried call (its answer was lost)
@@ -200,6 +201,9 @@ CLAIM_DUE = (
     _TOP_OF_BUCKET
     + _REPLAY
     + """
+if ARGV[6] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[6] then
+  return {}
+end
 local now, expiry, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mark = ARGV[4] .. '|' .. expiry
 local out = {}
@@ -247,11 +251,14 @@ return recovered
 """
 )
 
-# KEYS: out, outclaims, this call's log. ARGV: now, lease_until, limit, owner. The outbox's
-# claim: one level, and like CLAIM_DUE safe to retry.
+# KEYS: out, outclaims, this call's log, the scheduler's lease. ARGV: now, lease_until, limit,
+# owner, the lease value held ("" none). The outbox's claim: one level, like CLAIM_DUE.
 CLAIM_OUT = (
     _REPLAY
     + """
+if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[5] then
+  return {}
+end
 local now, expiry, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mark = ARGV[4] .. '|' .. expiry
 local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)

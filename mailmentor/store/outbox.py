@@ -55,10 +55,23 @@ class OutboxStore:
     def pending(self) -> list[str]:
         return [as_text(k) for k in self._r.zrange(self._ns.key("out"), 0, -1)]
 
-    def claim(self, now: datetime, lease: timedelta, owner: str, limit: int) -> list[str]:
+    def claim(
+        self,
+        now: datetime,
+        lease: timedelta,
+        owner: str,
+        limit: int,
+        fence: tuple[str, str] | None = None,
+    ) -> list[str]:
+        lease_name, held = fence or ("", "")
         keys = self._claim(
-            keys=[self._ns.key("out"), self._ns.key("outclaims"), claim_log(self._ns)],
-            args=[repr(score(now)), repr(score(now + lease)), int(limit), owner],
+            keys=[
+                self._ns.key("out"),
+                self._ns.key("outclaims"),
+                claim_log(self._ns),
+                self._ns.key("lease", lease_name),
+            ],
+            args=[repr(score(now)), repr(score(now + lease)), int(limit), owner, held],
         )
         return [as_text(k) for k in keys]
 

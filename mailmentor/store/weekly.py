@@ -57,9 +57,12 @@ class Weekly:
         raw = self._r.get(key)
         return from_score(raw) if raw is not None else now
 
-    def decide_digest(self, slot: datetime, job: Job) -> bool:
-        """Queue ``job`` as the digest of ``slot``'s week, once: False if decided already."""
+    def decide_digest(self, slot: datetime, job: Job, fence: tuple[str, str] | None = None) -> bool:
+        """Queue ``job`` as the digest of ``slot``'s week, once: False if decided already (or
+        ``fence``, a (lease name, value) the caller holds, no longer holds)."""
         batch = Batch("all")
+        if fence is not None:
+            batch.expect_value(self._ns.key("lease", fence[0]), fence[1])
         decided = self._ns.key("digest", "decided")
         batch.expect_below(decided, int(score(slot)))
         batch.set(decided, str(int(score(slot))))

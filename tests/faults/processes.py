@@ -156,12 +156,16 @@ def base_environment(workdir: Path) -> dict[str, str]:
 
 
 class Mailmentor:
-    """One `mailmentor run` subprocess (each start its own log file, ``<name>-<n>.log``)."""
+    """One `mailmentor run` (or `watch`, `schedule`, `work`) subprocess; each start has its own
+    log file, ``<name>-<n>.log``."""
 
-    def __init__(self, workdir: Path, env: Mapping[str, str], name: str = "run") -> None:
+    def __init__(
+        self, workdir: Path, env: Mapping[str, str], name: str = "run", command: str = "run"
+    ) -> None:
         self.workdir = workdir
         self.env = dict(env)
         self.name = name
+        self.command = command
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.started_at = 0.0
@@ -184,7 +188,7 @@ class Mailmentor:
         self.logs.append(self.log_path)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mailmentor.cli", "run"],
+                [sys.executable, "-m", "mailmentor.cli", self.command],
                 cwd=self.workdir,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

@@ -216,9 +216,9 @@ class Rig:
         env.update({f"MAILMENTOR_{name}": value for name, value in settings.items()})
         return env
 
-    def mailmentor(self, name: str = "run") -> Mailmentor:
-        """A `mailmentor run` process (not started); the fixture kills it at the end."""
-        process = Mailmentor(self.workdir, self.environment(), name)
+    def mailmentor(self, name: str = "run", command: str = "run") -> Mailmentor:
+        """A `mailmentor <command>` process (not started); the fixture kills it at the end."""
+        process = Mailmentor(self.workdir, self.environment(), name, command)
         self.processes.append(process)
         return process
 
