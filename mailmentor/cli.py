@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -35,6 +34,7 @@ from mailmentor.service.outcomes import Handled, Outcome
 from mailmentor.settings import ENV_PREFIX, Settings, load_settings
 from mailmentor.store import Store
 from mailmentor.store.changes import Committed
+from mailmentor.store.redis_urls import redact_url
 
 DESCRIPTION = """\
 mailmentor helps you close every advice loop: act on advice, report back, give back.
@@ -214,19 +214,6 @@ def redis_problem(settings: Settings | None, exc: Exception) -> str:
         return f"MAILMENTOR_REDIS_URL: cannot reach Redis at {where}: {reason}"
     where = str(settings.data_dir) if settings is not None else "the data directory"
     return f"cannot reach the embedded Redis of {where}: {reason}"
-
-
-def redact_url(url: str) -> str:
-    """``redis://user:secret@host`` → ``redis://user:***@host``: URLs may carry passwords."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.netloc.rpartition("@")[2]
-        user = parts.username or ""
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-    except ValueError:
-        return "(unparsable URL)"
 
 
 def run(

@@ -21,7 +21,7 @@ import redis
 import yaml
 
 from mailmentor import __version__
-from mailmentor.cli import main, redact_url
+from mailmentor.cli import main
 from mailmentor.embedded_redis import EmbeddedRedis, running_url
 from mailmentor.model import (
     ActionKind,
@@ -497,20 +497,6 @@ def test_a_malformed_redis_url_names_the_variable(
     assert result.code == 2
     assert len(result.err_lines) == 1, result.err
     assert "MAILMENTOR_REDIS_URL" in result.err
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
-        ("redis://:s3cret@localhost:6379/0", "redis://:***@localhost:6379/0"),
-        ("rediss://me:s3cret@redis.example:6380", "rediss://me:***@redis.example:6380"),
-        ("unix:///tmp/redis.sock", "unix:///tmp/redis.sock"),
-        ("redis://me@localhost", "redis://me@localhost"),
-    ],
-)
-def test_redact_url(url: str, expected: str) -> None:
-    assert redact_url(url) == expected
 
 
 # -- the embedded Redis ----------------------------------------------------------------------

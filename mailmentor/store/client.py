@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.connection import URL_QUERY_ARGUMENT_PARSERS
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from mailmentor.errors import ConfigError, StoreBusy, StoreError, StoreLayoutError
+from mailmentor.store.redis_urls import SentinelAddress, is_sentinel_url, parse_sentinel_url
 
 log = logging.getLogger("mailmentor.store")
 
@@ -33,18 +37,61 @@ ENCODINGS = {
 
 
 def connect(url: str, *, timeout: float = SOCKET_TIMEOUT, retries: int = RETRIES) -> redis.Redis:
-    """A client for ``url`` (redis://, rediss://, unix://) with timeouts and retries set."""
+    """A client for ``url`` (redis://, rediss://, unix://, or a master through Redis Sentinel:
+    redis+sentinel://, rediss+sentinel://) with timeouts and retries set. Through Sentinel a
+    failover is a connection error like any other: the retry asks the sentinels again."""
+    common: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(ExponentialWithJitterBackoff(cap=2.0, base=0.1), retries),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        "health_check_interval": 30,
+    }
+    if is_sentinel_url(url):
+        return _through_sentinel(parse_sentinel_url(url), common, timeout)
     try:
-        return redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(ExponentialWithJitterBackoff(cap=2.0, base=0.1), retries),
-            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-            health_check_interval=30,
-        )
+        return redis.Redis.from_url(url, **common)
     except ValueError as exc:
         raise ConfigError(f"MAILMENTOR_REDIS_URL: {exc}") from None
+
+
+def _through_sentinel(
+    address: SentinelAddress, common: dict[str, Any], timeout: float
+) -> redis.Redis:
+    options = _typed_options(address.options)
+    tls: dict[str, Any] = {"ssl": True} if address.tls else {}
+    to_sentinels: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "username": address.sentinel_username,
+        "password": address.sentinel_password,
+        **tls,
+        **{k: v for k, v in options.items() if k.startswith("ssl_")},
+    }
+    to_master: dict[str, Any] = {
+        **common,
+        "db": address.db,
+        "username": address.username,
+        "password": address.password,
+        **tls,
+        **options,
+    }
+    untyped: Any = Sentinel  # redis-py's sentinel module is untyped
+    untyped = untyped(list(address.sentinels), sentinel_kwargs=to_sentinels)
+    client: redis.Redis = untyped.master_for(address.master, redis_class=redis.Redis, **to_master)
+    return client
+
+
+def _typed_options(options: dict[str, str]) -> dict[str, Any]:
+    """A sentinel URL's query options as redis-py's own URL parser would type them."""
+    typed: dict[str, Any] = {}
+    for name, value in options.items():
+        parse: Any = URL_QUERY_ARGUMENT_PARSERS.get(name)
+        try:
+            typed[name] = parse(value) if parse else value
+        except (TypeError, ValueError):
+            raise ConfigError(f"MAILMENTOR_REDIS_URL: {name}={value!r} is not valid") from None
+    return typed
 
 
 def tune_encodings(client: redis.Redis) -> None:
