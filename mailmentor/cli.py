@@ -29,6 +29,7 @@ from mailmentor.errors import ConfigError, MailmentorError, RulesError, StoreBus
 from mailmentor.model import Loop
 from mailmentor.rules import default_rules_dir, load_rules
 from mailmentor.rules.loader import load_rules_file
+from mailmentor.sandbox import require_demo_servers
 from mailmentor.schedule import plan_horizon
 from mailmentor.service.outcomes import Handled, Outcome
 from mailmentor.settings import ENV_PREFIX, Settings, load_settings
@@ -184,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    require_demo_servers(
+        "the demo mailbox",
+        "the local SMTP sink",
+        needed_by="`mailmentor demo`",
+    )
     from workers.demo import run_demo
 
     return run_demo()

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import dramatiq
 
@@ -37,17 +38,19 @@ from mailmentor.liveness import this_process
 from mailmentor.mailbox_mode import Origin
 from mailmentor.reminders import TEMPLATES_DIRNAME
 from mailmentor.rules import default_rules_dir
-from mailmentor.sandbox.imap_server import LocalImapServer
-from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
+from mailmentor.sandbox import require_demo_servers
 from mailmentor.service.scheduler import Scheduler
 from mailmentor.service.writer import Listener
-from mailmentor.settings import Settings, require_mail_accounts
+from mailmentor.settings import ENV_PREFIX, Settings, require_mail_accounts
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
 from mailmentor.store.client import is_transient
 from mailmentor.store.leases import Held
 from workers.actors import Actors
 from workers.broker import QUEUE, build_broker, quiet_outages
+
+if TYPE_CHECKING:  # the sandbox servers are the optional demo extra: imported when used
+    from mailmentor.sandbox.smtp_sink import ReceivedMessage
 
 log = logging.getLogger("mailmentor.run")
 
@@ -108,6 +111,7 @@ class Stack:
 
     def _start(self) -> Services:
         settings = self.settings
+        self._require_local_servers()
         rules = LiveRules(settings.rules_dir or default_rules_dir())
         url = settings.redis_url or self._embedded_redis()
         store = connect_store(settings, url)
@@ -268,7 +272,25 @@ class Stack:
         log.info("embedded Redis running, data in %s", self.settings.data_dir / "redis")
         return url
 
+    def _require_local_servers(self) -> None:
+        """Before anything starts: the local servers standing in for unconfigured mail accounts
+        need the demo extra; without it, one line saying what to set or install."""
+        if self.watcher and self.imap is None and not self.settings.imap_configured:
+            require_demo_servers(
+                "the demo mailbox",
+                instead=f"no IMAP account configured: set {ENV_PREFIX}IMAP_HOST, "
+                f"{ENV_PREFIX}IMAP_USER and {ENV_PREFIX}IMAP_PASSWORD",
+            )
+        if self.smtp is None and not self.settings.smtp_configured:
+            require_demo_servers(
+                "the local SMTP sink",
+                instead=f"no SMTP server configured: set {ENV_PREFIX}SMTP_HOST, "
+                f"{ENV_PREFIX}SMTP_USER and {ENV_PREFIX}SMTP_PASSWORD",
+            )
+
     def _demo_mailbox(self) -> ImapAccount:
+        from mailmentor.sandbox.imap_server import LocalImapServer
+
         server = LocalImapServer()
         account = server.start()
         self._closers.append(server.stop)
@@ -284,6 +306,8 @@ class Stack:
         return account
 
     def _sink(self) -> SmtpAccount:
+        from mailmentor.sandbox.smtp_sink import SmtpSink
+
         sink = SmtpSink(on_message=self.on_sink_message or _log_sink_message)
         account = sink.start()
         self._closers.append(sink.stop)
