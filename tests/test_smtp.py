@@ -19,8 +19,16 @@ from mailmentor.errors import PermanentSendError, SendError, TemporarySendError
 from mailmentor.model import ActionKind, Loop, Person, PlannedAction, Stage
 from mailmentor.reminders import ReminderContext, build_reminder
 from mailmentor.sandbox.smtp_sink import ReceivedMessage, SmtpSink
-from mailmentor.smtp import SmtpAccount, classify, envelope, send_message, send_message_sync
+from mailmentor.smtp import (
+    SmtpAccount,
+    SmtpConnection,
+    classify,
+    envelope,
+    send_message,
+    send_message_sync,
+)
 from mailmentor.tokens import parse_reply_address
+from tests.waiting import wait_for
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SERVICE = "mentor@example.com"
@@ -271,3 +279,165 @@ def test_a_failing_callback_does_not_break_the_server() -> None:
     with SmtpSink(on_message=boom) as sink:
         send_message_sync(sink.account, plain())
         assert len(sink.wait_for(1)) == 1
+
+
+# -- a kept connection (SmtpConnection) ---------------------------------------------------------
+
+
+def numbered(n: int) -> EmailMessage:
+    message = plain()
+    message.replace_header("Subject", f"hello {n}")
+    message["Message-ID"] = f"<kept-{n}@example.com>"
+    return message
+
+
+def received_ids(sink: SmtpSink) -> list[str]:
+    return [str(m.message["Message-ID"]) for m in sink.messages]
+
+
+@pytest.fixture
+def connection(smtp_sink: SmtpSink) -> Iterator[SmtpConnection]:
+    kept = SmtpConnection(smtp_sink.account)
+    try:
+        yield kept
+    finally:
+        kept.close()
+
+
+def test_a_kept_connection_sends_many_messages_over_one_session(
+    smtp_sink: SmtpSink, connection: SmtpConnection
+) -> None:
+    for n in range(30):
+        connection.send(numbered(n))
+    assert len(smtp_sink.wait_for(30)) == 30
+    assert received_ids(smtp_sink) == [f"<kept-{n}@example.com>" for n in range(30)]
+    assert (smtp_sink.sessions, connection.sessions, smtp_sink.open_sessions) == (1, 1, 1)
+    connection.close()
+    connection.close()  # twice is harmless
+    wait_for(lambda: smtp_sink.open_sessions == 0, what="the session closed")
+    with pytest.raises(RuntimeError, match="after close"):
+        connection.send(numbered(30))
+
+
+def test_after_the_servers_idle_timeout_the_next_send_reconnects(
+    smtp_sink: SmtpSink, connection: SmtpConnection
+) -> None:
+    connection.send(numbered(1))
+    smtp_sink.drop_sessions()
+    wait_for(lambda: smtp_sink.open_sessions == 0, what="the server closing the session")
+    connection.send(numbered(2))
+    smtp_sink.wait_for(2)
+    assert received_ids(smtp_sink) == ["<kept-1@example.com>", "<kept-2@example.com>"]
+    assert smtp_sink.sessions == 2
+
+
+def test_a_hang_up_at_mail_on_a_reused_session_is_sent_again_on_a_new_one(
+    smtp_sink: SmtpSink, connection: SmtpConnection
+) -> None:
+    """The server dropped the session before the message: it cannot have it, so the connection
+    sends it once more, on a new session, and the caller sees a success."""
+    connection.send(numbered(1))
+    smtp_sink.hang_up_next("MAIL")
+    connection.send(numbered(2))
+    connection.send(numbered(3))
+    smtp_sink.wait_for(3)
+    assert received_ids(smtp_sink) == [f"<kept-{n}@example.com>" for n in (1, 2, 3)]
+    assert (smtp_sink.sessions, connection.sessions) == (2, 2)
+
+
+def test_a_hang_up_on_a_new_session_is_not_tried_again(
+    smtp_sink: SmtpSink, connection: SmtpConnection
+) -> None:
+    """On a session just opened a hang-up is the server's answer, not a stale session: the
+    caller's retry (with backoff) decides."""
+    smtp_sink.hang_up_next("MAIL")
+    with pytest.raises(TemporarySendError) as caught:
+        connection.send(numbered(1))
+    assert f"127.0.0.1:{smtp_sink.account.port}" in str(caught.value)
+    assert connection.sessions == 1
+    connection.send(numbered(2))
+    smtp_sink.wait_for(1)
+    assert received_ids(smtp_sink) == ["<kept-2@example.com>"]
+
+
+def test_a_hang_up_after_the_data_is_temporary_and_not_sent_again(
+    smtp_sink: SmtpSink, connection: SmtpConnection
+) -> None:
+    """Once DATA is under way the server may have the message (here it has: its 250 was lost):
+    the connection does not send it again; whether to is the caller's decision."""
+    connection.send(numbered(1))
+    smtp_sink.hang_up_next("DATA")
+    with pytest.raises(TemporarySendError) as caught:
+        connection.send(numbered(2))
+    assert f"127.0.0.1:{smtp_sink.account.port}" in str(caught.value)
+    connection.send(numbered(3))  # on a new session
+    smtp_sink.wait_for(3)
+    assert received_ids(smtp_sink) == [f"<kept-{n}@example.com>" for n in (1, 2, 3)]
+    assert (smtp_sink.sessions, connection.sessions) == (2, 2)
+
+
+def test_a_session_is_replaced_before_the_servers_message_limit(smtp_sink: SmtpSink) -> None:
+    account = dataclasses.replace(smtp_sink.account, max_messages=3)
+    kept = SmtpConnection(account)
+    try:
+        for n in range(7):
+            kept.send(numbered(n))
+        smtp_sink.wait_for(7)
+        assert (smtp_sink.sessions, kept.sessions) == (3, 3)  # 3 + 3 + 1
+        wait_for(lambda: smtp_sink.open_sessions == 1, what="full sessions closed")
+    finally:
+        kept.close()
+
+
+def test_a_session_idle_too_long_is_replaced(smtp_sink: SmtpSink) -> None:
+    kept = SmtpConnection(dataclasses.replace(smtp_sink.account, max_idle=0.0))
+    try:
+        for n in range(3):
+            kept.send(numbered(n))
+        smtp_sink.wait_for(3)
+        assert (smtp_sink.sessions, kept.sessions) == (3, 3)
+    finally:
+        kept.close()
+
+
+def test_a_kept_connection_maps_errors_and_hides_the_password(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server, client = tls
+    sink = SmtpSink(
+        security="starttls",
+        tls_context=server,
+        client_tls_context=client,
+        credentials=("mailmentor", "pw-Secret-123"),
+    )
+    with sink:
+        wrong = SmtpConnection(dataclasses.replace(sink.account, password="wrong-pw-Secret"))
+        try:
+            with pytest.raises(PermanentSendError) as caught:
+                wrong.send(plain())
+            assert caught.value.code == 535
+            assert f"127.0.0.1:{sink.account.port}" in str(caught.value)
+            assert "wrong-pw-Secret" not in str(caught.value)
+        finally:
+            wrong.close()
+        kept = SmtpConnection(sink.account)
+        try:
+            kept.send(numbered(1))
+            kept.send(numbered(2))
+            sink.fail_next(451)
+            with pytest.raises(TemporarySendError) as temporary:
+                kept.send(numbered(3))
+            assert temporary.value.code == 451 and "pw-Secret-123" not in str(temporary.value)
+            kept.send(numbered(4))
+            assert [str(m.message["Message-ID"]) for m in sink.wait_for(3)] == [
+                f"<kept-{n}@example.com>" for n in (1, 2, 4)
+            ]
+        finally:
+            kept.close()
+    refused = SmtpConnection(SmtpAccount("127.0.0.1", free_port(), security="none", timeout=2))
+    try:
+        with pytest.raises(TemporarySendError) as gone:
+            refused.send(plain())
+        assert f"127.0.0.1:{refused.account.port}" in str(gone.value)
+    finally:
+        refused.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -72,11 +73,29 @@ def run_send(what: str, send: Callable[[], SendOutcome]) -> None:
     log.info("%s: %s", what, outcome)
 
 
+class _Connections(dramatiq.Middleware):
+    """Each send worker thread keeps one SMTP session, closed when the thread stops."""
+
+    def __init__(self, actors: Actors) -> None:
+        self._actors = actors
+
+    def after_worker_thread_boot(self, broker: Any, thread: Any) -> None:
+        self._actors._worker_thread.active = True
+
+    def before_worker_thread_shutdown(self, broker: Any, thread: Any) -> None:
+        self._actors._worker_thread.active = False
+        if self._actors._sender is not None:
+            self._actors._sender.close_connection()
+
+
 class Actors:
     """The send actors on one broker, and the scheduler's Dispatch onto them."""
 
     def __init__(self, broker: Any) -> None:
         self._sender: Sender | None = None
+        #: Set in dramatiq's worker threads: they keep an SMTP session (see _Connections).
+        self._worker_thread = threading.local()
+        broker.add_middleware(_Connections(self))
         options: dict[str, Any] = {
             "broker": broker,
             "queue_name": QUEUE,
@@ -99,6 +118,8 @@ class Actors:
     def sender(self) -> Sender:
         if self._sender is None:
             raise RuntimeError("send actors used before a Sender was bound to them")
+        if getattr(self._worker_thread, "active", False):
+            self._sender.keep_connection()
         return self._sender
 
     def _deliver(self, loop_id: str, action_key: str) -> None:

@@ -2,6 +2,8 @@
 
 Tests and the demo send through the real client code path and then look at what actually
 arrived; ``fail_next`` makes the server answer like a busy or refusing one, to exercise retries.
+``sessions`` counts the SMTP sessions clients opened; ``drop_sessions`` closes the open ones as a
+server's idle timeout does, and ``hang_up_next`` hangs up in the middle of a transaction.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import functools
 import logging
 import ssl
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -19,13 +23,16 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from mailmentor.smtp import SmtpAccount
 
 log = logging.getLogger(__name__)
 
 SinkSecurity = Literal["none", "starttls", "ssl"]
+#: Where ``hang_up_next`` hangs up: on MAIL (before anything of the message was sent), or after
+#: the message's data arrived and was recorded, before the server's 250 (a lost reply).
+HangUp = Literal["MAIL", "DATA"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,14 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     raw: bytes
-    message: EmailMessage
+
+    @functools.cached_property
+    def message(self) -> EmailMessage:
+        """Parsed when first read, not before the server's 250: parsing (several ms a message)
+        would otherwise set the pace of every client, as no real server's reply waits for it."""
+        parsed = email.message_from_bytes(self.raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
 
 
 class _Controller(Controller):
@@ -51,19 +65,41 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        self._sink._greeted(server)
+        return responses
+
+    async def handle_HELO(self, server: Any, session: Any, envelope: Any, hostname: str) -> str:
+        session.host_name = hostname
+        self._sink._greeted(server)
+        return f"250 {server.hostname}"
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        if self._sink._take_hang_up("MAIL"):
+            server.transport.close()
+            return "421 closing"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         failure = self._sink._take_failure()
         if failure is not None:
             return failure
         raw = bytes(envelope.original_content or envelope.content or b"")
-        message = email.message_from_bytes(raw, policy=email.policy.default)
         received = ReceivedMessage(
             mail_from=str(envelope.mail_from or ""),
             rcpt_tos=tuple(str(r) for r in envelope.rcpt_tos),
             raw=raw,
-            message=message,
         )
         self._sink._record(received)
+        if self._sink._take_hang_up("DATA"):
+            server.transport.close()
         return "250 OK"
 
 
@@ -92,6 +128,10 @@ class SmtpSink:
         self._credentials = credentials
         self._messages: list[ReceivedMessage] = []
         self._failures: list[str] = []
+        self._hang_ups: list[HangUp] = []
+        self._sessions = 0
+        #: Server sides of the sessions clients opened (one per connection, STARTTLS or not).
+        self._servers: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self._changed = threading.Condition()
         self._controller: _Controller | None = None
         self._account: SmtpAccount | None = None
@@ -187,17 +227,68 @@ class SmtpSink:
         with self._changed:
             self._failures.extend([f"{code} {text}"] * times)
 
+    def hang_up_next(self, at: HangUp, times: int = 1) -> None:
+        """Hang up on the next ``times`` clients' MAIL commands, or after the next messages'
+        data arrived (each is recorded as received, but its 250 never reaches the client)."""
+        with self._changed:
+            self._hang_ups.extend([at] * times)
+
+    @property
+    def sessions(self) -> int:
+        """SMTP sessions opened so far (connections that greeted with EHLO or HELO)."""
+        with self._changed:
+            return self._sessions
+
+    @property
+    def open_sessions(self) -> int:
+        """Sessions whose connection is still open."""
+        with self._changed:
+            return sum(1 for server in self._servers if server.transport is not None)
+
+    def drop_sessions(self) -> None:
+        """Close every open session from the server's side, as its idle timeout would."""
+        controller = self._controller
+        if controller is None:
+            return
+        with self._changed:
+            transports = [s.transport for s in self._servers if s.transport is not None]
+        done = threading.Event()
+
+        def close() -> None:
+            for transport in transports:
+                transport.close()
+            done.set()
+
+        controller.loop.call_soon_threadsafe(close)
+        done.wait(10)
+
     def clear(self) -> None:
-        """Forget received messages and pending failures."""
+        """Forget received messages, pending failures and hang-ups, and the session count."""
         with self._changed:
             self._messages.clear()
             self._failures.clear()
+            self._hang_ups.clear()
+            self._sessions = 0
 
     # --- called from the server thread -------------------------------------------------------
 
     def _take_failure(self) -> str | None:
         with self._changed:
             return self._failures.pop(0) if self._failures else None
+
+    def _take_hang_up(self, at: HangUp) -> bool:
+        with self._changed:
+            if self._hang_ups and self._hang_ups[0] == at:
+                self._hang_ups.pop(0)
+                return True
+            return False
+
+    def _greeted(self, server: SMTP) -> None:
+        """EHLO or HELO: a new session, unless it is the greeting again after STARTTLS."""
+        with self._changed:
+            if server not in self._servers:
+                self._servers.add(server)
+                self._sessions += 1
 
     def _record(self, received: ReceivedMessage) -> None:
         """Run the callback first, so whoever waits for the message also sees its effect."""

@@ -45,7 +45,7 @@ from mailmentor.rules import Rules
 from mailmentor.service.outcomes import MailSent
 from mailmentor.service.scheduler import CLAIM_LEASE
 from mailmentor.service.writer import JOB_GRACE, LoopWriter, send_soon
-from mailmentor.smtp import SmtpAccount, send_message_sync
+from mailmentor.smtp import SmtpAccount, SmtpConnection, send_message_sync
 from mailmentor.store import Store
 from mailmentor.store.changes import Changeset, Job, LoopChange
 
@@ -133,6 +133,8 @@ class Sender:
         #: Sends this process handed to SMTP but could not record yet (the store was down):
         #: recorded on the next try without mailing again.
         self._unrecorded: set[str] = set()
+        #: This thread's SMTP session, in threads that keep one (`keep_connection`).
+        self._local = threading.local()
 
     @property
     def user_address(self) -> str:
@@ -284,8 +286,25 @@ class Sender:
 
     # -- the one send path ----------------------------------------------------------------------
 
+    def keep_connection(self) -> None:
+        """From now on this thread sends over one SMTP session kept open (a send worker
+        thread does), until `close_connection`; other threads connect for each message."""
+        if getattr(self._local, "smtp", None) is None:
+            self._local.smtp = SmtpConnection(self.smtp)
+
+    def close_connection(self) -> None:
+        """End this thread's kept SMTP session, if it has one."""
+        connection: SmtpConnection | None = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if connection is not None:
+            connection.close()
+
     def _smtp(self, message: EmailMessage) -> None:
-        send_message_sync(self.smtp, message)
+        connection: SmtpConnection | None = getattr(self._local, "smtp", None)
+        if connection is None:
+            send_message_sync(self.smtp, message)
+        else:
+            connection.send(message)
 
     def _send_once(
         self,
