@@ -100,11 +100,21 @@ class FetchedMessage:
 
 
 def fetch_messages(
-    client: IMAPClient, batch: list[int], max_bytes: int, label: str, *, meta: bool = False
+    client: IMAPClient,
+    batch: list[int],
+    max_bytes: int,
+    label: str,
+    *,
+    meta: bool = False,
+    budget: int = FETCH_BYTES_BUDGET,
 ) -> dict[int, FetchedMessage]:
     """Raw bytes per UID with BODY.PEEK (nothing gets \\Seen); over-sized messages as their
     header plus the first ~1 MB of text, so one huge mail cannot exhaust memory.
 
+    One FETCH reads each message's size with at most ``budget`` / len(batch) bytes of it
+    (``BODY.PEEK[]<0.n>``), which is all of the usual message: one round trip per batch, and
+    never more than the budget (FETCH_BYTES_BUDGET) in memory. Only the messages longer than
+    that are read again, whole (in chunks within the budget) or, over ``max_bytes``, truncated.
     With ``meta`` the same FETCH also reads FLAGS and, on Gmail, X-GM-LABELS.
     """
     extra: list[bytes] = []
@@ -112,13 +122,25 @@ def fetch_messages(
         extra.append(b"FLAGS")
         if client.has_capability(GMAIL_CAPABILITY):
             extra.append(b"X-GM-LABELS")
+    first = max(1, min(max_bytes, budget // max(1, len(batch))))
+    part = f"BODY.PEEK[]<0.{first}>".encode()
     sizes: dict[int, int] = {}
-    for uid, data in client.fetch(batch, [b"RFC822.SIZE"]).items():
-        sizes[int(uid)] = int(data.get(b"RFC822.SIZE", 0) or 0)
-    small = [uid for uid in batch if uid in sizes and sizes[uid] <= max_bytes]
-    large = [uid for uid in batch if uid in sizes and sizes[uid] > max_bytes]
     found: dict[int, FetchedMessage] = {}
-    for chunk in size_chunks(small, sizes, max(FETCH_BYTES_BUDGET, max_bytes)):
+    for uid, data in client.fetch(batch, [b"RFC822.SIZE", part, *extra]).items():
+        size = int(data.get(b"RFC822.SIZE", 0) or 0)
+        sizes[int(uid)] = size
+        body = data.get(b"BODY[]<0>")
+        if body is not None and (len(body) < first or 0 < size <= len(body)):
+            found[int(uid)] = FetchedMessage(
+                bytes(body),
+                size,
+                flags=message_flags(data.get(b"FLAGS")),
+                labels=gmail_labels(data.get(b"X-GM-LABELS")),
+            )
+    rest = [uid for uid in batch if uid in sizes and uid not in found]
+    small = [uid for uid in rest if sizes[uid] <= max_bytes]
+    large = [uid for uid in rest if sizes[uid] > max_bytes]
+    for chunk in size_chunks(small, sizes, max(budget, max_bytes)):
         for uid, data in client.fetch(chunk, [b"BODY.PEEK[]", *extra]).items():
             body = data.get(b"BODY[]")
             if body is not None and int(uid) in sizes:

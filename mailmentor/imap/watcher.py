@@ -1,12 +1,12 @@
 """The MailboxWatcher: the only way live mail enters mailmentor, built to never lose a message
 and never stop.
 
-UID checkpoints after every message, UIDVALIDITY respected, IDLE with a polling fallback,
-reconnects with backoff, a fenced lease so two watchers of one mailbox never both work (a dead
-holder's taken over at once), and an optional quarantine folder for the messages it could not
-use. When the store cannot take a message (Redis down, slow, failing over), the checkpoint stays
-before it and the watcher waits and tries that message again: only a message that is itself
-unusable is ever skipped.
+UID checkpoints after every fetch batch (a message read again changes nothing), UIDVALIDITY
+respected, IDLE with a polling fallback, reconnects with backoff, a fenced lease so two watchers
+of one mailbox never both work (a dead holder's taken over at once), and an optional quarantine
+folder for the messages it could not use. When the store cannot take a message (Redis down,
+slow, failing over), the checkpoint stays before it and the watcher waits and tries that message
+again: only a message that is itself unusable is ever skipped.
 """
 
 from __future__ import annotations
@@ -144,8 +144,9 @@ class MailboxWatcher:
     With a ``marking`` (mailbox mode), a message marked after it was read is handed over once
     more, as marked, on the next catch-up (IDLE reports flag changes, so that is soon).
 
-    The checkpoint advances after each message, so a crash re-delivers at most the message in
-    flight (the handler recognises one it applied). When the store cannot take a message
+    The checkpoint advances after each fetch batch (one store write per batch, not per message),
+    so a crash re-delivers at most that batch, and the handler recognises each message it
+    applied. When the store cannot take a message
     (StoreUnavailable) the checkpoint stays before it and the watcher waits and tries it again;
     a message the handler fails on for any other reason is logged and, with
     ``quarantine_folder``, moved there so it can be looked at (and moved back to be tried
@@ -427,7 +428,8 @@ class MailboxWatcher:
         return count
 
     def _process_uids(self, client: IMAPClient, uids: list[int]) -> tuple[int, bool]:
-        """Hand over ``uids`` in order; returns (how many, whether all were done)."""
+        """Hand over ``uids`` in order, a fetch batch at a time; returns (how many, whether all
+        were done)."""
         count = 0
         for batch in uid_batches(uids):
             if self._stop.is_set():
@@ -439,19 +441,52 @@ class MailboxWatcher:
                 self.account.label,
                 meta=self._meta_handler is not None,
             )
+            handled, finished = self._process_batch(batch, fetched)
+            count += handled
+            if not finished:
+                return count, False
+        return count, True
+
+    def _process_batch(
+        self, batch: list[int], fetched: dict[int, FetchedMessage]
+    ) -> tuple[int, bool]:
+        """Hand over one fetched batch; returns (how many, whether all were done).
+
+        The checkpoint moves once per batch, past the messages of it handed over (and at once
+        past one moved to quarantine, which is not in the folder to be read again). A message
+        read again after a crash changes nothing: its effect and its applied mark were written
+        in one step. Before a StoreUnavailable is passed on, the checkpoint is moved to just
+        before the message the store could not take (if the store takes that).
+        """
+        count = 0
+        done = 0  # the last UID handed over, not yet checkpointed
+        try:
             for uid in batch:
                 if self._stop.is_set() or not self._hold_lease():
+                    if done:
+                        self._advance(done)
                     return count, False
                 message = fetched.get(uid)
                 if message is None:
                     log.info("UID %d of %s vanished before it was read", uid, self.account.label)
-                else:
-                    self._deliver(uid, message)
-                    count += 1
-                    if self._is_marked(message):
-                        self._remember_mark(uid)
-                if not self._advance(uid):
-                    return count, False
+                    done = uid
+                    continue
+                moved = self._deliver(uid, message)
+                count += 1
+                if self._is_marked(message):
+                    self._remember_mark(uid)
+                done = uid
+                if moved:
+                    done = 0
+                    if not self._advance(uid):
+                        return count, False
+        except StoreUnavailable:
+            if done:
+                with contextlib.suppress(StoreUnavailable):
+                    self._advance(done)
+            raise
+        if done and not self._advance(done):
+            return count, False
         return count, True
 
     def _advance(self, uid: int) -> bool:
@@ -523,31 +558,34 @@ class MailboxWatcher:
         if marks is not None:
             store_call(uid, lambda: marks.handled_marks(self.account.key, self._uidvalidity, [uid]))
 
-    def _deliver(self, uid: int, message: FetchedMessage) -> None:
+    def _deliver(self, uid: int, message: FetchedMessage) -> bool:
         """Run the handler. If the store could not take the message, StoreUnavailable: the
         checkpoint stays before it and it is tried again. Any other failure is logged (and
-        quarantined) so one poison message blocks nothing; the caller then moves past it."""
+        quarantined) so one poison message blocks nothing; the caller then moves past it.
+        True when the message was moved to quarantine."""
         try:
             if self._meta_handler is not None:
                 meta = MessageMeta(self.account.folder, message.flags, message.labels)
                 self._meta_handler(uid, message.raw, meta)
             elif self._handler is not None:
                 self._handler(uid, message.raw)
+            return False
         except Exception as exc:
             if is_transient(exc):
                 raise StoreUnavailable(uid, exc) from exc
             folder = self.quarantine_folder
             then = f"moving it to {folder!r}" if folder else "skipping it"
             log_failure(uid, message, exc, self.account.label, then)
-            if folder:
-                self._quarantine(uid, message, folder)
+            if not folder:
+                return False
+            return self._quarantine(uid, message, folder)
 
-    def _quarantine(self, uid: int, message: FetchedMessage, folder: str) -> None:
-        """Best effort: a failed move is logged and the message stays where it is."""
+    def _quarantine(self, uid: int, message: FetchedMessage, folder: str) -> bool:
+        """Best effort: a failed move is logged and the message stays where it is (False)."""
         message_id = message_id_of(message.raw) or "unknown"
         if folder == self.account.folder:
             log.warning("quarantine folder %r is the watched folder: UID %d stays", folder, uid)
-            return
+            return False
         try:
             done = quarantine_message(
                 self.account, uid, folder, uidvalidity=self._uidvalidity, timeout=self._timeout
@@ -561,7 +599,7 @@ class MailboxWatcher:
                 scrub_secret(str(exc), self.account.password) or type(exc).__name__,
                 self.account.folder,
             )
-            return
+            return False
         log.info(
             "quarantined UID %d (Message-ID %s) of %s: %s",
             uid,
@@ -569,6 +607,7 @@ class MailboxWatcher:
             self.account.label,
             done,
         )
+        return True
 
     # waiting
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import contextlib
 import hashlib
 import re
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -222,18 +224,39 @@ def decode_header_text(raw: str) -> str:
 # --- raw header access ----------------------------------------------------------------------------
 
 
-def raw_headers(msg: Message, name: str) -> list[str]:
-    """Every raw value of header ``name``, undecoded; never raises, whatever the header holds."""
-    wanted = name.lower()
-    values: list[str] = []
+#: Each parsed message's raw headers by lower-cased name, built once: intake asks for some 60
+#: headers of every message, and each plain lookup walks the whole header list.
+_HEADER_INDEX: weakref.WeakKeyDictionary[Message, tuple[int, dict[str, list[str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _header_index(msg: Message) -> dict[str, list[str]]:
+    """Raw values by lower-cased name, in order; a header that cannot be read ends the list
+    (as a plain walk would stop there)."""
+    try:
+        count = len(msg)
+        cached = _HEADER_INDEX.get(msg)
+    except Exception:  # an object we cannot index: walk it every time
+        count, cached = -1, None
+    if cached is not None and cached[0] == count:
+        return cached[1]
+    index: dict[str, list[str]] = {}
     try:
         items: Iterable[tuple[str, object]] = msg.raw_items()
         for key, value in items:
-            if str(key).strip().lower() == wanted:
-                values.append(str(value)[:MAX_HEADER_CHARS])
+            index.setdefault(str(key).strip().lower(), []).append(str(value)[:MAX_HEADER_CHARS])
     except Exception:  # a header we cannot read is a header we do not have
-        return values
-    return values
+        pass
+    if count >= 0:
+        with contextlib.suppress(TypeError):
+            _HEADER_INDEX[msg] = (count, index)
+    return index
+
+
+def raw_headers(msg: Message, name: str) -> list[str]:
+    """Every raw value of header ``name``, undecoded; never raises, whatever the header holds."""
+    return list(_header_index(msg).get(name.lower(), ()))
 
 
 def first_header(msg: Message, name: str) -> str:

@@ -81,6 +81,13 @@ _BANNER = re.compile(r"^\s*-{2,}\s*([^-].{0,80}?)\s*-{2,}\s*(.*)$")
 _RULE_LINE = re.compile(r"^\s*(?:_{10,}|-{10,}|={4,}|\*{10,})\s*$")
 _EMAIL = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+\.[^\s<>()\[\]\"',;:]+")
 _HAS_TIME_OR_YEAR = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b(?:19|20)\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2}\b")
+_WROTE_WORDS = (
+    r"wrote|writes|schrieb|schreef|a écrit|escribió|escreveu|ha scritto|scrisse|napisał\(a\)"
+    r"|napisała|napisał|napsal\(a\)|napsal|napísal|написал\(а\)|написала|написал|написав|skrev"
+    r"|skrev følgende|kirjoitti|geschreven|ezt írta|írta|yazdı|şunu yazdı"
+    r"|scris|kirjutas|rašė|rakstīja|napisao|napisala|έγραψε|כתב|كتب|写道|寫道|が書きました"
+    r"|님이 작성|wrote the following"
+)
 _WROTE = re.compile(
     r"(?:wrote|writes|schrieb|schreef|a écrit|escribió|escreveu|ha scritto|scrisse|napisał\(a\)"
     r"|napisała|napisał|napsal\(a\)|napsal|napísal|написал\(а\)|написала|написал|написав|skrev"
@@ -89,6 +96,29 @@ _WROTE = re.compile(
     r"|님이 작성|wrote the following)\s*[:：]?\s*$",
     re.I,
 )
+#: The same words, ending the text (after ``ends_with_wrote`` has taken off what may follow).
+_WROTE_AT_END = re.compile(rf"(?:{_WROTE_WORDS})$", re.I)
+#: The longest text one of those words can match (re.I keeps lengths: it folds char by char).
+_WROTE_SPAN = 20
+#: The two words after which anything may follow ("kirjoitti 12.3.2019 klo 10.15:").
+_WROTE_OPEN_ENDED = re.compile(r"kirjoitti |skrev følgende den ", re.I)
+
+
+def ends_with_wrote(text: str) -> bool:
+    """``_WROTE.search(text)``, without trying its 40 words at every position of the text.
+
+    A match ends the text but for whitespace and one colon, so those are taken off and only the
+    last ``_WROTE_SPAN`` characters are searched; the two open-ended forms are searched in full,
+    only in text that has their word.
+    """
+    tail = text.rstrip()
+    if tail.endswith((":", "：")):
+        tail = tail[:-1].rstrip()
+    if _WROTE_AT_END.search(tail[-_WROTE_SPAN:]):
+        return True
+    return _WROTE_OPEN_ENDED.search(text) is not None and _WROTE.search(text) is not None
+
+
 _MOBILE_SIGNATURE = re.compile(
     r"^(?:sent from|sent with|sent via|sent using|get outlook for|envoyé de|envoyé depuis"
     r"|enviado desde|enviado do|enviado de|inviato da|verzonden (?:met|vanaf|van)|von meinem"
@@ -300,7 +330,7 @@ def is_attribution(text: str) -> bool:
     stripped = text.strip().strip("-").strip()
     if not stripped or len(stripped) > 400:
         return False
-    wrote = bool(_WROTE.search(stripped))
+    wrote = ends_with_wrote(stripped)
     colon = stripped.endswith((":", "："))
     if not (wrote or colon):
         return False
@@ -318,7 +348,7 @@ def find_attribution(lines: list[str], stop: int, start: int = 0) -> tuple[int, 
         if quote_depth(line) or not line:
             continue
         tail = line.strip().rstrip("-").rstrip()
-        if not (tail.endswith((":", "：")) or _WROTE.search(tail)):
+        if not (tail.endswith((":", "：")) or ends_with_wrote(tail)):
             continue
         for size in (1, 2, 3):
             first = end - size + 1

@@ -190,7 +190,7 @@ class Intake:
         own = index.get(clean_message_id(msg.message_id))
         if own is not None and own.applied_to:
             return Changeset(), (Duplicate(), ())
-        decision = _Decision(self, msg, index, self.clock.now())
+        decision = _Decision(self, msg, index, self.clock.now(), kind)
         effects = decision.apply(kind)
         change = Changeset(
             loops=decision.work.changes(msg.message_id),
@@ -210,7 +210,12 @@ class _Decision:
     """One message's effect on the loops, decided from what the store holds now."""
 
     def __init__(
-        self, service: Intake, msg: ParsedMessage, index: dict[str, Indexed], now: datetime
+        self,
+        service: Intake,
+        msg: ParsedMessage,
+        index: dict[str, Indexed],
+        now: datetime,
+        kind: Meaning,
     ) -> None:
         self.s = service
         self.msg = msg
@@ -219,7 +224,10 @@ class _Decision:
         self.jobs: tuple[Job, ...] = ()
         self.people: tuple[PersonChange, ...] = ()
         wanted = {i for entry in index.values() for i in entry.loops}
-        self.work = _Working(known=service.store.loops.get_many(wanted))
+        fresh = _fresh_ids(msg, kind)
+        self.work = _Working(known=service.store.loops.get_many(wanted | fresh))
+        #: Ids a new loop of this message would get, read above and not there.
+        self.absent = fresh - set(self.work.known)
 
     # lookups
 
@@ -248,7 +256,7 @@ class _Decision:
     def existing(self, loop: Loop) -> Loop | None:
         """A loop with the new loop's (deterministic) id, made by an earlier message."""
         current = self.work.current(loop.id)
-        if current is None:
+        if current is None and loop.id not in self.absent:
             found = self.s.store.loops.get(loop.id)
             if found is not None:
                 self.work.known[loop.id] = found
@@ -445,6 +453,23 @@ class _Decision:
         )
 
 
+def _fresh_ids(msg: ParsedMessage, kind: Meaning) -> set[str]:
+    """The ids of the loops this message could start (they are deterministic), so that they are
+    read with the thread's loops, in one round trip, and starting one needs no read of its own.
+    One missed here is simply read when it is needed."""
+    if isinstance(kind, intake.OutgoingMail):
+        root = msg.references[0] if msg.references else msg.message_id
+        return {intake.loop_id_for(root, mentor.address) for mentor in kind.mentors}
+    if isinstance(kind, intake.ForwardMail):
+        found = set()
+        for forward in kind.forwards:
+            if forward.sender is not None and forward.sender.address:
+                thread = intake.forward_thread_ids(forward) or [msg.message_id]
+                found.add(intake.loop_id_for(thread[0], forward.sender.address))
+        return found
+    return set()
+
+
 def unusable_reason(msg: ParsedMessage, raw: bytes, identity: Identity) -> str:
     """Why the user's message is truly broken (no Message-ID, no text, nothing forwarded), or "".
 
@@ -453,6 +478,9 @@ def unusable_reason(msg: ParsedMessage, raw: bytes, identity: Identity) -> str:
     sender = msg.sender.address if msg.sender else ""
     if not sender or not identity.is_user(sender):
         return ""
-    if msg.message_id != derived_message_id(raw) or msg.text.strip() or msg.forwarded:
+    if msg.text.strip() or msg.forwarded:
+        return ""
+    # Its own Message-ID cannot be a derived one (checked first: the hash reads the whole mail).
+    if not msg.message_id.startswith("derived-") or msg.message_id != derived_message_id(raw):
         return ""
     return f"mail from {sender} with no Message-ID and no text"

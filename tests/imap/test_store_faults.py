@@ -134,6 +134,37 @@ def test_conflicts_that_never_end_are_waited_out_too(
         watcher.close()
 
 
+def test_a_store_failure_mid_batch_checkpoints_just_before_the_message(
+    store: Store, imap_server: ImapAccount
+) -> None:
+    """The checkpoint moves once per fetch batch; when the store refuses the third message of
+    a batch, the two before it are checkpointed first, so only the third is tried again."""
+    intake = services_on(store, mf.USER, mf.SERVICE).intake
+    handed: list[int] = []
+    refuse = {3}
+
+    def handler(uid: int, raw: bytes) -> object:
+        handed.append(uid)
+        if len(handed) in refuse:
+            refuse.clear()
+            raise StoreBusy("its loops kept changing (25 tries)")
+        return intake.handle_raw(uid, raw)
+
+    watcher = MailboxWatcher(imap_server, store.checkpoints, handler, leases=store.leases)
+    try:
+        append_all(imap_server, asks(4))
+        with pytest.raises(StoreUnavailable) as failed:
+            watcher.catch_up()
+        assert failed.value.uid == handed[2]
+        stored = store.checkpoints.get_checkpoint(imap_server.key)
+        assert stored is not None and stored[1] == handed[1], "just before the refused one"
+        assert watcher.catch_up() == 2
+        assert handed[3:] == [handed[2], handed[2] + 1], "the refused one again, then the next"
+        assert len(all_loops(store)) == 4
+    finally:
+        watcher.close()
+
+
 def test_the_running_watcher_waits_logs_one_line_per_try_and_carries_on(
     own_redis: EmbeddedRedis,
     quick_store: Store,

@@ -19,10 +19,12 @@ import trustme
 from mailmentor.backoff import backoff_delay
 from mailmentor.errors import LoginError, MailboxError
 from mailmentor.imap import (
+    FETCH_BATCH,
     ImapAccount,
     MailboxWatcher,
     appended_uid,
     connect,
+    fetch_messages,
     message_id_of,
     size_chunks,
     uid_batches,
@@ -190,7 +192,7 @@ def test_catch_up_processes_existing_mail_in_uid_order_exactly_once(
     assert recorder.seen[0][1].startswith(b"From: Ada")
     stored = checkpoints.get_checkpoint(any_imap_server.key)
     assert stored is not None and stored[1] == recorder.uids[-1]
-    assert checkpoints_seen == [0, *recorder.uids[:-1]]  # advanced after each message
+    assert checkpoints_seen == [0, 0, 0]  # one batch: the checkpoint moves after it
     client = connect(any_imap_server)
     try:
         flags = client.fetch(recorder.uids, ["FLAGS"])
@@ -199,15 +201,59 @@ def test_catch_up_processes_existing_mail_in_uid_order_exactly_once(
     assert all(b"\\Seen" not in data[b"FLAGS"] for data in flags.values())
 
 
-def test_catch_up_fetches_in_batches(store: Store, imap_server: ImapAccount) -> None:
+def test_catch_up_fetches_in_batches_and_checkpoints_after_each(
+    store: Store, imap_server: ImapAccount
+) -> None:
     append_all(imap_server, [make_mail(n) for n in range(120)])
-    handler = Recorder()
+    recorder = Recorder()
+    checkpoints_seen: list[int] = []
+
+    def handler(uid: int, raw: bytes) -> None:
+        found = store.checkpoints.get_checkpoint(imap_server.key)
+        checkpoints_seen.append(found[1] if found else 0)
+        recorder(uid, raw)
+
     watcher = MailboxWatcher(imap_server, store.checkpoints, handler)
     try:
         assert watcher.catch_up() == 120
     finally:
         watcher.close()
-    assert handler.ids == [f"<m{n}@example.com>" for n in range(120)]
+    assert recorder.ids == [f"<m{n}@example.com>" for n in range(120)]
+    uids = recorder.uids
+    expected = [0] * FETCH_BATCH + [uids[FETCH_BATCH - 1]] * FETCH_BATCH
+    expected += [uids[2 * FETCH_BATCH - 1]] * (120 - 2 * FETCH_BATCH)
+    assert checkpoints_seen == expected
+    stored = store.checkpoints.get_checkpoint(imap_server.key)
+    assert stored is not None and stored[1] == uids[-1]
+
+
+def test_stop_in_the_middle_of_a_batch_keeps_what_was_handed_over(
+    store: Store, any_imap_server: ImapAccount
+) -> None:
+    append_all(any_imap_server, [make_mail(n) for n in range(4)])
+    recorder = Recorder()
+    watchers: list[MailboxWatcher] = []
+
+    def stopping(uid: int, raw: bytes) -> None:
+        recorder(uid, raw)
+        if len(recorder.seen) == 2:
+            watchers[0].stop()
+
+    watcher = MailboxWatcher(any_imap_server, store.checkpoints, stopping)
+    watchers.append(watcher)
+    try:
+        assert watcher.catch_up() == 2
+    finally:
+        watcher.close()
+    stored = store.checkpoints.get_checkpoint(any_imap_server.key)
+    assert stored is not None and stored[1] == recorder.uids[1]
+    rest = Recorder()
+    second = MailboxWatcher(any_imap_server, store.checkpoints, rest)
+    try:
+        assert second.catch_up() == 2
+    finally:
+        second.close()
+    assert rest.ids == ["<m2@example.com>", "<m3@example.com>"]
 
 
 def test_a_restarted_watcher_does_not_reprocess(store: Store, any_imap_server: ImapAccount) -> None:
@@ -262,6 +308,26 @@ def test_a_failing_handler_is_logged_and_skipped(
     assert failure.exc_info is not None
     stored = checkpoints.get_checkpoint(imap_server.key)
     assert stored is not None and stored[1] == handler.uids[-1]
+
+
+def test_fetch_reads_the_usual_message_in_one_fetch_and_a_longer_one_again_whole(
+    any_imap_server: ImapAccount,
+) -> None:
+    """With a 100 KB budget for two messages, each gets 50 KB in the first FETCH: the short one
+    is complete there, the 150 KB one is read again whole (it is under max_bytes)."""
+    short, long = make_mail(0), make_mail(1, body="y" * 150_000)
+    append_all(any_imap_server, [short, long])
+    client = connect(any_imap_server)
+    try:
+        client.select_folder(any_imap_server.folder, readonly=True)
+        uids = sorted(int(uid) for uid in client.search(["ALL"]))
+        found = fetch_messages(client, uids, 1_000_000, "test", meta=True, budget=100_000)
+    finally:
+        client.logout()
+    assert [found[uid].raw for uid in uids] == [short, long]
+    assert [found[uid].size for uid in uids] == [len(short), len(long)]
+    assert not any(found[uid].truncated for uid in uids)
+    assert all("\\Seen" not in found[uid].flags for uid in uids)
 
 
 def test_oversized_message_passes_header_and_the_start_of_its_text(

@@ -19,6 +19,7 @@ from mailmentor.parsing.message import (
     parse_id_list,
     parse_message,
     parse_message_id,
+    raw_headers,
     unflow,
 )
 from tests.parsing._support import fixture
@@ -372,3 +373,23 @@ def test_bytearray_and_memoryview_are_accepted() -> None:
 def test_addresses_are_never_glued_from_separate_words(to: bytes, expected: list[str]) -> None:
     parsed = parse_message(b"From: a@x.org\r\nTo: " + to + b"\r\nSubject: s\r\n\r\nbody")
     assert [a.address for a in parsed.to] == expected
+
+
+def test_raw_headers_are_every_value_in_order_whatever_the_case_of_the_name() -> None:
+    from email import policy
+    from email.parser import BytesParser
+
+    raw = (
+        b"Received: from a\r\nreceived: from b\r\nFrom: Ada <ada@example.com>\r\n"
+        b" RECEIVED : from c\r\nSubject: hi\r\n\r\nbody\r\n"
+    )
+    msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+    plain = [str(v) for k, v in msg.raw_items() if k.strip().lower() == "received"]
+    assert raw_headers(msg, "Received") == plain == ["from a", "from b"]
+    assert raw_headers(msg, "RECEIVED") == plain  # the same index, read again
+    assert raw_headers(msg, "x-missing") == []
+    msg["X-Added"] = "later"  # a header added after the first read is seen
+    assert raw_headers(msg, "x-added") == ["later"]
+    values = raw_headers(msg, "received")
+    values.append("changed by the caller")
+    assert raw_headers(msg, "received") == plain

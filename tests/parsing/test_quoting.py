@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailmentor.parsing.quoting import (
+    _WROTE,
+    ends_with_wrote,
     excerpt,
     is_attribution,
     is_signature_start,
@@ -210,3 +214,41 @@ def test_crisp_cases(name: str, present: list[str], absent: list[str]) -> None:
         assert piece in reply
     for piece in absent:
         assert piece not in reply
+
+
+# --- ends_with_wrote: the fast form of the attribution regex ------------------------------------
+
+_WROTE_PIECES = [
+    "wrote", "WROTE", "Wrote the following", "schrieb", "a écrit", "napisał(a)", "написал(а)",
+    "kirjoitti", "Kirjoitti 12.3.2019 klo 10.15", "skrev følgende den 3. mar", "skrev følgende",
+    "写道", "님이 작성", "ezt írta", "şunu yazdı", "a", "ſkrev", "K", "İ", "k", "\u212a",
+]  # fmt: skip
+_WROTE_GLUE = [" ", "  ", ":", "：", "\n", "\t", "\u00a0", ",", "-", "x", ">", " : ", "::"]
+
+
+@given(
+    st.lists(
+        st.sampled_from(_WROTE_PIECES) | st.sampled_from(_WROTE_GLUE) | st.text(max_size=6),
+        max_size=8,
+    ).map("".join)
+)
+@settings(max_examples=3000, deadline=None)
+def test_ends_with_wrote_is_the_attribution_regex(text: str) -> None:
+    assert ends_with_wrote(text) == bool(_WROTE.search(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "On Mon, Alan <a@b.c> wrote:",
+        "Alan kirjoitti 12.3.2019 klo 10.15:",
+        "Den 3. mar. 2020 skrev Alan følgende den 3. mar 2020 kl. 10:",
+        "Am 3. März schrieb Alan :  \n",
+        "Le 3 mars, Alan a écrit：",
+        "wrote",
+        "i wrote it down",
+        "wrote:\n\n",
+    ],
+)
+def test_ends_with_wrote_on_attributions(text: str) -> None:
+    assert ends_with_wrote(text) == bool(_WROTE.search(text))
