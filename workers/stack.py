@@ -191,9 +191,10 @@ class Stack:
                     settings.scheduler_interval,
                 ),
             )
-        if imap is not None and settings.mailbox_mode:
+        # With watcher=False an account given anyway only serves the drafts.
+        if self.watcher and imap is not None and settings.mailbox_mode:
             self._watch_mailbox(imap, store, idle_renew)
-        elif imap is not None:
+        elif self.watcher and imap is not None:
             watcher = MailboxWatcher(
                 imap,
                 store.checkpoints,
