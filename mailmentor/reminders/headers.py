@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Sequence
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import parseaddr
+from functools import lru_cache
 from typing import Any
 
 #: How many thread ids go into References: enough to thread, bounded against huge threads.
@@ -29,35 +30,120 @@ REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|tr|sv|vs)\s*(\[\d+\])?\s*:\s*)+"
 _MESSAGE_ID = re.compile(r"[!-;=?-~]+")  # printable ASCII without '<', '>' and space
 
 
+class _Registry(HeaderRegistry):
+    """The stock header registry, except that each header's class is made once: the stock one
+    makes a new class (``type(...)``) every time a header is set, read or counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
+        super().map_to_type(name, cls)
+        self._classes.clear()
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+class Folded(str):
+    """A header value composed and folded here (lines joined by CRLF, continuation lines start
+    with a space): stored as it is, written as it is, and parsed only when read back.
+
+    Only the headers whose folding we do ourselves are stored this way (`folded_header`), and
+    only in the cases where the result is what the stock policy would write (see
+    tests/reminders/test_composition.py); everything else takes the stock path.
+    """
+
+    def fold_lines(self, name: str, linesep: str) -> str:
+        return f"{name}: {linesep.join(self.split(_CRLF))}{linesep}"
+
+
+_CRLF = "\r\n"
+#: Line length of the headers we fold (the policy's max_line_length).
+_LIMIT = 78
+#: A plain address (dot-atom local part and domain), as the address folder writes it unchanged.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(\.{_ATEXT})*@{_ATEXT}(\.{_ATEXT})*")
+#: Unstructured text the stock folder writes unchanged when it fits on the line.
+_PLAIN_TEXT = re.compile(r"[!-~]+( [!-~]+)*")
+
+
+def _id_lines(name: str, value: str, limit: int) -> list[str] | None:
+    """Message-ID, In-Reply-To, References: whole ids, never encoded, folded between ids."""
+    ids = str(value).split()
+    if not ids or not all(_MESSAGE_ID.fullmatch(i.strip("<>")) for i in ids):
+        return None
+    lines = [f"{name}: {ids[0]}"]
+    for item in ids[1:]:
+        if len(lines[-1]) + 1 + len(item) > limit:
+            lines.append(f" {item}")
+        else:
+            lines[-1] += f" {item}"
+    return lines
+
+
+def _text_lines(name: str, value: str, limit: int) -> list[str] | None:
+    """A subject: ASCII words as they are, the rest RFC 2047, folded between tokens."""
+    text = str(value)
+    if not text or text != " ".join(text.split()):
+        return None
+    return _fold_tokens(f"{name}:", encode_words(text), limit)
+
+
+def folded_header(name: str, value: str) -> Folded | None:
+    """``value`` folded for header ``name`` exactly as MAIL_POLICY would fold it, or None when
+    this is not one of the simple cases (then the caller sets it the stock way)."""
+    key = name.lower()
+    if key in _ID_HEADERS:
+        lines = _id_lines(name, value, _LIMIT)
+    elif key == "subject":
+        lines = _text_lines(name, value, _LIMIT)
+    else:
+        plain = _PLAIN_ADDRESS if key in _ADDRESS_HEADERS else _PLAIN_TEXT
+        if len(name) + 2 + len(value) > _LIMIT or "=?" in value or not plain.fullmatch(value):
+            return None
+        lines = [f"{name}: {value}"]
+    if lines is None:
+        return None
+    lines[0] = lines[0][len(name) + 2 :] if lines[0] != f"{name}:" else ""
+    return Folded(_CRLF.join(lines))
+
+
+_ADDRESS_HEADERS = frozenset({"reply-to", "from", "to", "cc", "sender"})
+
+
 class _MailPolicy(EmailPolicy):
     """The default policy, except that Message-ID, In-Reply-To and References are folded by hand.
 
     The stock folder RFC 2047-encodes a message id longer than a line, which threading code in
-    mail clients and IMAP servers does not decode; ids must stay verbatim.
+    mail clients and IMAP servers does not decode; ids must stay verbatim. Headers composed
+    here (`Folded`) are written as they are, and header objects shared by every message
+    (`shared_header`) are folded once.
     """
 
+    def __init__(self, **kw: Any) -> None:
+        kw.setdefault("header_factory", _Registry())
+        super().__init__(**kw)
+
     def _fold_ids(self, name: str, value: str) -> str | None:
-        ids = str(value).split()
-        if not ids or not all(_MESSAGE_ID.fullmatch(i.strip("<>")) for i in ids):
-            return None
-        linesep = self.linesep
-        lines = [f"{name}: {ids[0]}"]
-        limit = self.max_line_length or 78
-        for item in ids[1:]:
-            if len(lines[-1]) + 1 + len(item) > limit:
-                lines.append(f" {item}")
-            else:
-                lines[-1] += f" {item}"
-        return linesep.join(lines) + linesep
+        lines = _id_lines(name, value, self.max_line_length or 78)
+        return None if lines is None else self.linesep.join(lines) + self.linesep
 
     def _fold_text(self, name: str, value: str) -> str | None:
-        text = str(value)
-        if not text or text != " ".join(text.split()):
-            return None
-        lines = _fold_tokens(f"{name}:", encode_words(text), self.max_line_length or 78)
-        return self.linesep.join(lines) + self.linesep
+        lines = _text_lines(name, value, self.max_line_length or 78)
+        return None if lines is None else self.linesep.join(lines) + self.linesep
 
     def _fold_own(self, name: str, value: Any) -> str | None:
+        if isinstance(value, Folded):
+            return value.fold_lines(name, self.linesep)
+        known = getattr(value, "_mm_folded", None)
+        if known is not None:
+            return str(known.fold_lines(name, self.linesep))
         key = name.lower()
         if key in _ID_HEADERS:
             return self._fold_ids(name, value)
@@ -75,11 +161,29 @@ class _MailPolicy(EmailPolicy):
 
     def fold(self, name: str, value: Any) -> str:
         folded = self._fold_own(name, value)
-        return folded if folded is not None else super().fold(name, value)
+        if folded is not None:
+            return folded
+        memo = getattr(value, "_mm_folds", None)
+        if memo is None:
+            return str(super().fold(name, value))
+        key = ("str", self.linesep, self.max_line_length, self.utf8, self.cte_type)
+        done = memo.get(key)
+        if done is None:
+            done = memo[key] = super().fold(name, value)
+        return str(done)
 
     def fold_binary(self, name: str, value: Any) -> bytes:
         folded = self._fold_own(name, value)
-        return folded.encode("ascii") if folded is not None else super().fold_binary(name, value)
+        if folded is not None:
+            return folded.encode("ascii")
+        memo = getattr(value, "_mm_folds", None)
+        if memo is None:
+            return super().fold_binary(name, value)
+        key = ("bytes", self.linesep, self.max_line_length, self.utf8, self.cte_type)
+        done = memo.get(key)
+        if done is None:
+            done = memo[key] = super().fold_binary(name, value)
+        return bytes(done)
 
 
 def _encoded_words(text: str, max_bytes: int = 42) -> list[str]:
@@ -137,6 +241,29 @@ def _fold_tokens(start: str, tokens: list[str], limit: int) -> list[str]:
 #: Policy of every message built here: CRLF, and 7-bit bodies (quoted-printable where needed) so any
 #: SMTP server accepts them as they are.
 MAIL_POLICY: EmailPolicy = _MailPolicy().clone(linesep="\r\n", cte_type="7bit")
+
+
+def shared(name: str, value: Any) -> Any:
+    """The header object MAIL_POLICY stores for ``name: value``, to be shared by every message
+    that carries the same header (From, To, the parts' Content-Type, ...): header objects are
+    immutable, and a shared one's folded form is worked out once, by the stock folder."""
+    header = MAIL_POLICY.header_store_parse(name, value)[1]
+    setattr(header, "_mm_folds", {})  # noqa: B010  # read by _MailPolicy.fold
+    return header
+
+
+def parsed(name: str, value: Folded) -> Any:
+    """The header object for a value folded here: parsed once, so that reading it back (as the
+    generator does with a Content-Type, several times) parses nothing, and written as folded."""
+    header = MAIL_POLICY.header_fetch_parse(name, value)
+    setattr(header, "_mm_folded", value)  # noqa: B010  # read by _MailPolicy.fold
+    return header
+
+
+@lru_cache(maxsize=64)
+def shared_header(name: str, value: str) -> Any:
+    """`shared`, made once per header and value."""
+    return shared(name, value)
 
 
 # --- sanitising hostile text ------------------------------------------------------------------

@@ -7,11 +7,16 @@ which is what makes a retried send idempotent on the receiving side.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
+import random
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from email import quoprimime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 
 from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
@@ -21,13 +26,17 @@ from mailmentor.reminders.headers import (
     MAIL_POLICY,
     MAX_REFERENCES,
     REPLY_PREFIX,
+    Folded,
     address,
     clean_body,
     clean_message_id,
     clean_subject,
     domain,
+    folded_header,
     header_text,
-    set_thread_headers,
+    parsed,
+    shared,
+    shared_header,
     thread_references,
 )
 from mailmentor.reminders.templates import check_chosen, render_part
@@ -52,6 +61,23 @@ def _template_names(ctx: ReminderContext, stage: Stage) -> list[str]:
     return names
 
 
+@lru_cache(maxsize=16)
+def _parties(service_address: str, user_address: str) -> tuple[Any, Any]:
+    """The From and To header objects, the same for every mail: made once."""
+    sender = address(service_address, "service address", display_name="mailmentor")
+    return shared("From", sender), shared("To", address(user_address, "user address"))
+
+
+def _put(msg: EmailMessage, name: str, value: str) -> None:
+    """Set a header we compose: folded here when that is what the policy would write anyway
+    (no parsing on the way in), else the stock way."""
+    folded = folded_header(name, value)
+    if folded is None:
+        msg[name] = value
+    else:
+        msg.set_raw(name, folded)
+
+
 def _new_message(
     ctx: ReminderContext,
     *,
@@ -60,20 +86,80 @@ def _new_message(
     thread: Sequence[str],
     loop: Loop | None,
 ) -> EmailMessage:
-    """A message with the headers every mail we send carries."""
+    """A message with the headers every mail we send carries.
+
+    Headers go in as MAIL_POLICY would store and fold them, without its parsing: the From and
+    To objects are shared, the rest folded here (`folded_header`) or, in the cases that is not
+    made for, set the stock way. tests/reminders/test_composition.py holds the result to the stock
+    composition, byte for byte.
+    """
     msg = EmailMessage(policy=MAIL_POLICY)
-    msg["From"] = address(ctx.service_address, "service address", display_name="mailmentor")
-    msg["To"] = address(ctx.user_address, "user address")
-    msg["Subject"] = header_text(subject)
-    msg["Date"] = format_datetime(aware(ctx.now).astimezone(ctx.timezone))
-    msg["Message-ID"] = f"<{message_id}>"
-    set_thread_headers(msg, thread)
+    sender, to = _parties(ctx.service_address, ctx.user_address)
+    msg.set_raw("From", sender)
+    msg.set_raw("To", to)
+    _put(msg, "Subject", header_text(subject))
+    _put(msg, "Date", format_datetime(aware(ctx.now).astimezone(ctx.timezone)))
+    _put(msg, "Message-ID", f"<{message_id}>")
+    if thread:  # In-Reply-To the thread's last id, References all of them (ids already cleaned)
+        _put(msg, "In-Reply-To", f"<{thread[-1]}>")
+        _put(msg, "References", " ".join(f"<{i}>" for i in thread))
     if loop is not None:
-        msg["Reply-To"] = reply_address(ctx.service_address, loop.id, ctx.secret)
-        msg["X-Mailmentor-Loop"] = header_text(loop.id, limit=64)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
+        _put(msg, "Reply-To", reply_address(ctx.service_address, loop.id, ctx.secret))
+        _put(msg, "X-Mailmentor-Loop", header_text(loop.id, limit=64))
+    msg.set_raw("Auto-Submitted", _AUTO_SUBMITTED)
+    msg.set_raw("X-Auto-Response-Suppress", _SUPPRESS)
     return msg
+
+
+_AUTO_SUBMITTED = Folded("auto-generated")
+_SUPPRESS = Folded("All")
+_MIME_VERSION = Folded("1.0")
+#: Boundaries as the stdlib's generator makes them: 15 '=', 19 random digits, '=='.
+_BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
+
+
+def _text_part(body: str, subtype: str, *, top: bool) -> EmailMessage:
+    """What ``set_content(body, subtype=subtype, charset="utf-8")`` makes under MAIL_POLICY:
+    the same transfer encoding (7bit when it can, else the shorter of quoted-printable and
+    base64, chosen on the first ten lines as the stdlib does) and the same headers; ``top``:
+    a part made by ``add_alternative`` also carries MIME-Version, as the stdlib's does."""
+    part = EmailMessage(policy=MAIL_POLICY)
+    cte, payload = _encode_text(body)
+    part.set_raw("Content-Type", shared_header("Content-Type", f'text/{subtype}; charset="utf-8"'))
+    part.set_raw("Content-Transfer-Encoding", shared_header("Content-Transfer-Encoding", cte))
+    if top:
+        part.set_raw("MIME-Version", _MIME_VERSION)
+    part.set_payload(payload)
+    return part
+
+
+def _encode_text(text: str) -> tuple[str, str]:
+    """email.contentmanager's choice of transfer encoding for utf-8 text under MAIL_POLICY
+    (7bit transport, CRLF, lines of 78), and the encoded body."""
+    limit = MAIL_POLICY.max_line_length or 78
+    lines = text.encode("utf-8").splitlines()
+    normal = b"\n".join(lines) + b"\n"
+    if max((len(x) for x in lines), default=0) <= limit and normal.isascii():
+        return "7bit", normal.decode("ascii")
+    sniff = b"\r\n".join(lines[:10]) + b"\r\n"
+    sniff_qp = quoprimime.body_encode(sniff.decode("latin-1"), limit)
+    if len(sniff_qp) > len(binascii.b2a_base64(sniff)):
+        data = b"\r\n".join(lines) + b"\r\n"
+        step = limit // 4 * 3
+        encoded = (binascii.b2a_base64(data[i : i + step]) for i in range(0, len(data), step))
+        return "base64", b"".join(encoded).decode("ascii")
+    if len(lines) <= 10:
+        return "quoted-printable", sniff_qp
+    return "quoted-printable", quoprimime.body_encode(normal.decode("latin-1"), limit)
+
+
+def _boundary(parts: Sequence[str]) -> str:
+    """A multipart boundary as the stdlib's generator makes one, found in none of the parts."""
+    while True:
+        token = random.randrange(sys.maxsize)
+        boundary = "=" * 15 + f"{token:0{_BOUNDARY_DIGITS}d}" + "=="
+        if not any(boundary in part for part in parts):
+            return boundary
 
 
 def compose(
@@ -88,13 +174,21 @@ def compose(
 ) -> EmailMessage:
     """Render both bodies (text, then HTML), take a subject a template set, build the mail.
 
+    The mail is what ``set_content(text)`` and ``add_alternative(html, subtype="html")`` make
+    (multipart/alternative, each part utf-8), assembled directly.
+
     ``loop`` None: no Reply-To token (the mail is about no one loop, like the digest)."""
     text = render_part(ctx.templates_dir, names, "txt", values)
     html = render_part(ctx.templates_dir, names, "html", values)
     chosen = header_text(text.subject or html.subject or "") or subject
     msg = _new_message(ctx, subject=chosen, message_id=message_id, thread=thread, loop=loop)
-    msg.set_content(text.body, charset="utf-8")
-    msg.add_alternative(html.body, subtype="html", charset="utf-8")
+    parts = [_text_part(text.body, "plain", top=False), _text_part(html.body, "html", top=True)]
+    boundary = _boundary([str(part.get_payload()) for part in parts])
+    msg.set_raw("MIME-Version", _MIME_VERSION)
+    content_type = Folded(f'multipart/alternative;\r\n boundary="{boundary}"')
+    msg.set_raw("Content-Type", parsed("Content-Type", content_type))
+    for part in parts:
+        msg.attach(part)
     return msg
 
 

@@ -24,6 +24,7 @@ from email import message_from_string
 from email import policy as email_policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from mailmentor import stages
@@ -68,6 +69,15 @@ def _still_due(loop: Loop | None, action_key: str) -> bool:
         and action is not None
         and (action.key == action_key)
     )
+
+
+@dataclass(frozen=True)
+class _StillDue:
+    """Whether an item is still to send: reads queued in the round trip that takes its sending
+    mark (so they run after it), and the verdict on their answers."""
+
+    queue: Callable[[Any], None]
+    judge: Callable[[list[Any]], bool]
 
 
 @dataclass(frozen=True)
@@ -146,39 +156,58 @@ class Sender:
         """Mail the reminder (or give-up notice, or "still relevant?") of one due action, once,
         and record it on the loop."""
         key = f"{loop_id}:{action_key}"
-        self.store.due.hold(loop_id, self.owner, self.clock.now(), CLAIM_LEASE)
-        loop = self.store.loops.get(loop_id)
+        loops, ids = self.store.loops, [loop_id]
+
+        def read(pipe: Any) -> None:
+            loops.queue_reads(pipe, ids)
+
+        # The claim held, then the loop read: one round trip.
+        _, answers = self.store.due.hold_then(
+            loop_id, self.owner, self.clock.now(), CLAIM_LEASE, read
+        )
+        loop = loops.read_answers(ids, answers).get(loop_id)
         if loop is None:
             return AlreadyDone(key, "the loop is gone")
         action = loop.next_action
         if not _still_due(loop, action_key) or action is None:
             self._clear_mark(key)
             return AlreadyDone(key, "the loop moved on")
+        #: The loop as read once the sending mark was ours: what the record decides on first.
+        marked: list[Loop] = []
 
-        def still_due() -> bool:
-            return _still_due(self.store.loops.get(loop_id, texts=False), action_key)
+        def judge(answers: list[Any]) -> bool:
+            current = loops.read_answers(ids, answers).get(loop_id)
+            marked[:] = [current] if current is not None else []
+            return _still_due(current, action_key)
 
         try:
-            message = self._send_once(key, self._render(loop, action), still_due)
+            message = self._send_once(key, self._render(loop, action), _StillDue(read, judge))
         except PermanentSendError as exc:
             log.error("reminder for loop %s failed for good: %s", loop_id, exc)
-            self._record(loop_id, action, key, str(exc))
+            self._record(loop_id, action, key, str(exc), marked)
             return FailedForGood(key, str(exc))
         except _MovedOn:
             return AlreadyDone(key, "the loop moved on")
-        self._record(loop_id, action, key, "")
+        self._record(loop_id, action, key, "", marked)
+        subject = str(message["Subject"]) if message is not None else ""
         if message is not None:
-            self.writer.notify(MailSent(self.user_address, str(message["Subject"]), loop))
-        return Sent(key, str(message["Subject"]) if message is not None else "")
+            self.writer.notify(MailSent(self.user_address, subject, loop))
+        return Sent(key, subject)
 
-    def _record(self, loop_id: str, action: PlannedAction, key: str, error: str) -> None:
-        """The send's result on the loop, the mark cleared, the draft job left: one change."""
+    def _record(
+        self, loop_id: str, action: PlannedAction, key: str, error: str, read: list[Loop]
+    ) -> None:
+        """The send's result on the loop, the mark cleared, the draft job left: one change.
+
+        ``read``: the loop as read after the sending mark was taken, if it was, decided on
+        first; the commit checks its revision, so a change since then means deciding again on
+        a fresh read."""
         now = self.clock.now()
         jobs: list[Job] = []
 
         def decide() -> tuple[Changeset, None]:
             jobs.clear()
-            loop = self.store.loops.get(loop_id)
+            loop = read.pop() if read else self.store.loops.get(loop_id)
             if loop is None or loop.next_action is None or loop.next_action.key != action.key:
                 return Changeset(sends_done=(key,)), None  # recorded by an earlier try
             after = stages.apply_due_action(loop, action, now, error)
@@ -234,9 +263,10 @@ class Sender:
             return AlreadyDone(key, "done already")
         job = json.loads(payload)
 
-        def still_due() -> bool:
-            return self.store.outbox.job(key) is not None
-
+        outbox = self.store.outbox
+        still_due = _StillDue(
+            lambda pipe: outbox.queue_job_read(pipe, key), lambda a: a[0] is not None
+        )
         try:
             message = self._send_once(key, self._build_job(job), still_due, via=self._via(job))
         except PermanentSendError as exc:
@@ -310,7 +340,7 @@ class Sender:
         self,
         key: str,
         message: EmailMessage,
-        still_due: Callable[[], bool],
+        still_due: _StillDue,
         via: Callable[[EmailMessage], None] | None = None,
     ) -> EmailMessage | None:
         """Hand ``message`` to ``via`` (SMTP), unless this process already did and only the
@@ -321,21 +351,25 @@ class Sender:
         The message is built before the mark is taken (a failure building holds nothing), and
         whether the item is still to send is asked again once the mark is ours: a send that
         finished in between clears its mark in the same step as its record, so this is the one
-        check that cannot be overtaken.
+        check that cannot be overtaken. Its reads go in the round trip that takes the mark,
+        after it (Redis runs them in order).
         """
         if key in self._unrecorded:
             return None
         me = self._marker()
-        holder = self.store.outbox.begin_send(key, me, SEND_LEASE)
+        outbox = self.store.outbox
+        holder, answers = outbox.begin_send_then(key, me, SEND_LEASE, still_due.queue)
         if holder:
             if not self._dead(holder):
                 raise SendBusy(key, holder)
             log.warning("taking over %s from %s, which stopped while sending it", key, holder)
-            holder = self.store.outbox.begin_send(key, me, SEND_LEASE, take_from=holder)
+            holder, answers = outbox.begin_send_then(
+                key, me, SEND_LEASE, still_due.queue, take_from=holder
+            )
             if holder:
                 raise SendBusy(key, holder)
         try:
-            if not still_due():
+            if not still_due.judge(answers):
                 raise _MovedOn(key)
             (via or self._smtp)(message)
         except PermanentSendError:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis
 
@@ -20,6 +21,7 @@ from mailmentor.store import lua
 from mailmentor.store.batch import Batch
 from mailmentor.store.codec import as_text
 from mailmentor.store.keys import Namespace
+from mailmentor.store.piped import Reads, script_then
 from mailmentor.store.times import from_score, score
 
 
@@ -128,12 +130,21 @@ class DueSet:
     def hold(self, loop_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         """The sender works on this claimed loop: the claim names it and starts its lease
         again. False when there is no claim (the loop was recorded or re-planned meanwhile)."""
+        return self.hold_then(loop_id, owner, now, lease, lambda pipe: None)[0]
+
+    def hold_then(
+        self, loop_id: str, owner: str, now: datetime, lease: timedelta, reads: Reads
+    ) -> tuple[bool, list[Any]]:
+        """`hold`, and then ``reads`` (queued on a pipeline), in one round trip."""
         _, name = self._ns.due_bucket(loop_id)
-        held = self._hold(
+        held, answers = script_then(
+            self._r,
+            self._hold,
             keys=[self._ns.key("due"), self._ns.key("claims")],
             args=[loop_id, name, self._ns.key("due", ""), owner, repr(score(now + lease))],
+            reads=reads,
         )
-        return bool(held)
+        return bool(held), answers
 
     def count(self) -> int:
         """How many loops are scheduled (all buckets; for status and benchmarks)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis
 
@@ -73,21 +74,40 @@ class LoopStore:
         ids = list(dict.fromkeys(loop_ids))
         if not ids:
             return {}
-        ns = self.ns
         with self._r.pipeline(transaction=False) as pipe:
-            for loop_id in ids:
-                pipe.hget(ns.rec(loop_id), loop_id)
-                pipe.hget(ns.arc(loop_id), loop_id)
-                if texts:
-                    pipe.hget(ns.txt(loop_id), loop_id)
-                if history:
-                    pipe.hget(ns.hist(loop_id), loop_id)
-            answers = iter(pipe.execute())
+            self.queue_reads(pipe, ids, texts=texts, history=history)
+            answers = pipe.execute()
+        return self.read_answers(ids, answers, texts=texts, history=history)
+
+    def queue_reads(
+        self, pipe: Any, ids: Sequence[str], *, texts: bool = True, history: bool = False
+    ) -> None:
+        """Queue on ``pipe`` what `get_many` reads of ``ids`` (distinct); `read_answers` reads
+        the answers."""
+        ns = self.ns
+        for loop_id in ids:
+            pipe.hget(ns.rec(loop_id), loop_id)
+            pipe.hget(ns.arc(loop_id), loop_id)
+            if texts:
+                pipe.hget(ns.txt(loop_id), loop_id)
+            if history:
+                pipe.hget(ns.hist(loop_id), loop_id)
+
+    def read_answers(
+        self,
+        ids: Sequence[str],
+        answers: Sequence[Any],
+        *,
+        texts: bool = True,
+        history: bool = False,
+    ) -> dict[str, Loop]:
+        """The loops among ``ids`` from the answers to `queue_reads`."""
+        replies = iter(answers)
         found: dict[str, Loop] = {}
         for loop_id in ids:
-            hot, ended = next(answers), next(answers)
-            raw_texts = next(answers) if texts else None
-            raw_history = next(answers) if history else None
+            hot, ended = next(replies), next(replies)
+            raw_texts = next(replies) if texts else None
+            raw_history = next(replies) if history else None
             record = hot if hot is not None else ended
             if record is None:
                 continue

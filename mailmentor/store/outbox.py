@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis
 
@@ -19,6 +20,7 @@ from mailmentor.store.changes import Job
 from mailmentor.store.codec import as_text
 from mailmentor.store.due import Claim, claim_log, parse_claim
 from mailmentor.store.keys import Namespace
+from mailmentor.store.piped import Reads, script_then
 from mailmentor.store.times import score, ttl_ms
 
 
@@ -103,11 +105,25 @@ class OutboxStore:
 
         ``take_from`` names a holder known to be dead, whose mark may be taken over.
         """
-        holder = self._begin(
+        return self.begin_send_then(key, owner, ttl, lambda pipe: None, take_from)[0]
+
+    def begin_send_then(
+        self, key: str, owner: str, ttl: timedelta, reads: Reads, take_from: str = ""
+    ) -> tuple[str, list[Any]]:
+        """`begin_send`, and then ``reads`` (queued on a pipeline, so they run after the mark
+        is taken), in one round trip."""
+        holder, answers = script_then(
+            self._r,
+            self._begin,
             keys=[self._ns.key("sending", key)],
             args=[owner, ttl_ms(ttl), take_from],
+            reads=reads,
         )
-        return as_text(holder or "")
+        return as_text(holder or ""), answers
+
+    def queue_job_read(self, pipe: Any, key: str) -> None:
+        """Queue on ``pipe`` the read of `job`."""
+        pipe.hget(self._ns.key("outjob"), key)
 
     def abort_send(self, key: str, owner: str) -> None:
         """The send did not reach the server: free the mark (only if it is still ours)."""

@@ -223,3 +223,37 @@ def test_the_sender_holds_the_claim_while_it_works(services: Services) -> None:
     clock.advance(timedelta(minutes=2))  # the first lease has ended; the held one has not
     assert services.scheduler.tick().queued == 0
     assert not services.store.due.hold("no-such-loop", "w", clock.now(), timedelta(minutes=1))
+
+
+def test_a_change_to_the_loop_while_its_reminder_is_on_the_wire_is_kept(
+    services: Services, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record decides first on the loop as read with the sending mark (one round trip
+    less); a change committed meanwhile fails its revision check, and it decides again on what
+    is there now, so the change and the record both stand."""
+    from mailmentor import stages
+    from mailmentor.store.changes import Changeset, LoopChange
+
+    loop, key = due_loop(services)
+    sender = services.sender
+    smtp = sender._smtp
+
+    def send_then_change(message: object) -> None:
+        smtp(message)  # type: ignore[arg-type]
+
+        def note() -> tuple[Changeset, None]:
+            current = services.store.loops.get(loop.id)
+            assert current is not None
+            noted = stages.record(current, EventType.NOTE, T0, "note while sending")
+            return Changeset(loops=(LoopChange(current, noted),)), None
+
+        services.writer.run(note, "a note")
+
+    monkeypatch.setattr(sender, "_smtp", send_then_change)
+    assert isinstance(sender.deliver(loop.id, key), Sent)
+    stored = services.store.loops.get(loop.id, history=True)
+    assert stored is not None and stored.nudges == 1
+    types = [event.type for event in stored.events]
+    assert EventType.NOTE in types and types[-1] is EventType.REMINDER_SENT
+    assert len(smtp_sink.messages) == 1
+    assert services.store.outbox.sender_of(f"{loop.id}:{key}") is None

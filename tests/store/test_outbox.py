@@ -51,3 +51,31 @@ def test_a_sending_mark_expires(store: Store) -> None:
     store.outbox.begin_send("k", "a", timedelta(milliseconds=100))
     time.sleep(0.2)
     assert store.outbox.begin_send("k", "b", timedelta(seconds=30)) == ""
+
+
+def test_the_reads_after_a_mark_see_it_in_the_same_round_trip(store: Store) -> None:
+    """The sender asks "still to send?" in the round trip that takes the mark: the reads run
+    after the script, so they see the mark (and whatever was there before it)."""
+    mark = store.ns.key("sending", "k")
+
+    def read(pipe: object) -> None:
+        pipe.get(mark)  # type: ignore[attr-defined]
+        store.outbox.queue_job_read(pipe, "k")
+
+    holder, answers = store.outbox.begin_send_then("k", "a", timedelta(seconds=30), read)
+    assert holder == "" and answers == [b"a", None]
+    holder, answers = store.outbox.begin_send_then("k", "b", timedelta(seconds=30), read)
+    assert holder == "a" and answers == [b"a", None], "not taken: the mark is still a's"
+
+
+def test_a_redis_that_lost_its_scripts_is_given_them_again(store: Store) -> None:
+    """After a Redis restart (or SCRIPT FLUSH) the pipelined script is loaded and run once;
+    the reads are read again, after it."""
+    store.client.script_flush()
+    mark = store.ns.key("sending", "k")
+    holder, answers = store.outbox.begin_send_then(
+        "k", "a", timedelta(seconds=30), lambda pipe: pipe.get(mark)
+    )
+    assert holder == "" and answers == [b"a"]
+    store.client.script_flush()
+    assert store.due.hold("no-such-loop", "w", T0, timedelta(minutes=1)) is False
