@@ -463,8 +463,8 @@ class MailboxWatcher:
         try:
             for uid in batch:
                 if self._stop.is_set() or not self._hold_lease():
-                    if done:
-                        self._advance(done)
+                    if done and (self._leases is None or self._lease_held):
+                        self._advance(done)  # stopping: keep what was done (a lost lease: not)
                     return count, False
                 message = fetched.get(uid)
                 if message is None:

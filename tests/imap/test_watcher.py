@@ -310,6 +310,41 @@ def test_a_failing_handler_is_logged_and_skipped(
     assert stored is not None and stored[1] == handler.uids[-1]
 
 
+def test_a_lease_lost_in_the_middle_of_a_batch_writes_no_checkpoint(
+    store: Store, imap_server: ImapAccount
+) -> None:
+    """The loser of the lease does not move the checkpoint for what it handled of the batch:
+    the new holder reads those messages again (their effects are applied once, by marks)."""
+    append_all(imap_server, [make_mail(n) for n in range(4)])
+    recorder = Recorder()
+    watchers: list[MailboxWatcher] = []
+
+    def losing(uid: int, raw: bytes) -> None:
+        recorder(uid, raw)
+        if len(recorder.seen) == 2:  # the lease expires (as if this process hung) and is taken
+            store.client.delete(store.ns.key("lease", watchers[0].lease_name))
+            taken = store.leases.acquire(watchers[0].lease_name, "b", timedelta(seconds=60))
+            assert isinstance(taken, Held)
+            time.sleep(0.15)  # past this watcher's next lease check
+
+    first = MailboxWatcher(
+        imap_server, store.checkpoints, losing, leases=store.leases, owner="a", lease_ttl=0.3
+    )
+    watchers.append(first)
+    try:
+        assert first.catch_up() == 2
+    finally:
+        first.close()
+    assert store.checkpoints.get_checkpoint(imap_server.key) is None
+    rest = Recorder()
+    second = MailboxWatcher(imap_server, store.checkpoints, rest, leases=store.leases, owner="b")
+    try:
+        assert second.catch_up() == 4
+    finally:
+        second.close()
+    assert rest.ids == [f"<m{n}@example.com>" for n in range(4)]
+
+
 def test_fetch_reads_the_usual_message_in_one_fetch_and_a_longer_one_again_whole(
     any_imap_server: ImapAccount,
 ) -> None:
