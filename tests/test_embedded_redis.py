@@ -139,6 +139,7 @@ def test_url_works_for_dramatiq_broker(tmp_path: Path) -> None:
             assert broker.client.ping()
         finally:
             broker.close()
+            broker.client.close()  # dramatiq leaves the client it made open
 
 
 def test_running_url_finds_the_live_server_only(tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ class Stack:
         smtp = self.smtp or (smtp_account(settings) if settings.smtp_configured else self._sink())
 
         broker = build_broker(url, settings.user_id)
-        self._closers.append(broker.client.close)  # dramatiq's close leaves its client open
+        self._closers.append(broker.close)  # and its Redis client (see workers.broker.Broker)
         actors = self.actors = Actors(broker)
         self.services = build_services(
             settings,
