@@ -273,9 +273,14 @@ class SmtpConnection:
         if self._loop.is_closed():
             raise RuntimeError("SmtpConnection used after close()")
         sender, recipients, raw = _prepared(self.account, message)
+        task = self._loop.create_task(self._send(sender, recipients, raw))
         try:
-            self._loop.run_until_complete(self._send(sender, recipients, raw))
+            self._loop.run_until_complete(task)
         except BaseException:
+            # Interrupted while waiting (dramatiq's time limit raises in the thread): the send
+            # must not go on by itself in this loop's next run, or it could mail again what
+            # the caller's retry sends.
+            self._cancel(task)
             self._discard()  # whatever went wrong, the next send starts a new session
             raise
 
@@ -336,6 +341,13 @@ class SmtpConnection:
             await _quit(client, QUIT_TIMEOUT)
         else:
             await _abort(client)
+
+    def _cancel(self, task: asyncio.Task[None]) -> None:
+        if task.done() or self._loop.is_running():
+            return
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            self._loop.run_until_complete(task)
 
     def _discard(self) -> None:
         """After a failure (or an interruption) inside the loop: no session is kept."""

@@ -112,9 +112,10 @@ def fetch_messages(
     header plus the first ~1 MB of text, so one huge mail cannot exhaust memory.
 
     One FETCH reads each message's size with at most ``budget`` / len(batch) bytes of it
-    (``BODY.PEEK[]<0.n>``), which is all of the usual message: one round trip per batch, and
-    never more than the budget (FETCH_BYTES_BUDGET) in memory. Only the messages longer than
-    that are read again, whole (in chunks within the budget) or, over ``max_bytes``, truncated.
+    (``BODY.PEEK[]<0.n>``), which is all of the usual message: one round trip per batch, whose
+    answer is at most the budget (FETCH_BYTES_BUDGET). Only the messages that filled their n
+    bytes are read again, whole (in FETCHes within the budget) or, over ``max_bytes``,
+    truncated; the batch's messages are all kept until they are handed over.
     With ``meta`` the same FETCH also reads FLAGS and, on Gmail, X-GM-LABELS.
     """
     extra: list[bytes] = []
@@ -130,7 +131,9 @@ def fetch_messages(
         size = int(data.get(b"RFC822.SIZE", 0) or 0)
         sizes[int(uid)] = size
         body = data.get(b"BODY[]<0>")
-        if body is not None and (len(body) < first or 0 < size <= len(body)):
+        # Shorter than asked for: the whole message. Not RFC822.SIZE: servers may under-report
+        # it (Exchange estimates it), and a cut message taken as whole would lose its end.
+        if body is not None and len(body) < first:
             found[int(uid)] = FetchedMessage(
                 bytes(body),
                 size,

@@ -14,6 +14,7 @@ hand it to SMTP, and record the result in one atomic change that also clears the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -358,16 +359,25 @@ class Sender:
             return None
         me = self._marker()
         outbox = self.store.outbox
-        holder, answers = outbox.begin_send_then(key, me, SEND_LEASE, still_due.queue)
-        if holder:
-            if not self._dead(holder):
-                raise SendBusy(key, holder)
-            log.warning("taking over %s from %s, which stopped while sending it", key, holder)
-            holder, answers = outbox.begin_send_then(
-                key, me, SEND_LEASE, still_due.queue, take_from=holder
-            )
+        try:
+            holder, answers = outbox.begin_send_then(key, me, SEND_LEASE, still_due.queue)
             if holder:
-                raise SendBusy(key, holder)
+                if not self._dead(holder):
+                    raise SendBusy(key, holder)
+                log.warning("taking over %s from %s, which stopped while sending it", key, holder)
+                holder, answers = outbox.begin_send_then(
+                    key, me, SEND_LEASE, still_due.queue, take_from=holder
+                )
+                if holder:
+                    raise SendBusy(key, holder)
+        except SendBusy:
+            raise
+        except BaseException:
+            # The mark may be ours though a read queued after it failed: free it (if ours),
+            # or other senders would wait out its lease.
+            with contextlib.suppress(Exception):
+                outbox.abort_send(key, me)
+            raise
         try:
             if not still_due.judge(answers):
                 raise _MovedOn(key)

@@ -14,7 +14,6 @@ connection options (``ssl_ca_certs=``, ``ssl_cert_reqs=``, ``socket_timeout=``..
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
@@ -56,9 +55,11 @@ def parse_sentinel_url(url: str) -> SentinelAddress:
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in SENTINEL_SCHEMES:
         raise ConfigError(f"{_SETTING}: {scheme!r} is not redis+sentinel or rediss+sentinel")
-    netloc, _, tail = rest.partition("/")
-    path, _, query = tail.partition("?")
-    userinfo, at, hosts = netloc.rpartition("@")
+    # The userinfo ends at the last "@" (an unencoded "/" or "@" in a password stays in it, so
+    # no error below can quote a piece of the password as a host or path).
+    before_query, _, query = rest.partition("?")
+    userinfo, at, after = before_query.rpartition("@")
+    hosts, _, path = after.partition("/")
     username = password = None
     if at:
         user, colon, secret = userinfo.partition(":")
@@ -109,19 +110,21 @@ def _host_port(text: str) -> tuple[str, int]:
 def redact_url(url: str) -> str:
     """``redis://user:secret@host`` → ``redis://user:***@host`` (also a sentinel URL's and the
     query's passwords): URLs go into logs and `status`, and may carry passwords."""
-    found = _URL_PARTS.match(url)
-    if not found:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    start, userinfo, hosts, path, query = found.groups()
-    if userinfo and ":" in userinfo:
-        userinfo = f"{userinfo.partition(':')[0]}:***@"
-    if query:
-        pairs = [pair.partition("=") for pair in query[1:].split("&")]
-        query = "?" + "&".join(
+    # The userinfo ends at the last "@": an unencoded "/", "#" or "@" in a password hides more
+    # than the password rather than showing part of it.
+    userinfo, at, after = rest.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = f"{userinfo.partition(':')[0]}:***"
+    location, question, query = after.partition("?")
+    if question:
+        query, hash_, fragment = query.partition("#")
+        pairs = [pair.partition("=") for pair in query.split("&")]
+        query = "&".join(
             f"{name}{eq}{'***' if unquote(name) in SECRET_OPTIONS else value}"
             for name, eq, value in pairs
         )
-    return f"{start}{userinfo or ''}{hosts}{path}{query or ''}"
-
-
-_URL_PARTS = re.compile(r"^([A-Za-z][\w+.-]*://)([^@/?#]*@)?([^/?#]*)([^?#]*)(\?[^#]*)?")
+        query += hash_ + fragment
+    return f"{scheme}://{userinfo}{at}{location}{question}{query}"

@@ -365,6 +365,25 @@ def test_fetch_reads_the_usual_message_in_one_fetch_and_a_longer_one_again_whole
     assert all("\\Seen" not in found[uid].flags for uid in uids)
 
 
+def test_a_message_exactly_the_first_fetchs_size_is_read_whole(
+    any_imap_server: ImapAccount,
+) -> None:
+    """Filling the bytes asked for in the first FETCH is no proof of the end (RFC822.SIZE is not
+    trusted: servers may under-report it): such a message is read again, whole."""
+    exact = make_mail(0, body="z" * 3000)
+    budget = 2 * len(exact)  # two messages: each gets exactly len(exact) bytes at first
+    append_all(any_imap_server, [exact, make_mail(1)])
+    client = connect(any_imap_server)
+    try:
+        client.select_folder(any_imap_server.folder, readonly=True)
+        uids = sorted(int(uid) for uid in client.search(["ALL"]))
+        found = fetch_messages(client, uids, 1_000_000, "test", budget=budget)
+    finally:
+        client.logout()
+    assert found[uids[0]].raw == exact
+    assert not found[uids[0]].truncated
+
+
 def test_oversized_message_passes_header_and_the_start_of_its_text(
     store: Store, any_imap_server: ImapAccount, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -78,8 +78,18 @@ def test_a_wrong_sentinel_url_says_what_is_wrong(url: str, message: str) -> None
             "redis+sentinel://a:1/m?sentinel_password=***&socket_timeout=3",
         ),
         ("unix:///r.sock?password=x", "unix:///r.sock?password=***"),
+        # unencoded characters in a password hide more, never show part of it
+        ("redis://:pa/ss@h:6379/0", "redis://:***@h:6379/0"),
+        ("redis://u:pa#ss@h", "redis://u:***@h"),
+        ("redis+sentinel://:p@ss@h1/m", "redis+sentinel://:***@h1/m"),
         ("", ""),
     ],
 )
 def test_redact_url(url: str, expected: str) -> None:
     assert redact_url(url) == expected
+
+
+def test_a_password_with_unencoded_characters_stays_whole() -> None:
+    """The userinfo ends at the last "@", so a "/" in a password is not taken for the path."""
+    address = parse_sentinel_url("redis+sentinel://:pa/ss@h1/m")
+    assert (address.password, address.sentinels, address.master) == ("pa/ss", (("h1", 26379),), "m")
