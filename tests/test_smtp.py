@@ -7,9 +7,11 @@ import dataclasses
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -441,3 +443,49 @@ def test_a_kept_connection_maps_errors_and_hides_the_password(
         assert f"127.0.0.1:{refused.account.port}" in str(gone.value)
     finally:
         refused.close()
+
+
+def test_an_interrupted_send_does_not_finish_later_on_its_own() -> None:
+    """An exception raised in the thread while the send waits for the server (dramatiq's time
+    limit raises one so) ends that send: the next send's loop run must not complete it behind
+    the caller's back (the caller's retry would then mail it a second time)."""
+    from aiosmtpd.controller import Controller
+
+    class SlowForSome:
+        async def handle_RCPT(
+            self, server: object, session: object, envelope: Any, address: str, options: object
+        ) -> str:
+            if address.startswith("slow"):
+                await asyncio.sleep(1.0)
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+            received.append(envelope.rcpt_tos[0])
+            return "250 OK"
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt  # escapes the event loop, leaving the send's task pending
+
+    received: list[str] = []
+    controller = Controller(SlowForSome(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    kept = SmtpConnection(SmtpAccount("127.0.0.1", controller.port, security="none", timeout=10))
+    try:
+        kept.send(addressed("first@example.com"))  # the session is now a reused one
+        kept._loop.call_later(0.3, interrupt)  # while RCPT waits for its answer
+        with pytest.raises(KeyboardInterrupt):
+            kept.send(addressed("slow@example.com"))
+        kept.send(addressed("after@example.com"))
+        time.sleep(1.5)  # past the slow answer: a send left pending would have gone on by now
+        kept.send(addressed("last@example.com"))  # its loop run would finish it at the latest
+        assert received == ["first@example.com", "after@example.com", "last@example.com"]
+    finally:
+        kept.close()
+        controller.stop()
+
+
+def addressed(to: str) -> EmailMessage:
+    message = plain()
+    message.replace_header("To", to)
+    return message
