@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from mailmentor.app import Services, build_services
 from mailmentor.clock import ManualClock
@@ -10,9 +12,10 @@ from mailmentor.mailbox_mode import Origin
 from mailmentor.parsing.message import ParsedMessage
 from mailmentor.rules import Rules, default_rules_dir, load_rules
 from mailmentor.service.outcomes import Outcome
-from mailmentor.settings import Settings
+from mailmentor.settings import Settings, load_settings
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
+from tests import mail_factory as mf
 
 OWNER = "test-host:1:0:0"
 
@@ -53,6 +56,21 @@ def test_settings(user: str, service_address: str, **overrides: object) -> Setti
     values.update(overrides)
     # Real-world corpora have senders the settings would refuse ("x@y"): set the user as given.
     return Settings.model_validate(values).model_copy(update={"user_addresses": [user.lower()]})
+
+
+def stack_settings(redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test's own Stack on the suite's Redis: no mail accounts of its own (the
+    test hands the stack its servers), the test mail's service and user addresses."""
+    return load_settings(
+        redis_url=redis_url,
+        imap_host="",
+        smtp_host="",
+        data_dir=data_dir,
+        service_address=mf.SERVICE,
+        user_addresses=[mf.USER],
+        secret_key="test-secret",
+        **overrides,
+    )
 
 
 def services_on(

@@ -43,6 +43,7 @@ from mailmentor.settings import load_settings
 from mailmentor.store import Store
 from tests import mail_factory as mf
 from tests.corpora import CORPORA
+from tests.service_factory import stack_settings
 from tests.waiting import wait_for
 from workers.stack import Stack
 
@@ -455,14 +456,9 @@ def quarantine_stack(
         return original(self, msg, origin, **options)
 
     monkeypatch.setattr(Intake, "handle", handle)
-    settings = load_settings(
-        redis_url=redis_server.url,
-        imap_host="",
-        smtp_host="",
-        data_dir=tmp_path / "data",
-        service_address=mf.SERVICE,
-        user_addresses=[mf.USER],
-        secret_key="test-secret",
+    settings = stack_settings(
+        redis_server.url,
+        tmp_path / "data",
         imap_idle_renew=2.0,
         quarantine_folder=QUARANTINE,
     )

@@ -14,8 +14,8 @@ import pytest
 
 from mailmentor.embedded_redis import EmbeddedRedis
 from mailmentor.sandbox.smtp_sink import SmtpSink
-from mailmentor.settings import load_settings
 from tests import mail_factory as mf
+from tests.service_factory import stack_settings
 from tests.waiting import wait_for
 from workers.actors import QUEUE
 from workers.broker import PREFETCH_PER_THREAD
@@ -30,15 +30,7 @@ def stack(
     redis_server: EmbeddedRedis, redis_client: Any, smtp_sink: SmtpSink, tmp_path: Path
 ) -> Iterator[Stack]:
     """The service with no watcher, scheduler or workers of its own: the test runs a worker."""
-    settings = load_settings(
-        redis_url=redis_server.url,
-        imap_host="",
-        smtp_host="",
-        data_dir=tmp_path / "data",
-        service_address=mf.SERVICE,
-        user_addresses=[mf.USER],
-        secret_key="test-secret",
-    )
+    settings = stack_settings(redis_server.url, tmp_path / "data")
     running = Stack(settings, smtp=smtp_sink.account, watcher=False, scheduler=False, workers=False)
     running.start()
     try:

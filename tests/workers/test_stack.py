@@ -7,23 +7,14 @@ from pathlib import Path
 from mailmentor.embedded_redis import EmbeddedRedis
 from mailmentor.imap import ImapAccount
 from mailmentor.sandbox.smtp_sink import SmtpSink
-from mailmentor.settings import load_settings
-from tests import mail_factory as mf
+from tests.service_factory import stack_settings
 from workers.stack import Stack
 
 
 def test_an_imap_account_given_without_the_watcher_starts_no_watcher(
     redis_server: EmbeddedRedis, imap_server: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
-    settings = load_settings(
-        redis_url=redis_server.url,
-        imap_host="",
-        smtp_host="",
-        data_dir=tmp_path / "data",
-        service_address=mf.SERVICE,
-        user_addresses=[mf.USER],
-        secret_key="test-secret",
-    )
+    settings = stack_settings(redis_server.url, tmp_path / "data")
     stack = Stack(
         settings,
         imap=imap_server,
