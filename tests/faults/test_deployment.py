@@ -14,6 +14,11 @@ from tests.faults.processes import base_environment
 from tests.faults.rig import REMIND_AFTER_2S, Rig
 from tests.waiting import wait_for
 
+#: README: a scheduler standing by on the same machine "takes over within 5 s"; the margin is
+#: for this shared 2-core machine.
+TAKEOVER_PROMISE_S = 5.0
+MARGIN_S = 3.0
+
 
 def test_watch_schedule_and_work_apart_take_a_bcc_to_one_reminder(make_rig: RigFactory) -> None:
     rig = make_rig(REMIND_AFTER_2S)
@@ -45,12 +50,16 @@ def test_watch_schedule_and_work_apart_take_a_bcc_to_one_reminder(make_rig: RigF
 
     parts[acting].kill()
     killed = time.monotonic()
-    later = rig.ingest_asks("after-the-kill", 4)
-    rig.wait_reminded(later)
     took_over = wait_for(
         lambda: "this scheduler acts now" in parts[other].log() and time.monotonic(),
         "the standing-by scheduler to take over",
+        timeout=30,
     )
+    assert took_over - killed <= TAKEOVER_PROMISE_S + MARGIN_S, (
+        f"the other scheduler took over {took_over - killed:.1f} s after the kill"
+    )
+    later = rig.ingest_asks("after-the-kill", 4)
+    rig.wait_reminded(later)
     assert rig.arrivals.duplicates() == 0
     for process in parts.values():
         process.stop()
