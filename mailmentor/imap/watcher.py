@@ -42,7 +42,7 @@ from mailmentor.imap.folders import quarantine_message
 from mailmentor.imap.handlers import Marking, MessageHandler, MessageMeta, MetaHandler
 from mailmentor.liveness import this_process
 from mailmentor.store.client import is_transient
-from mailmentor.store.leases import Held, HeldByOther
+from mailmentor.store.leases import Fence, Held, HeldByOther
 
 log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
 
@@ -59,7 +59,7 @@ class CheckpointStore(Protocol):
     def get_checkpoint(self, mailbox: str) -> tuple[int, int] | None: ...
 
     def set_checkpoint(
-        self, mailbox: str, uidvalidity: int, last_uid: int, fence: tuple[str, str] | None = None
+        self, mailbox: str, uidvalidity: int, last_uid: int, fence: Fence | None = None
     ) -> bool: ...
 
 

@@ -26,6 +26,7 @@ from mailmentor.service.writer import JOB_GRACE, planned
 from mailmentor.store import Store
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Job, LoopChange
+from mailmentor.store.leases import Fence, expect_fence
 
 log = logging.getLogger("mailmentor.scheduler")
 
@@ -134,7 +135,7 @@ class Scheduler:
         self._claimed_jobs: list[str] = []
         #: The scheduler lease this one acts under, (name, value): its writes are refused once
         #: another scheduler took over. None: no lease (one scheduler; tests).
-        self.fence: tuple[str, str] | None = None
+        self.fence: Fence | None = None
 
     def zone(self, rules: Rules) -> ZoneInfo:
         """The rules' time zone when they set one, else the TIMEZONE setting."""
@@ -228,11 +229,7 @@ class Scheduler:
 
     def _group(self, batch: Batch) -> Batch:
         """A new group of ``batch``, fenced by this scheduler's lease when it has one."""
-        batch.group()
-        if self.fence is not None:
-            name, value = self.fence
-            batch.expect_value(self.store.ns.key("lease", name), value)
-        return batch
+        return expect_fence(batch.group(), self.store.ns, self.fence)
 
     # -- claims of processes that died ------------------------------------------------------------
 

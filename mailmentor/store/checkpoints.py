@@ -15,6 +15,7 @@ from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Committed
 from mailmentor.store.commit import Committer
 from mailmentor.store.keys import Namespace
+from mailmentor.store.leases import Fence, expect_fence
 
 
 class Checkpoints:
@@ -32,13 +33,11 @@ class Checkpoints:
         return int(values[0]), int(values[1])
 
     def set_checkpoint(
-        self, mailbox: str, uidvalidity: int, last_uid: int, fence: tuple[str, str] | None = None
+        self, mailbox: str, uidvalidity: int, last_uid: int, fence: Fence | None = None
     ) -> bool:
         """Record progress (a late writer with an older UID is ignored); False when fenced off
         (``fence`` = (lease name, value) no longer holds)."""
-        batch = Batch("all")
-        if fence is not None:
-            batch.expect_value(self._ns.key("lease", fence[0]), fence[1])
+        batch = expect_fence(Batch("all"), self._ns, fence)
         batch.checkpoint(self._ns.key("ckpt", mailbox), uidvalidity, last_uid)
         return isinstance(self._committer.run(batch), Committed)
 

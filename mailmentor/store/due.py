@@ -21,6 +21,7 @@ from mailmentor.store import lua
 from mailmentor.store.batch import Batch
 from mailmentor.store.codec import as_text
 from mailmentor.store.keys import Namespace
+from mailmentor.store.leases import Fence, fence_key_and_value
 from mailmentor.store.piped import Reads, script_then
 from mailmentor.store.times import from_score, score
 
@@ -86,19 +87,19 @@ class DueSet:
         lease: timedelta,
         owner: str,
         limit: int,
-        fence: tuple[str, str] | None = None,
+        fence: Fence | None = None,
     ) -> list[str]:
         """Take up to ``limit`` due loop ids for ``owner``; they come back at now+lease.
         ``fence`` (lease name, value): claim nothing unless that lease still holds it."""
         if limit <= 0:
             return []
-        lease_name, held = fence or ("", "")
+        lease_key, held = fence_key_and_value(self._ns, fence)
         ids = self._claim(
             keys=[
                 self._ns.key("due"),
                 self._ns.key("claims"),
                 claim_log(self._ns),
-                self._ns.key("lease", lease_name),
+                lease_key,
             ],
             args=[
                 repr(score(now)),

@@ -17,9 +17,26 @@ import redis
 
 from mailmentor.liveness import provably_dead
 from mailmentor.store import lua
+from mailmentor.store.batch import Batch
 from mailmentor.store.codec import as_text
 from mailmentor.store.keys import Namespace
 from mailmentor.store.times import ttl_ms
+
+#: A lease a write is fenced by: (lease name, the value its holder was given, `Held.value`).
+Fence = tuple[str, str]
+
+
+def expect_fence(batch: Batch, ns: Namespace, fence: Fence | None) -> Batch:
+    """The batch's current group applies only while ``fence``'s lease still holds its value."""
+    if fence is not None:
+        batch.expect_value(ns.key("lease", fence[0]), fence[1])
+    return batch
+
+
+def fence_key_and_value(ns: Namespace, fence: Fence | None) -> tuple[str, str]:
+    """``fence`` as a script's lease key and expected value; an empty value checks nothing."""
+    name, value = fence or ("", "")
+    return ns.key("lease", name), value
 
 
 @dataclass(frozen=True)

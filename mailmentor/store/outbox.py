@@ -20,6 +20,7 @@ from mailmentor.store.changes import Job
 from mailmentor.store.codec import as_text
 from mailmentor.store.due import Claim, claim_log, parse_claim
 from mailmentor.store.keys import Namespace
+from mailmentor.store.leases import Fence, fence_key_and_value
 from mailmentor.store.piped import Reads, script_then
 from mailmentor.store.times import score, ttl_ms
 
@@ -63,15 +64,15 @@ class OutboxStore:
         lease: timedelta,
         owner: str,
         limit: int,
-        fence: tuple[str, str] | None = None,
+        fence: Fence | None = None,
     ) -> list[str]:
-        lease_name, held = fence or ("", "")
+        lease_key, held = fence_key_and_value(self._ns, fence)
         keys = self._claim(
             keys=[
                 self._ns.key("out"),
                 self._ns.key("outclaims"),
                 claim_log(self._ns),
-                self._ns.key("lease", lease_name),
+                lease_key,
             ],
             args=[repr(score(now)), repr(score(now + lease)), int(limit), owner, held],
         )

@@ -17,6 +17,7 @@ from mailmentor.store.changes import Committed, Job
 from mailmentor.store.codec import as_text
 from mailmentor.store.commit import Committer
 from mailmentor.store.keys import Namespace
+from mailmentor.store.leases import Fence, expect_fence
 from mailmentor.store.outbox import job_ops
 from mailmentor.store.times import from_score, score
 
@@ -57,12 +58,10 @@ class Weekly:
         raw = self._r.get(key)
         return from_score(raw) if raw is not None else now
 
-    def decide_digest(self, slot: datetime, job: Job, fence: tuple[str, str] | None = None) -> bool:
+    def decide_digest(self, slot: datetime, job: Job, fence: Fence | None = None) -> bool:
         """Queue ``job`` as the digest of ``slot``'s week, once: False if decided already (or
         ``fence``, a (lease name, value) the caller holds, no longer holds)."""
-        batch = Batch("all")
-        if fence is not None:
-            batch.expect_value(self._ns.key("lease", fence[0]), fence[1])
+        batch = expect_fence(Batch("all"), self._ns, fence)
         decided = self._ns.key("digest", "decided")
         batch.expect_below(decided, int(score(slot)))
         batch.set(decided, str(int(score(slot))))
