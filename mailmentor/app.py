@@ -19,6 +19,8 @@ from mailmentor.intake import Identity
 from mailmentor.live_rules import LiveRules
 from mailmentor.liveness import this_process
 from mailmentor.mailbox_mode import Origin, Tracking
+from mailmentor.parsing import parse_message
+from mailmentor.parsing.pool import ParsePool, default_workers
 from mailmentor.reminders import TEMPLATES_DIRNAME
 from mailmentor.rules import Rules, default_rules_dir
 from mailmentor.service.intake import Intake
@@ -162,6 +164,7 @@ def build_services(
     imap: ImapAccount | None = None,
     listeners: Sequence[Listener] = (),
     owner: str | None = None,
+    parser: ParsePool | None = None,
 ) -> Services:
     """The service from settings over a given store and dispatch (workers, `mailmentor import`).
 
@@ -205,9 +208,17 @@ def build_services(
         context=sender.context,
         send_now=dispatch.send_later,
         owner=owner,
+        parse=parse_message if parser is None else parser.parse,
     )
     scheduler = Scheduler(store, rules, clock, settings.tz, dispatch, owner)
     return Services(store, writer, intake, scheduler, sender, owner)
+
+
+def parse_pool(settings: Settings) -> ParsePool:
+    """The processes that parse fetched batches ahead (`PARSE_WORKERS`; started when first
+    needed)."""
+    workers = settings.parse_workers
+    return ParsePool(default_workers() if workers is None else workers)
 
 
 def connect_store(settings: Settings, url: str) -> Store:

@@ -4,6 +4,7 @@ check rules."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
@@ -454,11 +455,12 @@ def import_mail(settings: Settings, *, folder: str, since: date | None) -> int:
     """Backfill one folder exactly as the watcher would feed it: through the intake, or in
     mailbox mode with the folder's meaning (Sent, INBOX, tracked) and each message's marks."""
     require_import_settings(settings)
-    from mailmentor.app import build_services, folder_meaning, imap_account
+    from mailmentor.app import build_services, folder_meaning, imap_account, parse_pool
     from mailmentor.imap import import_folder
 
-    with open_store(settings) as store:
-        services = build_services(settings, store, _LeaveToScheduler(), owner="")
+    parser = parse_pool(settings)
+    with open_store(settings) as store, contextlib.closing(parser):
+        services = build_services(settings, store, _LeaveToScheduler(), owner="", parser=parser)
         account = imap_account(settings)
         if settings.mailbox_mode:
             watched = folder_meaning(settings, folder)
@@ -472,10 +474,12 @@ def import_mail(settings: Settings, *, folder: str, since: date | None) -> int:
                     in_sent=watched.is_sent,
                 )
             )
-            result = import_folder(account, folder, since=since, meta_handler=tally)
+            result = import_folder(
+                account, folder, since=since, meta_handler=tally, prepare=parser.ahead
+            )
         else:
             tally = OutcomeTally(services.intake.handle_raw)
-            result = import_folder(account, folder, tally, since=since)
+            result = import_folder(account, folder, tally, since=since, prepare=parser.ahead)
     print(
         f"imported {folder}: {result.seen} messages, {tally.new_loops} new loops, "
         f"{tally.joined} joined, {result.failed} failed"

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
 
     scheduler_interval: float = Field(default=1.0, gt=0)
     worker_threads: int = Field(default=2, ge=1, le=64)
+    #: Processes that parse fetched mail ahead of intake; empty: one fewer than the cores
+    #: (at most 4), 0: parse in the watcher's thread.
+    parse_workers: int | None = Field(default=None, ge=0, le=32)
 
     @field_validator("user_addresses", mode="before")
     @classmethod

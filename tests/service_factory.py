@@ -10,6 +10,7 @@ from mailmentor.app import Services, build_services
 from mailmentor.clock import ManualClock
 from mailmentor.mailbox_mode import Origin
 from mailmentor.parsing.message import ParsedMessage
+from mailmentor.parsing.pool import ParsePool
 from mailmentor.rules import Rules, default_rules_dir, load_rules
 from mailmentor.service.outcomes import Outcome
 from mailmentor.settings import Settings, load_settings
@@ -81,6 +82,7 @@ def services_on(
     clock: ManualClock | None = None,
     rules: Rules | None = None,
     smtp: SmtpAccount | None = None,
+    parser: ParsePool | None = None,
     **settings: object,
 ) -> Services:
     """The shipped rules, a ManualClock, and a dispatch that records instead of sending."""
@@ -93,6 +95,7 @@ def services_on(
         rules=lambda: shipped,
         smtp=smtp,
         owner=OWNER,
+        parser=parser,
     )
     return services
 

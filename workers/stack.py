@@ -27,6 +27,7 @@ from mailmentor.app import (
     connect_store,
     imap_account,
     mailbox_folders,
+    parse_pool,
     smtp_account,
 )
 from mailmentor.backoff import backoff_delay
@@ -36,6 +37,7 @@ from mailmentor.imap import ImapAccount, MailboxWatcher, create_folder
 from mailmentor.live_rules import LiveRules
 from mailmentor.liveness import this_process
 from mailmentor.mailbox_mode import Origin
+from mailmentor.parsing.pool import ParsePool
 from mailmentor.reminders import TEMPLATES_DIRNAME
 from mailmentor.rules import default_rules_dir
 from mailmentor.sandbox import require_demo_servers
@@ -97,6 +99,7 @@ class Stack:
     _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
     watchers: list[MailboxWatcher] = field(default_factory=list, init=False)
+    parser: ParsePool = field(default_factory=lambda: ParsePool(0), init=False)
 
     @property
     def store(self) -> Store:
@@ -135,6 +138,8 @@ class Stack:
         broker = build_broker(url, settings.user_id)
         self._closers.append(broker.close)  # and its Redis client (see workers.broker.Broker)
         actors = self.actors = Actors(broker)
+        parser = self.parser = parse_pool(settings)
+        self._closers.append(parser.close)  # after the watchers' threads ended
         self.services = build_services(
             settings,
             store,
@@ -146,6 +151,7 @@ class Stack:
             imap=imap,
             listeners=self.listeners,
             owner=self.owner,
+            parser=parser,
         )
         actors.bind(self.services.sender)
         # The heartbeat stops last (closers run in reverse): while a send finishes during the
@@ -193,7 +199,7 @@ class Stack:
             )
         # With watcher=False an account given anyway only serves the drafts.
         if self.watcher and imap is not None and settings.mailbox_mode:
-            self._watch_mailbox(imap, store, idle_renew)
+            self._watch_mailbox(imap, store, idle_renew, parser)
         elif self.watcher and imap is not None:
             watcher = MailboxWatcher(
                 imap,
@@ -203,6 +209,7 @@ class Stack:
                 owner=f"{self.owner}/watch",
                 idle_renew=idle_renew,
                 quarantine_folder=settings.quarantine_folder or None,
+                prepare=parser.ahead,
             )
             self.watchers.append(watcher)
             self._thread("watcher", watcher.run)
@@ -211,7 +218,9 @@ class Stack:
             log.info("watching %s for mail to %s", imap.key, address)
         return self.services
 
-    def _watch_mailbox(self, imap: ImapAccount, store: Store, idle_renew: float) -> None:
+    def _watch_mailbox(
+        self, imap: ImapAccount, store: Store, idle_renew: float, parser: ParsePool
+    ) -> None:
         """Mailbox mode: a watcher (and thread) per folder. Each first catches up after the ones
         before it (`mailbox_folders` order), then watches on its own. Nothing is quarantined:
         mailmentor never moves the user's own mail."""
@@ -232,6 +241,7 @@ class Stack:
                 # it is tracked already).
                 marking=None if watched.origin is Origin.TRACKED else watched.tracking,
                 marks=store.checkpoints,
+                prepare=parser.ahead,
             )
             caught_up = threading.Event()
             self.watchers.append(watcher)

@@ -28,6 +28,10 @@ class MessageMeta:
 MetaHandler = Callable[[int, bytes, MessageMeta], object]
 """Like MessageHandler, also given the message's MessageMeta (fetched with its body)."""
 
+BatchNotice = Callable[[list[bytes]], object]
+"""Told each fetched batch's messages before they are handed over one by one, so that pure
+work on them (parsing, in other processes) can start early; it must not raise."""
+
 
 class Marking(Protocol):
     """How the user marks a message to track it: an IMAP keyword and/or a Gmail label.

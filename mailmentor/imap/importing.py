@@ -21,7 +21,7 @@ from mailmentor.errors import MailboxError
 from mailmentor.imap.account import IMAP_ERRORS, ImapAccount, logout, open_folder
 from mailmentor.imap.failures import log_failure
 from mailmentor.imap.fetching import FetchedMessage, fetch_messages, uid_batches
-from mailmentor.imap.handlers import MessageHandler, MessageMeta, MetaHandler
+from mailmentor.imap.handlers import BatchNotice, MessageHandler, MessageMeta, MetaHandler
 from mailmentor.store.client import is_transient
 
 log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
@@ -71,12 +71,14 @@ def import_folder(
     timeout: float = 30.0,
     *,
     meta_handler: MetaHandler | None = None,
+    prepare: BatchNotice | None = None,
 ) -> ImportResult:
     """Hand every message of ``folder`` (internal date on or after ``since``) to ``handler`` once,
     in UID order, over one read-only connection: nothing gets \\Seen and the watcher's
     checkpoint is never touched, so it is safe next to a running watcher and safe to repeat
     (the handler dedupes by Message-ID). A ``meta_handler`` instead also gets each message's
-    flags and Gmail labels, as the watcher gives them in mailbox mode.
+    flags and Gmail labels, as the watcher gives them in mailbox mode. ``prepare`` is told
+    each fetched batch first, as by the watcher.
 
     Raises LoginError/MailboxError (naming the folder when it does not exist).
     """
@@ -100,6 +102,8 @@ def import_folder(
             fetched = fetch_messages(
                 client, batch, max_message_bytes, source.label, meta=meta_handler is not None
             )
+            if prepare is not None:
+                prepare([fetched[uid].raw for uid in batch if uid in fetched])
             for uid in batch:
                 message = fetched.get(uid)
                 if message is None:

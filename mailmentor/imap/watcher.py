@@ -39,7 +39,13 @@ from mailmentor.imap.account import (
 from mailmentor.imap.failures import log_failure, message_id_of
 from mailmentor.imap.fetching import GMAIL_CAPABILITY, FetchedMessage, fetch_messages, uid_batches
 from mailmentor.imap.folders import quarantine_message
-from mailmentor.imap.handlers import Marking, MessageHandler, MessageMeta, MetaHandler
+from mailmentor.imap.handlers import (
+    BatchNotice,
+    Marking,
+    MessageHandler,
+    MessageMeta,
+    MetaHandler,
+)
 from mailmentor.liveness import this_process
 from mailmentor.store.client import is_transient
 from mailmentor.store.leases import Fence, Held, HeldByOther
@@ -143,6 +149,7 @@ class MailboxWatcher:
     also gets each message's flags and Gmail labels, read in the same FETCH as its body.
     With a ``marking`` (mailbox mode), a message marked after it was read is handed over once
     more, as marked, on the next catch-up (IDLE reports flag changes, so that is soon).
+    ``prepare`` is told each fetched batch first (`ParsePool.ahead`).
 
     The checkpoint advances after each fetch batch (one store write per batch, not per message),
     so a crash re-delivers at most that batch, and the handler recognises each message it
@@ -174,6 +181,7 @@ class MailboxWatcher:
         marking: Marking | None = None,
         marks: MarkStore | None = None,
         store_backoff_max: float = 30.0,
+        prepare: BatchNotice | None = None,
     ) -> None:
         if (handler is None) == (meta_handler is None):
             raise TypeError("MailboxWatcher needs exactly one of handler and meta_handler")
@@ -198,6 +206,7 @@ class MailboxWatcher:
         self.quarantine_folder = quarantine_folder or None
         self._marking = marking if marking and (marking.keyword or marking.gmail_label) else None
         self._marks = marks
+        self._prepare = prepare
         self.lease_name = f"watch:{account.key}"
 
         self._stop = threading.Event()
@@ -441,6 +450,7 @@ class MailboxWatcher:
                 self.account.label,
                 meta=self._meta_handler is not None,
             )
+            self._announce(batch, fetched)
             handled, finished = self._process_batch(batch, fetched)
             count += handled
             if not finished:
@@ -489,6 +499,10 @@ class MailboxWatcher:
             return count, False
         return count, True
 
+    def _announce(self, batch: Sequence[int], fetched: dict[int, FetchedMessage]) -> None:
+        if self._prepare is not None:
+            self._prepare([fetched[uid].raw for uid in batch if uid in fetched])
+
     def _advance(self, uid: int) -> bool:
         """Move the checkpoint to ``uid``, fenced by our lease; False if the lease is gone."""
         fence = (self.lease_name, self._lease.value) if self._lease is not None else None
@@ -527,6 +541,8 @@ class MailboxWatcher:
         count = 0
         for batch in uid_batches(fresh):
             fetched = fetch_messages(client, batch, self._max_bytes, self.account.label, meta=True)
+            marked = [uid for uid in batch if uid in fetched and self._is_marked(fetched[uid])]
+            self._announce(marked, fetched)
             for uid in batch:
                 if self._stop.is_set() or not self._hold_lease():
                     return count

@@ -13,9 +13,7 @@ from __future__ import annotations
 import re
 import textwrap
 from datetime import UTC, datetime, timedelta, timezone
-from email import policy
 from email.message import Message
-from email.parser import BytesParser
 from html import unescape
 
 from mailmentor.parsing.message import (
@@ -38,6 +36,7 @@ from mailmentor.parsing.message import (
     single_line,
     walk,
 )
+from mailmentor.parsing.mime import parse_bytes
 from mailmentor.parsing.quoting import (
     MAX_SCAN_CHARS,
     HeaderBlock,
@@ -413,7 +412,7 @@ def attached_forwards(msg: Message, depth: int = 0) -> tuple[ForwardedMessage, .
                 if inner:
                     found.append(_from_message(inner[0], level + 1))
             elif is_attachment(part) and filename_of(part).lower().endswith(".eml"):
-                parsed = BytesParser(policy=policy.compat32).parsebytes(part_bytes(part))
+                parsed = parse_bytes(part_bytes(part))
                 found.append(_from_message(parsed, level + 1))
         except Exception:  # one unreadable attachment must not hide the others
             continue

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.message import Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 from html import unescape
 from html.parser import HTMLParser
 
+from mailmentor.parsing.mime import parse_bytes
 from mailmentor.parsing.quoting import normalize_newlines, strip_quoted
 
 MAX_TEXT = 20_000
@@ -774,7 +775,7 @@ def _parse(raw: bytes) -> ParsedMessage:
     from mailmentor.parsing.automatic import automatic_reason
     from mailmentor.parsing.forwards import extract_forwards
 
-    msg = BytesParser(policy=policy.compat32).parsebytes(raw[:MAX_RAW_BYTES])
+    msg = parse_bytes(raw[:MAX_RAW_BYTES])
     head = header_fields(msg)
     text = body_text(msg)
     forwarded = extract_forwards(msg, text=text, subject=head.subject)

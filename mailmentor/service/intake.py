@@ -108,8 +108,10 @@ class Intake:
         context: Callable[[], ReminderContext],
         send_now: Callable[[str], None],
         owner: str,
+        parse: Callable[[bytes], ParsedMessage] = parse_message,
     ) -> None:
         self.store = store
+        self._parse = parse  # `ParsePool.parse` where batches are parsed ahead
         self.writer = writer
         self.identity = identity
         self.secret = secret
@@ -124,7 +126,7 @@ class Intake:
     def handle_raw(self, uid: int, raw: bytes) -> Outcome:
         """Mail sent to the service address. Raises UnprocessableMessage for the user's mail
         that is truly broken (so it can be quarantined); store errors pass through."""
-        msg = parse_message(raw)
+        msg = self._parse(raw)
         broken = unusable_reason(msg, raw, self.identity)
         if broken:
             raise UnprocessableMessage(broken)
@@ -144,7 +146,7 @@ class Intake:
         """Mailbox mode: where a message sits (``origin_of``) says what it means; ``in_sent``:
         the folder is the user's Sent. Broken mail is ignored, never raised: quarantine would
         move the user's own mail."""
-        msg = parse_message(raw)
+        msg = self._parse(raw)
         origin = origin_of(meta)
         where = f"{meta.folder} uid {uid}, {origin}"
         broken = unusable_reason(msg, raw, self.identity)
