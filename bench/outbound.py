@@ -253,21 +253,96 @@ def settings_for(tmp: Path, redis_url: str, threads: int | None) -> Settings:
     )
 
 
+RUNNING_LINE = "mailmentor is running"
+
+
+def start_work_processes(settings: Settings, sink: SmtpAccount, count: int, tmp: Path) -> list[Any]:
+    """``count`` `mailmentor work` processes on the same Redis and rules, sending to the sink
+    (the deployment's "more send workers": README, Deploying)."""
+    import subprocess
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "MAILMENTOR_SECRETS_DIR": str(tmp / "no-secrets"),
+        "MAILMENTOR_REDIS_URL": settings.redis_url,
+        "MAILMENTOR_DATA_DIR": str(settings.data_dir),
+        "MAILMENTOR_RULES_DIR": str(settings.rules_dir),
+        "MAILMENTOR_SERVICE_ADDRESS": SERVICE,
+        "MAILMENTOR_USER_ADDRESSES": USER,
+        "MAILMENTOR_SECRET_KEY": "bench",
+        "MAILMENTOR_TIMEZONE": "UTC",
+        "MAILMENTOR_SMTP_HOST": sink.host,
+        "MAILMENTOR_SMTP_PORT": str(sink.port),
+        "MAILMENTOR_SMTP_SECURITY": "none",
+        "MAILMENTOR_WORKER_THREADS": str(settings.worker_threads),
+    }
+    processes = []
+    for n in range(count):
+        log = (tmp / f"work-{n}.log").open("wb")
+        processes.append(
+            (
+                subprocess.Popen(
+                    [sys.executable, "-m", "mailmentor.cli", "work"],
+                    cwd=tmp,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                ),
+                tmp / f"work-{n}.log",
+            )
+        )
+    deadline = time.monotonic() + 60
+    for process, path in processes:
+        while RUNNING_LINE not in path.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"`mailmentor work` did not start:\n{path.read_text()[-2000:]}")
+            time.sleep(0.05)
+    return processes
+
+
+def stop_work_processes(processes: list[Any]) -> None:
+    for process, _ in processes:
+        process.terminate()
+    for process, _ in processes:
+        process.wait(timeout=30)
+
+
+def processes_cpu(processes: list[Any]) -> float:
+    """CPU seconds (user + system) of these processes so far, from /proc (0 elsewhere)."""
+    total = 0
+    for process, _ in processes:
+        try:
+            text = Path(f"/proc/{process.pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
-def run(count: int, threads: int | None = None) -> dict[str, float]:
+def run(count: int, threads: int | None = None, processes: int = 0) -> dict[str, float]:
     sink = Sink()
     rules = bench_rules()
     with tempfile.TemporaryDirectory(prefix="mm-outbound-") as tmp_name:
         tmp = Path(tmp_name)
         redis = EmbeddedRedis(tmp / "redis")
         url = redis.start()
-        stack = Stack(settings_for(tmp, url, threads), smtp=sink.account, watcher=False)
+        settings = settings_for(tmp, url, threads)
+        # With send workers in processes of their own, this one only schedules.
+        stack = Stack(settings, smtp=sink.account, watcher=False, workers=not processes)
+        work: list[Any] = []
         try:
             stack.start()
+            work = start_work_processes(settings, sink.account, processes, tmp)
             # Loaded while the stack runs, all due at one whole second a little ahead.
             lead = 3.0 + count * 0.006
             due = datetime.fromtimestamp(int(time.time() + lead) + 1, UTC)
@@ -290,9 +365,14 @@ def run(count: int, threads: int | None = None) -> dict[str, float]:
             )
             while time.time() < due.timestamp():
                 time.sleep(0.01)
-            cpu = (_cpu_seconds(), sink.cpu(), _redis_cpu(stack))
+            cpu = (_cpu_seconds(), sink.cpu(), _redis_cpu(stack), processes_cpu(work))
             sink.wait_for(count, timeout=60 + count / 5)
-            cpu = (_cpu_seconds() - cpu[0], sink.cpu() - cpu[1], _redis_cpu(stack) - cpu[2])
+            cpu = (
+                _cpu_seconds() - cpu[0],
+                sink.cpu() - cpu[1],
+                _redis_cpu(stack) - cpu[2],
+                processes_cpu(work) - cpu[3],
+            )
             deadline = time.monotonic() + 60
             while not all_recorded(stack, loops):
                 if time.monotonic() > deadline:
@@ -302,10 +382,11 @@ def run(count: int, threads: int | None = None) -> dict[str, float]:
             # duplicate); then a second's grace for anything still on its way to the sink.
             broker = stack.actors.deliver_reminder.broker
             for queue in (QUEUE, dq_name(QUEUE)):
-                broker.join(queue, timeout=30_000)
+                broker.join(queue, timeout=30_000)  # the work processes' queue too: one Redis
             time.sleep(1.0)
             accepted, sessions = sink.take()
         finally:
+            stop_work_processes(work)
             stack.stop()
             redis.stop()
     after = raw_baseline(sink, messages)
@@ -336,6 +417,7 @@ def run(count: int, threads: int | None = None) -> dict[str, float]:
         "cpu here": cpu[0] / count * 1000,
         "cpu sink": cpu[1] / count * 1000,
         "cpu redis": cpu[2] / count * 1000,
+        "cpu work": cpu[3] / count * 1000,
         "wall": (times[-1] - at) / count * 1000,
     }
 
@@ -344,15 +426,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("count", nargs="?", type=int, default=1000, help="reminders due at once")
     parser.add_argument("--threads", type=int, help="send worker threads (default: the setting's)")
+    parser.add_argument(
+        "--work-processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="send from N `mailmentor work` processes instead of this one's workers (default 0)",
+    )
     args = parser.parse_args()
     count = args.count
     cpus = os.cpu_count()
     threads = args.threads or Settings.model_fields["worker_threads"].default
     print(
-        f"outbound: {count} reminders due at once, {threads} worker threads; "
-        f"{platform.python_version()}, {cpus} cores"
+        f"outbound: {count} reminders due at once, {threads} worker threads"
+        + (
+            f" in each of {args.work_processes} `mailmentor work` processes"
+            if args.work_processes
+            else ""
+        )
+        + "; "
+        + f"{platform.python_version()}, {cpus} cores"
     )
-    r = run(count, args.threads)
+    r = run(count, args.threads, args.work_processes)
     ratio = r["overall rate"] / r["raw rate"]
     print()
     print(f"reminders due at once           {r['count']:>10.0f}")
@@ -372,7 +467,8 @@ def main() -> int:
     print(f"SMTP sessions: service {r['sessions']:.0f}, raw {r['raw sessions']:.0f}")
     print(
         f"CPU per reminder, due → last accepted: this process {r['cpu here']:.1f} ms, "
-        f"sink {r['cpu sink']:.1f} ms, redis-server {r['cpu redis']:.1f} ms "
+        + (f"work processes {r['cpu work']:.1f} ms, " if args.work_processes else "")
+        + f"sink {r['cpu sink']:.1f} ms, redis-server {r['cpu redis']:.1f} ms "
         f"(wall {r['wall']:.1f} ms per reminder)"
     )
     met = (

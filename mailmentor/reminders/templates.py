@@ -9,11 +9,13 @@ a typo never costs a reminder. The variables templates see are listed in docs/ru
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import jinja2
@@ -71,11 +73,35 @@ class Rendered:
     subject: str | None
 
 
+#: How long which of a list of names exists is taken as known (seconds): a new override file
+#: applies within this; an edited one at once (its file's time is checked at every render).
+CHOICE_RECHECK = 2.0
+_choices: dict[tuple[int, tuple[str, ...]], tuple[jinja2.Environment, jinja2.Template, float]] = {}
+_choices_lock = threading.Lock()
+
+
+def _select(env: jinja2.Environment, files: tuple[str, ...]) -> jinja2.Template:
+    """``env.select_template(files)``, remembering the choice for a moment: a burst of mails
+    would otherwise look for every missing override on disk, twice a mail."""
+    key = (id(env), files)
+    now = monotonic()
+    with _choices_lock:
+        known = _choices.get(key)
+    fresh = known is not None and known[0] is env and now - known[2] < CHOICE_RECHECK
+    if known is not None and fresh and known[1].is_up_to_date:
+        return known[1]
+    template = env.select_template(list(files))
+    with _choices_lock:
+        if len(_choices) > 256:
+            _choices.clear()
+        _choices[key] = (env, template, now)
+    return template
+
+
 def _render_with(
     env: jinja2.Environment, names: Sequence[str], suffix: str, values: dict[str, Any]
 ) -> Rendered:
-    files = [f"{name}.{suffix}.j2" for name in names]
-    template = env.select_template(files)
+    template = _select(env, tuple(f"{name}.{suffix}.j2" for name in names))
     try:
         module = template.make_module(values)
     except Exception:

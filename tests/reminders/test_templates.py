@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import replace
 from datetime import timedelta
 from email.message import EmailMessage
@@ -302,3 +303,16 @@ def test_still_relevant_can_be_overridden_and_escapes_html(templates: Path) -> N
     message = reparse(build_still_relevant(loop, action, ctx))
     assert text_of(message, "html") == "<b>a &lt;b&gt; c</b> 1\n"
     assert "the last 1 reminder about this" in text_of(message)
+
+
+def test_a_new_override_applies_once_the_choice_is_rechecked(
+    templates: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailmentor.reminders import templates as module
+
+    ctx = replace(make_ctx(), templates_dir=templates)
+    shipped = text_of(build_reminder(make_loop(), make_action(), ctx))
+    write(templates, "reminder_advised.txt.j2", "mine\n")
+    later = time.monotonic() + module.CHOICE_RECHECK + 0.1
+    monkeypatch.setattr(module, "monotonic", lambda: later)
+    assert text_of(build_reminder(make_loop(), make_action(), ctx)) == "mine\n" != shipped
