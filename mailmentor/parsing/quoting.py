@@ -134,6 +134,8 @@ _MOBILE_SIGNATURE = re.compile(
 def normalize_newlines(text: str) -> str:
     """One newline convention, no byte-order marks or zero-width spaces at line starts."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\ufeff" not in text and "\u200b" not in text:
+        return text  # the usual case: no need to look at every line start
     return re.sub(r"(?m)^[\ufeff\u200b]+", "", text)
 
 
