@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from mailmentor import __version__
-from mailmentor.app import connect_store
+from mailmentor.app import connect_store, imap_account, smtp_account
 from mailmentor.clock import SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis, running_url
 from mailmentor.errors import ConfigError, MailmentorError, RulesError, StoreBusy
@@ -82,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
         "process of that component runs on this host, 1 if not: a container's health check.",
     )
     status.add_argument("--check", choices=tuple(PARTS), metavar="COMPONENT")
+    sub.add_parser(
+        "check",
+        help="try every configured connection once (Redis, IMAP, SMTP) and say what to fix",
+        description="Connect to Redis, log in to IMAP and open every folder mailmentor would "
+        "open, and log in to SMTP, exactly as the service does, then leave: nothing is read, "
+        "marked or sent. Prints one line per check (ok, skip or FAIL, with what to fix) and "
+        "exits 0 when nothing failed, 1 otherwise.",
+    )
     sub.add_parser(
         "demo",
         help="a self-contained demo: a whole advice loop on local servers in under a minute",
@@ -203,6 +211,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "schedule": lambda settings, args: part(settings, "schedule"),
     "work": lambda settings, args: part(settings, "work"),
     "status": lambda settings, args: status(settings, check=args.check),
+    "check": lambda settings, args: check_connections(settings),
     "demo": _demo,
     "loops": lambda settings, args: list_loops(settings, as_json=args.json, include_ended=args.all),
     "show": lambda settings, args: show_loop(settings, args.loop_id, as_json=args.json),
@@ -294,6 +303,17 @@ def status(settings: Settings, *, check: str | None) -> int:
             f"other mail waiting: {len(store.outbox.pending())}"
         )
     return 0
+
+
+def check_connections(settings: Settings) -> int:
+    """`mailmentor check`: one line per connection; 1 when any failed."""
+    from mailmentor.checks import Failed, render, run_checks
+
+    failed = False
+    for result in run_checks(settings, open_redis, imap_account(settings), smtp_account(settings)):
+        print(render(result), flush=True)
+        failed = failed or isinstance(result, Failed)
+    return 1 if failed else 0
 
 
 @contextmanager

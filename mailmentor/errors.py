@@ -78,6 +78,18 @@ class LoginError(MailboxError):
     """IMAP login failed (wrong user or password); retrying will not help."""
 
 
+class MailboxUnreachable(MailboxError):
+    """No IMAP connection could be made (host, port, network)."""
+
+
+class MailboxTlsError(MailboxError):
+    """TLS with the IMAP server failed, or STARTTLS is not offered (the security setting)."""
+
+
+class FolderNotFound(MailboxError):
+    """The server refused to open a folder (most often: it does not exist)."""
+
+
 class SendError(MailmentorError):
     """Sending a message over SMTP failed."""
 

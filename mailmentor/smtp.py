@@ -233,6 +233,18 @@ async def send_message(account: SmtpAccount, message: EmailMessage) -> None:
             await _abort(client)
 
 
+async def probe(account: SmtpAccount) -> None:
+    """Connect, TLS and log in as configured, then QUIT: what a send does before MAIL FROM
+    (`mailmentor check`). Raises what aiosmtplib raises; `tls_cause` finds a TLS failure."""
+    client = await _open(account)
+    await _quit(client, account.timeout)
+
+
+def tls_cause(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind ``exc`` (aiosmtplib wraps it in a connect error), if any."""
+    return _tls_cause(exc)
+
+
 def send_message_sync(account: SmtpAccount, message: EmailMessage) -> None:
     """:func:`send_message` for threads without an event loop."""
     asyncio.run(send_message(account, message))

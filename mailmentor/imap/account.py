@@ -19,7 +19,13 @@ from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError
 from imapclient.exceptions import LoginError as ClientLoginError
 
-from mailmentor.errors import LoginError, MailboxError
+from mailmentor.errors import (
+    FolderNotFound,
+    LoginError,
+    MailboxError,
+    MailboxTlsError,
+    MailboxUnreachable,
+)
 
 Security = Literal["ssl", "starttls", "none"]
 
@@ -104,9 +110,9 @@ def open_folder(
             timeout=timeout,
         )
     except (ssl.SSLError, ssl.CertificateError) as exc:
-        raise MailboxError(f"TLS failure talking to IMAP server {where}: {exc}") from exc
+        raise MailboxTlsError(f"TLS failure talking to IMAP server {where}: {exc}") from exc
     except IMAP_ERRORS as exc:
-        raise MailboxError(f"cannot reach IMAP server {where}: {exc}") from exc
+        raise MailboxUnreachable(f"cannot reach IMAP server {where}: {exc}") from exc
     try:
         _nodelay(client)
         if account.security == "starttls" and context is not None:
@@ -123,11 +129,11 @@ def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str) -> None:
     try:
         client.starttls(context)
     except CapabilityError as exc:
-        raise MailboxError(f"IMAP server {where} does not offer STARTTLS") from exc
+        raise MailboxTlsError(f"IMAP server {where} does not offer STARTTLS") from exc
     except (ssl.SSLError, ssl.CertificateError) as exc:
-        raise MailboxError(f"TLS failure talking to IMAP server {where}: {exc}") from exc
+        raise MailboxTlsError(f"TLS failure talking to IMAP server {where}: {exc}") from exc
     except IMAP_ERRORS as exc:
-        raise MailboxError(f"STARTTLS failed with IMAP server {where}: {exc}") from exc
+        raise MailboxTlsError(f"STARTTLS failed with IMAP server {where}: {exc}") from exc
     _nodelay(client)
 
 
@@ -149,7 +155,7 @@ def _select(client: IMAPClient, account: ImapAccount, *, readonly: bool = True) 
     except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
         raise MailboxError(f"lost IMAP server {account.host}:{account.port}: {exc}") from exc
     except (imaplib.IMAP4.error, IMAPClientError) as exc:
-        raise MailboxError(
+        raise FolderNotFound(
             f"cannot open folder {account.folder!r} of {account.user}@{account.host}: {exc}"
         ) from exc
     return reply
