@@ -14,11 +14,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from mailmentor.clock import Clock, SystemClock
+from mailmentor.errors import ConfigError
 from mailmentor.imap import ImapAccount, MessageMeta, append_message
 from mailmentor.intake import Identity
 from mailmentor.live_rules import LiveRules
 from mailmentor.liveness import this_process
 from mailmentor.mailbox_mode import Origin, Tracking
+from mailmentor.oauth import AccessTokens, TokenVault, provider_from
 from mailmentor.parsing import parse_message
 from mailmentor.parsing.pool import ParsePool, default_workers
 from mailmentor.reminders import TEMPLATES_DIRNAME
@@ -27,7 +29,7 @@ from mailmentor.service.intake import Intake
 from mailmentor.service.scheduler import Dispatch, Scheduler
 from mailmentor.service.sender import Sender
 from mailmentor.service.writer import Listener, LoopWriter
-from mailmentor.settings import Settings, require_trust, secret_key
+from mailmentor.settings import ENV_PREFIX, Settings, require_trust, secret_key
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store, open_store
 from mailmentor.store.client import connect, tune_encodings
@@ -42,8 +44,29 @@ DEMO_USER = "you@mailmentor.localhost"
 DRAFT_FLAGS = ("\\Draft", "\\Seen")
 
 
-def imap_account(settings: Settings) -> ImapAccount:
-    """The configured IMAP account (the watched folder included)."""
+def oauth_account(settings: Settings) -> str:
+    """The mailbox whose OAuth2 tokens IMAP and SMTP use (one sign-in covers both)."""
+    return settings.imap_user or settings.smtp_user
+
+
+def access_tokens(settings: Settings, store: Store) -> AccessTokens:
+    """Fresh access tokens of the configured OAuth2 account, kept encrypted in ``store``."""
+    provider = provider_from(settings)
+    vault = TokenVault(store.client, store.ns, secret_key(settings))
+    hint = f"mailmentor connect {provider.name}"
+    return AccessTokens(vault, provider, oauth_account(settings), connect_hint=hint)
+
+
+def _token_source(settings: Settings, store: Store | None, what: str) -> AccessTokens:
+    if store is None:
+        raise ConfigError(f"{ENV_PREFIX}{what}_AUTH=oauth2: the tokens live in the store")
+    return access_tokens(settings, store)
+
+
+def imap_account(settings: Settings, store: Store | None = None) -> ImapAccount:
+    """The configured IMAP account (the watched folder included); with IMAP_AUTH=oauth2 it
+    signs in with tokens from ``store``."""
+    oauth = settings.imap_auth == "oauth2"
     return ImapAccount(
         host=settings.imap_host,
         port=settings.imap_port_or_default(),
@@ -51,17 +74,22 @@ def imap_account(settings: Settings) -> ImapAccount:
         password=settings.imap_password.get_secret_value(),
         security=settings.imap_security,
         folder=settings.imap_folder,
+        token=_token_source(settings, store, "IMAP") if oauth else None,
     )
 
 
-def smtp_account(settings: Settings) -> SmtpAccount:
-    """The configured SMTP account reminders are sent through."""
+def smtp_account(settings: Settings, store: Store | None = None) -> SmtpAccount:
+    """The configured SMTP account reminders are sent through (SMTP_AUTH=oauth2: as the
+    OAuth2 account, with tokens from ``store``)."""
+    oauth = settings.smtp_auth == "oauth2"
+    user = (settings.smtp_user or oauth_account(settings)) if oauth else settings.smtp_user
     return SmtpAccount(
         host=settings.smtp_host,
         port=settings.smtp_port_or_default(),
-        user=settings.smtp_user or None,
+        user=user or None,
         password=settings.smtp_password.get_secret_value() or None,
         security=settings.smtp_security,
+        token=_token_source(settings, store, "SMTP") if oauth else None,
     )
 
 
@@ -121,14 +149,14 @@ def folder_meaning(settings: Settings, folder: str) -> WatchedFolder:
 
 
 def drafts_saver(
-    settings: Settings, account: ImapAccount | None
+    settings: Settings, account: ImapAccount | None, store: Store | None = None
 ) -> Callable[[EmailMessage], None] | None:
     """Service.drafts: APPEND to DRAFTS_FOLDER of the watched account; None when not set."""
     folder = settings.drafts_folder
     if not folder:
         return None
     if account is None and settings.imap_configured:
-        account = imap_account(settings)
+        account = imap_account(settings, store)
     if account is None:
         log.warning("MAILMENTOR_DRAFTS_FOLDER is set but there is no IMAP account: no drafts")
         return None
@@ -191,11 +219,11 @@ def build_services(
         who,
         secret,
         settings.tz,
-        smtp_account(settings) if smtp is None else smtp,
+        smtp_account(settings, store) if smtp is None else smtp,
         owner=owner,
         send_now=dispatch.send_later,
         alive=alive,
-        drafts=drafts_saver(settings, imap),
+        drafts=drafts_saver(settings, imap, store),
         templates_dir=templates_dir,
     )
     intake = Intake(

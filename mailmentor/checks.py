@@ -27,6 +27,7 @@ from mailmentor.errors import (
     MailmentorError,
 )
 from mailmentor.imap.account import ImapAccount, connect, logout, scrub_secret
+from mailmentor.oauth import AccessTokens, AuthorizationNeeded, OAuthError, OAuthUnavailable
 from mailmentor.settings import ENV_PREFIX, Settings
 from mailmentor.smtp import SmtpAccount, probe, tls_cause
 from mailmentor.store.redis_urls import redact_url
@@ -141,6 +142,9 @@ def check_imap(settings: Settings, account: ImapAccount) -> Iterator[CheckResult
     where = f"{account.user}@{account.host}:{account.port} ({account.security})"
     try:
         client = connect(dataclasses.replace(account, folder="INBOX"), timeout=15)
+    except AuthorizationNeeded as exc:
+        yield Failed("imap login", _one_line(exc), "run `mailmentor connect`")
+        return
     except LoginError as exc:
         yield Failed(
             "imap login",
@@ -242,6 +246,34 @@ def _scrub(text: str, account: SmtpAccount) -> str:
     return scrub_secret(text, account.password or "")
 
 
+# -- OAuth2 -----------------------------------------------------------------------------------
+
+
+def check_tokens(tokens: AccessTokens) -> CheckResult:
+    """A real refresh of the access token (the refresh token rotates as it would in use)."""
+    name = "oauth2"
+    who = f"{tokens.account} at {tokens.provider.name}"
+    try:
+        fresh = tokens.refresh(force=True)
+    except AuthorizationNeeded as exc:
+        return Failed(name, _one_line(exc), f"run `mailmentor connect {tokens.provider.name}`")
+    except OAuthUnavailable as exc:
+        return Failed(
+            name, _one_line(exc), "check the network, and the provider's status page; try again"
+        )
+    except OAuthError as exc:
+        return Failed(
+            name,
+            _one_line(exc),
+            f"check {ENV_PREFIX}OAUTH_CLIENT_ID and {ENV_PREFIX}OAUTH_CLIENT_SECRET (and "
+            f"{ENV_PREFIX}OAUTH_TENANT for Microsoft) against the app you registered",
+        )
+    except MailmentorError as exc:
+        return Failed(name, _one_line(exc), f"run `mailmentor connect {tokens.provider.name}`")
+    until = fresh.expires_at.strftime("%H:%M UTC")
+    return Passed(name, f"{who}: token refreshed, valid until {until}")
+
+
 # -- all --------------------------------------------------------------------------------------
 
 
@@ -250,7 +282,11 @@ def run_checks(
     open_redis: OpenRedis,
     imap: ImapAccount,
     smtp: SmtpAccount,
+    tokens: AccessTokens | None = None,
 ) -> Iterator[CheckResult]:
+    """Redis, then the OAuth2 token (when signing in so), IMAP and SMTP."""
     yield check_redis(settings, open_redis)
+    if tokens is not None:
+        yield check_tokens(tokens)
     yield from check_imap(settings, imap)
     yield check_smtp(settings, smtp)

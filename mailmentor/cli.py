@@ -82,6 +82,32 @@ def build_parser() -> argparse.ArgumentParser:
         "process of that component runs on this host, 1 if not: a container's health check.",
     )
     status.add_argument("--check", choices=tuple(PARTS), metavar="COMPONENT")
+    connect = sub.add_parser(
+        "connect",
+        help="sign in to the mailbox with OAuth2, once (microsoft, google or generic)",
+        description="Authorise mailmentor to read and send as the mailbox (IMAP_USER) with "
+        "OAuth2, the way mail clients sign in: Microsoft with a code you enter in any browser "
+        "(works over SSH), Google in a browser that comes back to this machine, generic as "
+        "OAUTH_DEVICE_URL or OAUTH_AUTHORIZATION_URL say. The tokens are kept encrypted in the "
+        "store; set IMAP_AUTH=oauth2 and SMTP_AUTH=oauth2 to use them. Run it again whenever "
+        "mailmentor says the authorisation was withdrawn.",
+    )
+    connect.add_argument(
+        "provider",
+        nargs="?",
+        choices=("microsoft", "google", "generic"),
+        help="default: MAILMENTOR_OAUTH_PROVIDER",
+    )
+    connect.add_argument(
+        "--status", action="store_true", help="show what is connected (never the tokens)"
+    )
+    sub.add_parser(
+        "disconnect",
+        help="forget the mailbox's OAuth2 tokens",
+        description="Delete the OAuth2 tokens kept for IMAP_USER. Revoke mailmentor's access "
+        "at the provider too (Microsoft: myapps.microsoft.com; Google: "
+        "myaccount.google.com/permissions).",
+    )
     sub.add_parser(
         "check",
         help="try every configured connection once (Redis, IMAP, SMTP) and say what to fix",
@@ -212,6 +238,8 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "work": lambda settings, args: part(settings, "work"),
     "status": lambda settings, args: status(settings, check=args.check),
     "check": lambda settings, args: check_connections(settings),
+    "connect": lambda settings, args: connect_account(settings, args.provider, args.status),
+    "disconnect": lambda settings, args: disconnect_account(settings),
     "demo": _demo,
     "loops": lambda settings, args: list_loops(settings, as_json=args.json, include_ended=args.all),
     "show": lambda settings, args: show_loop(settings, args.loop_id, as_json=args.json),
@@ -305,14 +333,67 @@ def status(settings: Settings, *, check: str | None) -> int:
     return 0
 
 
+def connect_account(settings: Settings, provider_name: str | None, status_only: bool) -> int:
+    """`mailmentor connect [PROVIDER] [--status]`."""
+    from mailmentor.app import oauth_account
+    from mailmentor.oauth import TokenVault, provider_from
+    from mailmentor.oauth.connecting import connect, status_lines
+    from mailmentor.settings import secret_key
+
+    account = oauth_account(settings)
+    with open_store(settings) as store:
+        vault = TokenVault(store.client, store.ns, secret_key(settings))
+        if status_only:
+            print("\n".join(status_lines(vault, account)))
+            return 0
+        provider = provider_from(settings, provider_name)
+        tokens = connect(vault, provider, account, lambda text: print(text, flush=True))
+    print(f"connected {tokens.account} to {tokens.provider} (scopes: {tokens.scope})")
+    auth = [n for n in ("IMAP_AUTH", "SMTP_AUTH") if getattr(settings, n.lower()) != "oauth2"]
+    if auth:
+        print("set " + " and ".join(f"{ENV_PREFIX}{n}=oauth2" for n in auth) + " to use it")
+    return 0
+
+
+def disconnect_account(settings: Settings) -> int:
+    """`mailmentor disconnect`."""
+    from mailmentor.app import oauth_account
+    from mailmentor.oauth import TokenVault
+    from mailmentor.settings import secret_key
+
+    account = oauth_account(settings)
+    with open_store(settings) as store:
+        gone = TokenVault(store.client, store.ns, secret_key(settings)).delete(account)
+    print(f"{account}: tokens deleted" if gone else f"{account}: nothing was connected")
+    return 0
+
+
 def check_connections(settings: Settings) -> int:
     """`mailmentor check`: one line per connection; 1 when any failed."""
-    from mailmentor.checks import Failed, render, run_checks
+    from mailmentor.app import access_tokens
+    from mailmentor.checks import Failed, check_redis, render, run_checks
 
-    failed = False
-    for result in run_checks(settings, open_redis, imap_account(settings), smtp_account(settings)):
-        print(render(result), flush=True)
-        failed = failed or isinstance(result, Failed)
+    oauth = "oauth2" in (settings.imap_auth, settings.smtp_auth)
+    with contextlib.ExitStack() as held:
+        store = None
+        if oauth:  # the tokens live in the store
+            try:
+                store = held.enter_context(open_store(settings))
+            except (redis.RedisError, MailmentorError, OSError):
+                print(render(check_redis(settings, open_redis)))
+                print("skip  imap, smtp: their OAuth2 tokens are kept in Redis")
+                return 1
+        results = run_checks(
+            settings,
+            open_redis,
+            imap_account(settings, store),
+            smtp_account(settings, store),
+            access_tokens(settings, store) if store is not None else None,
+        )
+        failed = False
+        for result in results:
+            print(render(result), flush=True)
+            failed = failed or isinstance(result, Failed)
     return 1 if failed else 0
 
 
@@ -481,7 +562,7 @@ def import_mail(settings: Settings, *, folder: str, since: date | None) -> int:
     parser = parse_pool(settings)
     with open_store(settings) as store, contextlib.closing(parser):
         services = build_services(settings, store, _LeaveToScheduler(), owner="", parser=parser)
-        account = imap_account(settings)
+        account = imap_account(settings, store)
         if settings.mailbox_mode:
             watched = folder_meaning(settings, folder)
             logging.getLogger("mailmentor.import").info(

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from mailmentor.errors import ConfigError
 
 Security = Literal["ssl", "starttls", "none"]
+Auth = Literal["password", "oauth2"]
 ENV_PREFIX = "MAILMENTOR_"
 SECRETS_DIR_ENV = "MAILMENTOR_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
@@ -44,6 +45,8 @@ class Settings(BaseSettings):
     imap_user: str = ""
     imap_password: SecretStr = SecretStr("")
     imap_security: Security = "ssl"
+    #: How to sign in to IMAP: the password, or OAuth2 (XOAUTH2; `mailmentor connect` first).
+    imap_auth: Auth = "password"
     imap_folder: str = "INBOX"
     #: IDLE is renewed (and the mailbox re-checked) this often; RFC 2177 allows up to 29 min.
     imap_idle_renew: float = Field(default=540.0, gt=0, le=1740)
@@ -70,6 +73,20 @@ class Settings(BaseSettings):
     smtp_user: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_security: Security = "starttls"
+    smtp_auth: Auth = "password"
+
+    #: OAuth2 sign-in (IMAP_AUTH / SMTP_AUTH oauth2): microsoft, google or generic.
+    oauth_provider: str = ""
+    #: The application registered with the provider (README, "Signing in with OAuth2").
+    oauth_client_id: str = ""
+    oauth_client_secret: SecretStr = SecretStr("")
+    #: Microsoft: the directory (tenant) id or domain; "common" lets any account sign in.
+    oauth_tenant: str = "common"
+    #: The generic provider's endpoints; OAUTH_SCOPES overrides any provider's scopes.
+    oauth_authorization_url: str = ""
+    oauth_token_url: str = ""
+    oauth_device_url: str = ""
+    oauth_scopes: str = ""
 
     service_address: str = ""
     user_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -241,9 +258,12 @@ def load_settings(**overrides: Any) -> Settings:
 
 def require_mail_accounts(settings: Settings) -> None:
     """A real deployment needs these; the demo mailbox does not."""
+    oauth = settings.imap_auth == "oauth2"
     needed = {
         "IMAP_USER": settings.imap_user,
-        "IMAP_PASSWORD": settings.imap_password.get_secret_value(),
+        "IMAP_PASSWORD": "(OAuth2)" if oauth else settings.imap_password.get_secret_value(),
+        "OAUTH_PROVIDER": settings.oauth_provider if oauth else "(password)",
+        "OAUTH_CLIENT_ID": settings.oauth_client_id if oauth else "(password)",
         "SMTP_HOST": settings.smtp_host,
         "SERVICE_ADDRESS": settings.service_address,
         "USER_ADDRESSES": ",".join(settings.user_addresses),

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import aiosmtplib
 
 from mailmentor.errors import PermanentSendError, SendError, TemporarySendError
+from mailmentor.oauth.bearer import BearerTokens
 
 log = logging.getLogger("mailmentor.smtp")
 
@@ -54,6 +55,9 @@ class SmtpAccount:
     #: ... and when it has been unused this many seconds (servers close idle sessions after a
     #: few minutes; RFC 5321 asks for at least 5).
     max_idle: float = 60.0
+    #: Sign in with OAuth2 (XOAUTH2, as ``user``) with these tokens, asked before every
+    #: login; None: the password.
+    token: BearerTokens | None = field(default=None, repr=False, compare=False)
 
     @property
     def where(self) -> str:
@@ -176,13 +180,25 @@ async def _open(account: SmtpAccount) -> _Client:
     client = _client(account)
     try:
         await client.connect()  # and STARTTLS when configured
-        if account.user:
+        if account.user and account.token is not None:
+            await _oauth2_login(client, account.user, account.token)
+        elif account.user:
             # Logging in here, not in connect(), keeps the transport ours to abort on failure.
             await client.login(account.user, account.password or "")
     except BaseException:
         await _abort(client)
         raise
     return client
+
+
+async def _oauth2_login(client: _Client, user: str, tokens: BearerTokens) -> None:
+    """XOAUTH2; a refused token once more with a new one (it may have been revoked early)."""
+    token = await asyncio.to_thread(tokens.token)  # may ask the provider (HTTP)
+    try:
+        await client.auth_xoauth2(user, token)
+    except aiosmtplib.SMTPAuthenticationError:
+        token = await asyncio.to_thread(tokens.renewed)
+        await client.auth_xoauth2(user, token)
 
 
 async def _transact(client: _Client, sender: str, recipients: list[str], raw: bytes) -> None:

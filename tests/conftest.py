@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.servers.redis_server",
     "tests.servers.imap_server",
     "tests.servers.smtp_server",
+    "tests.servers.oauth_server",
 ]

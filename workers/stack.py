@@ -125,7 +125,7 @@ class Stack:
         if imap is None and self.watcher:
             if settings.imap_configured:
                 require_mail_accounts(settings)
-                imap = imap_account(settings)
+                imap = imap_account(settings, store)
             else:
                 imap = self._demo_mailbox()
                 # pymap can miss mail that lands just as IDLE starts; re-check often.
@@ -133,7 +133,9 @@ class Stack:
                 if settings.mailbox_mode:  # the demo mailbox has only INBOX
                     for watched in mailbox_folders(settings, imap.folder):
                         create_folder(imap, watched.folder)
-        smtp = self.smtp or (smtp_account(settings) if settings.smtp_configured else self._sink())
+        smtp = self.smtp or (
+            smtp_account(settings, store) if settings.smtp_configured else self._sink()
+        )
 
         broker = build_broker(url, settings.user_id)
         self._closers.append(broker.close)  # and its Redis client (see workers.broker.Broker)

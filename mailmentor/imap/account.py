@@ -26,6 +26,7 @@ from mailmentor.errors import (
     MailboxTlsError,
     MailboxUnreachable,
 )
+from mailmentor.oauth.bearer import BearerTokens
 
 Security = Literal["ssl", "starttls", "none"]
 
@@ -52,6 +53,9 @@ class ImapAccount:
     security: Security = "ssl"
     folder: str = "INBOX"
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    #: Sign in with OAuth2 (XOAUTH2) with these tokens (`mailmentor.oauth.AccessTokens`),
+    #: asked before every login; None: the password.
+    token: BearerTokens | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -139,6 +143,9 @@ def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str) -> None:
 
 def _login(client: IMAPClient, account: ImapAccount) -> None:
     who = f"{account.user}@{account.host}"
+    if account.token is not None:
+        _oauth2_login(client, account, who)
+        return
     try:
         client.login(account.user, account.password)
     except ClientLoginError as exc:
@@ -147,6 +154,31 @@ def _login(client: IMAPClient, account: ImapAccount) -> None:
     except IMAP_ERRORS as exc:
         said = scrub_secret(str(exc), account.password)
         raise MailboxError(f"IMAP login for {who} broke off: {said}") from None
+
+
+def _oauth2_login(client: IMAPClient, account: ImapAccount, who: str) -> None:
+    """XOAUTH2 with a fresh access token (AuthorizationNeeded, a LoginError, when there is
+    none to be had; OAuthUnavailable, a connection error, when the provider is down)."""
+    assert account.token is not None
+    token = account.token.token()
+    try:
+        try:
+            client.oauth2_login(account.user, token)
+        except ClientLoginError:
+            # Revoked early (a policy change, a password reset) or a clock out of step: once
+            # more with a new token; a refused refresh raises AuthorizationNeeded from here.
+            token = account.token.renewed()
+            client.oauth2_login(account.user, token)
+    except ClientLoginError as exc:
+        said = scrub_secret(str(exc), token)
+        raise LoginError(
+            f"IMAP OAuth2 login refused for {who}: {said} (is the IMAP scope granted, and IMAP "
+            "enabled for the mailbox?)"
+        ) from None
+    except IMAP_ERRORS as exc:
+        raise MailboxError(
+            f"IMAP login for {who} broke off: {scrub_secret(str(exc), token)}"
+        ) from None
 
 
 def _select(client: IMAPClient, account: ImapAccount, *, readonly: bool = True) -> dict[bytes, Any]:

@@ -47,6 +47,7 @@ from mailmentor.imap.handlers import (
     MetaHandler,
 )
 from mailmentor.liveness import this_process
+from mailmentor.oauth.endpoints import AuthorizationNeeded
 from mailmentor.store.client import is_transient
 from mailmentor.store.leases import Fence, Held, HeldByOther
 
@@ -271,6 +272,10 @@ class MailboxWatcher:
                         log.info("reconnected to %s", self.account.label)
                     failures = 0
                     self._wait_for_news()
+                except AuthorizationNeeded as exc:  # its text says what to run
+                    log.error("%s. Trying again in %.0f s", exc, self._backoff_max)
+                    self._disconnect()
+                    self._sleep(self._backoff_max)
                 except LoginError as exc:
                     log.error("%s; check the password. Retrying in %.0f s", exc, self._backoff_max)
                     self._disconnect()

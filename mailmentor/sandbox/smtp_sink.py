@@ -16,6 +16,7 @@ import logging
 import ssl
 import threading
 import weakref
+from base64 import b64decode
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -103,11 +104,30 @@ class _Handler:
         return "250 OK"
 
 
+class _BearerHandler(_Handler):
+    """Also takes AUTH XOAUTH2 (``user=...^Aauth=Bearer TOKEN^A^A``, base64)."""
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        check = self._sink._bearer
+        if len(args) < 2 or check is None:
+            return AuthResult(success=False, handled=False)
+        try:
+            fields = dict(
+                part.split("=", 1) for part in b64decode(args[1]).decode().split("\x01") if part
+            )
+            user, token = fields["user"], fields["auth"].removeprefix("Bearer ")
+        except (ValueError, KeyError, UnicodeDecodeError):
+            return AuthResult(success=False, handled=False)
+        ok = bool(await asyncio.to_thread(check, user, token))
+        return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
+
+
 class SmtpSink:
     """An SMTP server for tests and the demo; ``start()`` returns the account to send through.
 
     ``security`` with a server ``tls_context`` serves implicit TLS ("ssl") or requires STARTTLS;
-    ``credentials`` makes it check AUTH (535 on a wrong password).
+    ``credentials`` makes it check AUTH (535 on a wrong password); ``bearer`` makes it take
+    XOAUTH2, asking ``bearer(user, token)`` whether the token is valid for that user.
     """
 
     def __init__(
@@ -118,6 +138,7 @@ class SmtpSink:
         tls_context: ssl.SSLContext | None = None,
         client_tls_context: ssl.SSLContext | None = None,
         credentials: tuple[str, str] | None = None,
+        bearer: Callable[[str, str], bool] | None = None,
     ) -> None:
         if security != "none" and tls_context is None:
             raise ValueError(f"SmtpSink security={security!r} needs a server tls_context")
@@ -126,6 +147,7 @@ class SmtpSink:
         self._tls_context = tls_context
         self._client_tls_context = client_tls_context
         self._credentials = credentials
+        self._bearer = bearer
         self._messages: list[ReceivedMessage] = []
         self._failures: list[str] = []
         self._hang_ups: list[HangUp] = []
@@ -157,10 +179,11 @@ class SmtpSink:
         elif self._security == "starttls":
             kwargs["tls_context"] = self._tls_context
             kwargs["require_starttls"] = True
-        if self._credentials is not None:
+        if self._credentials is not None or self._bearer is not None:
             kwargs["authenticator"] = self._authenticate
             kwargs["auth_require_tls"] = self._security == "starttls"
-        controller = _Controller(_Handler(self), hostname="127.0.0.1", port=0, **kwargs)
+        handler = _BearerHandler(self) if self._bearer is not None else _Handler(self)
+        controller = _Controller(handler, hostname="127.0.0.1", port=0, **kwargs)
         controller.start()
         self._controller = controller
         user, password = self._credentials or (None, None)

@@ -35,7 +35,7 @@ protocols = imap
 listen = {host}
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 default_login_user = dovenull
 default_internal_user = {mail_user}
@@ -47,8 +47,10 @@ mail_uid = {mail_user}
 mail_gid = {mail_group}
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
+{oauth2_passdb}
 userdb {{
   driver = static
   args = uid={mail_user} gid={mail_group} home={root}/mail/%u
@@ -88,11 +90,35 @@ def _free_port(host: str) -> int:
         return port
 
 
-class DovecotServer:
-    """One foreground Dovecot on loopback; ``add_user()`` gives each test its own empty mailbox."""
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/oauth2.conf.ext
+}}
+"""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+#: Dovecot's oauth2 passdb asks the authorization server about every token (RFC 7662).
+_OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
+
+class DovecotServer:
+    """One foreground Dovecot on loopback; ``add_user()`` gives each test its own empty mailbox.
+
+    With ``oauth2_introspection_url`` it also takes XOAUTH2 and OAUTHBEARER logins, valid while
+    the authorization server there says the bearer token is active (for the user it names).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", oauth2_introspection_url: str = "") -> None:
         self.host = host
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.port = 0
         self.root: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -117,8 +143,15 @@ class DovecotServer:
         os.chown(self.root / "mail", mail_user.pw_uid, mail_user.pw_gid)
         self.port = _free_port(self.host)
         config = self.root / "dovecot.conf"
+        oauth2 = bool(self.oauth2_introspection_url)
+        if oauth2:
+            conf = self.root / "oauth2.conf.ext"
+            conf.write_text(_OAUTH2_CONF.format(url=self.oauth2_introspection_url))
+            conf.chmod(0o644)
         config.write_text(
             _CONFIG.format(
+                mechanisms="plain login xoauth2 oauthbearer" if oauth2 else "plain login",
+                oauth2_passdb=_OAUTH2_PASSDB.format(root=self.root) if oauth2 else "",
                 tag=uuid.uuid4().hex[:8],
                 root=self.root,
                 host=self.host,
@@ -161,6 +194,17 @@ class DovecotServer:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+
+    def kick(self, user: str) -> None:
+        """Disconnect every session of ``user`` from the server's side (`doveadm kick`)."""
+        assert self.root is not None, "start() first"
+        doveadm = shutil.which("doveadm") or "/usr/bin/doveadm"
+        subprocess.run(
+            [doveadm, "-c", str(self.root / "dovecot.conf"), "kick", user],
+            check=True,
+            capture_output=True,
+            timeout=20,
+        )
 
     def log_tail(self, limit: int = 3000) -> str:
         """The end of Dovecot's log, for failure messages."""
