@@ -373,6 +373,8 @@ def check_connections(settings: Settings) -> int:
     from mailmentor.app import access_tokens
     from mailmentor.checks import Failed, check_redis, render, run_checks
 
+    if logging.getLogger().level > logging.DEBUG:  # the lines below say it all (not -v)
+        logging.getLogger("mailmentor").setLevel(logging.WARNING)
     oauth = "oauth2" in (settings.imap_auth, settings.smtp_auth)
     with contextlib.ExitStack() as held:
         store = None

@@ -119,7 +119,7 @@ class _BearerHandler(_Handler):
         except (ValueError, KeyError, UnicodeDecodeError):
             return AuthResult(success=False, handled=False)
         ok = bool(await asyncio.to_thread(check, user, token))
-        return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
+        return AuthResult(success=ok, handled=False)
 
 
 class SmtpSink:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,32 +21,11 @@ from mailmentor.smtp import send_message_sync
 from mailmentor.store import Store
 from tests import mail_factory as mf
 from tests.oauth.support import USER, provider_of, vault_on
-from tests.servers.dovecot import DovecotServer, dovecot_binary
+from tests.servers.dovecot import DovecotServer
 from tests.servers.oauth_server import AuthServer
 from tests.service_factory import services_on
 from tests.store_support import all_loops
 from tests.waiting import wait_for
-
-
-@pytest.fixture(scope="module")
-def authority() -> Iterator[AuthServer]:
-    server = AuthServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def oauth_dovecot(authority: AuthServer) -> Iterator[DovecotServer]:
-    if dovecot_binary() is None:
-        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
-    server = DovecotServer(oauth2_introspection_url=authority.introspection_url)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def connect_account(authority: AuthServer, store: Store, user: str) -> AccessTokens:

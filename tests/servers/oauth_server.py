@@ -325,7 +325,33 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def auth_server() -> Iterator[AuthServer]:
+    """An authorization server of the test's own."""
     server = AuthServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def authority() -> Iterator[AuthServer]:
+    """The authorization server the session's OAuth2 Dovecot asks (each test its own user)."""
+    server = AuthServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def oauth_dovecot(authority: AuthServer) -> Iterator[object]:
+    """Dovecot taking XOAUTH2/OAUTHBEARER logins that ``authority`` vouches for."""
+    from tests.servers.dovecot import DovecotServer, dovecot_binary
+
+    if dovecot_binary() is None:
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
+    server = DovecotServer(oauth2_introspection_url=authority.introspection_url)
+    server.start()
     try:
         yield server
     finally:

@@ -1,0 +1,131 @@
+"""The README's OAuth2 path as a user walks it, each step a real `mailmentor` process: `connect`
+(device code entered by the test, as the user would in a browser), `connect --status`, `check`
+signing in to Dovecot and SMTP with XOAUTH2, and `disconnect`. No password is set anywhere."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+from mailmentor.embedded_redis import EmbeddedRedis
+from mailmentor.imap import ImapAccount, append_message
+from mailmentor.oauth import AccessTokens, TokenVault
+from mailmentor.sandbox.smtp_sink import SmtpSink
+from mailmentor.store import open_store
+from tests import mail_factory as mf
+from tests.faults.processes import Mailmentor, base_environment
+from tests.oauth.support import provider_of
+from tests.servers.dovecot import DovecotServer
+from tests.servers.oauth_server import AuthServer
+from tests.store_support import all_loops
+from tests.waiting import wait_for
+
+USER = "grace@mailmentor.test"
+
+
+def mailmentor(env: dict[str, str], *args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailmentor.cli", *args],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finished(process: subprocess.Popen[str]) -> tuple[int, str]:
+    out, _ = process.communicate(timeout=60)
+    return process.returncode, out
+
+
+def test_connect_check_and_disconnect_with_no_password_anywhere(
+    redis_server: EmbeddedRedis,
+    authority: AuthServer,
+    oauth_dovecot: DovecotServer,
+    tmp_path: Path,
+) -> None:
+    def valid(user: str, token: str) -> bool:
+        return authority.active(token) == user
+
+    with SmtpSink(bearer=valid) as sink:
+        env = base_environment(tmp_path) | {
+            f"MAILMENTOR_{name}": value
+            for name, value in {
+                "REDIS_URL": redis_server.url,
+                "USER_ID": "oauth-cli",
+                "DATA_DIR": str(tmp_path / "data"),
+                "SECRET_KEY": "oauth-cli-secret",
+                "IMAP_HOST": oauth_dovecot.host,
+                "IMAP_PORT": str(oauth_dovecot.port),
+                "IMAP_USER": USER,
+                "IMAP_SECURITY": "none",
+                "IMAP_AUTH": "oauth2",
+                "SMTP_HOST": sink.account.host,
+                "SMTP_PORT": str(sink.account.port),
+                "SMTP_SECURITY": "none",
+                "SMTP_AUTH": "oauth2",
+                "OAUTH_PROVIDER": "generic",
+                "OAUTH_CLIENT_ID": authority.client_id,
+                "OAUTH_TOKEN_URL": authority.token_url,
+                "OAUTH_DEVICE_URL": authority.device_url,
+                "OAUTH_SCOPES": "imap smtp offline_access",
+            }.items()
+        }
+        connecting = mailmentor(env, "connect", cwd=tmp_path)
+        assert connecting.stdout is not None
+        prompt = connecting.stdout.readline()
+        code = re.search(r"enter the code (\d+)", prompt)
+        assert code, prompt
+        authority.approve(code.group(1), USER)  # the user signs in on another device
+        status, out = finished(connecting)
+        assert status == 0, out
+        assert f"connected {USER} to generic" in out
+
+        status, out = finished(mailmentor(env, "connect", "--status", cwd=tmp_path))
+        assert status == 0 and f"{USER}: connected to generic" in out
+        assert "rt-" not in out and "at-" not in out, "no token is ever printed"
+
+        status, out = finished(mailmentor(env, "check", cwd=tmp_path))
+        assert status == 0, out
+        lines = [line.split()[0] + " " + line.split()[1] for line in out.splitlines()]
+        assert lines == ["ok redis:", "ok oauth2:", "ok imap", "ok imap", "ok smtp:"], out
+        assert f"logged in as {USER}" in out
+
+        # `run` signs in with XOAUTH2 and tracks mail across an early-expired access token and
+        # a connection the server dropped.
+        env["MAILMENTOR_IMAP_IDLE_RENEW"] = "2"
+        env["MAILMENTOR_SERVICE_ADDRESS"] = mf.SERVICE
+        env["MAILMENTOR_USER_ADDRESSES"] = mf.USER
+        running = Mailmentor(tmp_path, env, "run-oauth").start()
+        try:
+            running.wait_running()
+            store = open_store(redis.Redis.from_url(redis_server.url), "oauth-cli")
+            imap = ImapAccount(
+                oauth_dovecot.host, oauth_dovecot.port, USER, "", security="none",
+                token=AccessTokens(
+                    TokenVault(store.client, store.ns, b"oauth-cli-secret"),
+                    provider_of(authority), USER,
+                ),
+            )  # fmt: skip
+            append_message(imap, mf.ask("<cli-ask-1@client.example>"))
+            wait_for(lambda: len(all_loops(store)) == 1 or None, "the first loop", timeout=30)
+            authority.expire_access_tokens()
+            oauth_dovecot.kick(USER)
+            append_message(imap, mf.ask("<cli-ask-2@client.example>", subject="Another?"))
+            wait_for(lambda: len(all_loops(store)) == 2 or None, "the second loop", timeout=30)
+        finally:
+            running.stop()
+        log = running.log()
+        assert "ERROR" not in log and "Traceback" not in log, log[-3000:]
+        store.client.close()
+
+        status, out = finished(mailmentor(env, "disconnect", cwd=tmp_path))
+        assert status == 0 and "tokens deleted" in out
+        status, out = finished(mailmentor(env, "check", cwd=tmp_path))
+        assert status == 1 and "FAIL  oauth2:" in out and "run `mailmentor connect generic`" in out
