@@ -20,7 +20,7 @@ from mailmentor.intake import Identity
 from mailmentor.live_rules import LiveRules
 from mailmentor.liveness import this_process
 from mailmentor.mailbox_mode import Origin, Tracking
-from mailmentor.oauth import AccessTokens, TokenVault, provider_from
+from mailmentor.oauth import AccessTokens, AuthorizationNeeded, TokenVault, provider_from
 from mailmentor.parsing import parse_message
 from mailmentor.parsing.pool import ParsePool, default_workers
 from mailmentor.reminders import TEMPLATES_DIRNAME
@@ -49,23 +49,55 @@ def oauth_account(settings: Settings) -> str:
     return settings.imap_user or settings.smtp_user
 
 
-def access_tokens(settings: Settings, store: Store) -> AccessTokens:
-    """Fresh access tokens of the configured OAuth2 account, kept encrypted in ``store``."""
+def access_tokens(
+    settings: Settings,
+    store: Store,
+    on_broken: Callable[[AuthorizationNeeded], None] | None = None,
+) -> AccessTokens:
+    """Fresh access tokens of the configured OAuth2 account, kept encrypted in ``store``;
+    ``on_broken`` is told once when the provider refuses the authorisation."""
     provider = provider_from(settings)
     vault = TokenVault(store.client, store.ns, secret_key(settings))
     hint = f"mailmentor connect {provider.name}"
-    return AccessTokens(vault, provider, oauth_account(settings), connect_hint=hint)
+    return AccessTokens(
+        vault, provider, oauth_account(settings), connect_hint=hint, on_broken=on_broken
+    )
 
 
-def _token_source(settings: Settings, store: Store | None, what: str) -> AccessTokens:
+def reauthorization_notice(sender: Sender) -> Callable[[AuthorizationNeeded], None]:
+    """``on_broken`` for a running service: mail the user, once, what to run (if SMTP still
+    works, which it does when it signs in with a password)."""
+
+    def tell(needed: AuthorizationNeeded) -> None:
+        sender.notify_user(
+            f"notice:oauth:{sender.clock.now().date().isoformat()}",
+            "mailmentor needs you to sign in again",
+            f"mailmentor can no longer sign in to your mailbox: {needed}.\n\n"
+            "Until then new mail waits in your mailbox; nothing is lost, and it is read as "
+            "soon as you have signed in again.",
+        )
+
+    return tell
+
+
+def _token_source(
+    settings: Settings,
+    store: Store | None,
+    what: str,
+    on_broken: Callable[[AuthorizationNeeded], None] | None,
+) -> AccessTokens:
     if store is None:
         raise ConfigError(f"{ENV_PREFIX}{what}_AUTH=oauth2: the tokens live in the store")
-    return access_tokens(settings, store)
+    return access_tokens(settings, store, on_broken)
 
 
-def imap_account(settings: Settings, store: Store | None = None) -> ImapAccount:
+def imap_account(
+    settings: Settings,
+    store: Store | None = None,
+    on_broken: Callable[[AuthorizationNeeded], None] | None = None,
+) -> ImapAccount:
     """The configured IMAP account (the watched folder included); with IMAP_AUTH=oauth2 it
-    signs in with tokens from ``store``."""
+    signs in with tokens from ``store`` (``on_broken``: see `access_tokens`)."""
     oauth = settings.imap_auth == "oauth2"
     return ImapAccount(
         host=settings.imap_host,
@@ -74,7 +106,7 @@ def imap_account(settings: Settings, store: Store | None = None) -> ImapAccount:
         password=settings.imap_password.get_secret_value(),
         security=settings.imap_security,
         folder=settings.imap_folder,
-        token=_token_source(settings, store, "IMAP") if oauth else None,
+        token=_token_source(settings, store, "IMAP", on_broken) if oauth else None,
     )
 
 
@@ -89,7 +121,7 @@ def smtp_account(settings: Settings, store: Store | None = None) -> SmtpAccount:
         user=user or None,
         password=settings.smtp_password.get_secret_value() or None,
         security=settings.smtp_security,
-        token=_token_source(settings, store, "SMTP") if oauth else None,
+        token=_token_source(settings, store, "SMTP", None) if oauth else None,
     )
 
 

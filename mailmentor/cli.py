@@ -330,7 +330,32 @@ def status(settings: Settings, *, check: str | None) -> int:
             f"  loops scheduled: {store.due.count()}, being sent: {len(store.due.claims())}, "
             f"other mail waiting: {len(store.outbox.pending())}"
         )
+        if "oauth2" in (settings.imap_auth, settings.smtp_auth):
+            print(f"  {oauth_state(settings, store)}")
     return 0
+
+
+def oauth_state(settings: Settings, store: Store) -> str:
+    """One line on the OAuth2 sign-in: connected, or the re-authorisation it waits for."""
+    from mailmentor.app import oauth_account
+    from mailmentor.oauth import TokenVault
+    from mailmentor.settings import secret_key
+
+    account = oauth_account(settings)
+    vault = TokenVault(store.client, store.ns, secret_key(settings))
+    provider = settings.oauth_provider or "PROVIDER"
+    broken = vault.broken(account)
+    if broken is not None:
+        since = broken[1].strftime("%Y-%m-%d %H:%M UTC")
+        return (
+            f"oauth2 {account}: RE-AUTHORISATION NEEDED since {since} "
+            f"(run `mailmentor connect {provider}`)"
+        )
+    tokens = vault.load(account)
+    if tokens is None:
+        return f"oauth2 {account}: not connected (run `mailmentor connect {provider}`)"
+    refreshed = tokens.refreshed_at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"oauth2 {account}: connected to {tokens.provider}, last refreshed {refreshed}"
 
 
 def connect_account(settings: Settings, provider_name: str | None, status_only: bool) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import redis
@@ -129,3 +130,99 @@ def test_connect_check_and_disconnect_with_no_password_anywhere(
         assert status == 0 and "tokens deleted" in out
         status, out = finished(mailmentor(env, "check", cwd=tmp_path))
         assert status == 1 and "FAIL  oauth2:" in out and "run `mailmentor connect generic`" in out
+
+
+def test_a_revoked_authorisation_is_said_once_mailed_once_and_nothing_is_lost(
+    redis_server: EmbeddedRedis,
+    authority: AuthServer,
+    oauth_dovecot: DovecotServer,
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from imapclient import IMAPClient
+
+    from mailmentor.oauth import TokenSet
+
+    user = "hopper@mailmentor.test"
+    secret = b"oauth-revoke-secret"
+    store = open_store(redis.Redis.from_url(redis_server.url), "oauth-revoke")
+    vault = TokenVault(store.client, store.ns, secret)
+    now = datetime.now(UTC)
+    vault.save(
+        TokenSet(user, "generic", "at-x", now - timedelta(seconds=1), authority.grant(user),
+                 "imap", now, now)
+    )  # fmt: skip
+
+    def append(raw: bytes) -> None:
+        """As the user's mail client would: with a sign-in of its own."""
+        from mailmentor.oauth.endpoints import post_form
+
+        form = {"grant_type": "refresh_token", "refresh_token": authority.grant(user)}
+        answer = post_form(authority.token_url, form | {"client_id": authority.client_id})
+        client = IMAPClient(oauth_dovecot.host, port=oauth_dovecot.port, ssl=False)
+        try:
+            client.oauth2_login(user, answer["access_token"])
+            client.append("INBOX", raw)
+        finally:
+            client.logout()
+
+    with SmtpSink(credentials=("notices", "notice-pw")) as sink:
+        env = base_environment(tmp_path) | {
+            f"MAILMENTOR_{name}": value
+            for name, value in {
+                "REDIS_URL": redis_server.url,
+                "USER_ID": "oauth-revoke",
+                "DATA_DIR": str(tmp_path / "data"),
+                "SECRET_KEY": secret.decode(),
+                "IMAP_HOST": oauth_dovecot.host,
+                "IMAP_PORT": str(oauth_dovecot.port),
+                "IMAP_USER": user,
+                "IMAP_SECURITY": "none",
+                "IMAP_AUTH": "oauth2",
+                "IMAP_IDLE_RENEW": "2",
+                "SMTP_HOST": sink.account.host,
+                "SMTP_PORT": str(sink.account.port),
+                "SMTP_SECURITY": "none",
+                "SMTP_USER": "notices",
+                "SMTP_PASSWORD": "notice-pw",
+                "SERVICE_ADDRESS": mf.SERVICE,
+                "USER_ADDRESSES": mf.USER,
+                "OAUTH_PROVIDER": "generic",
+                "OAUTH_CLIENT_ID": authority.client_id,
+                "OAUTH_TOKEN_URL": authority.token_url,
+                "OAUTH_DEVICE_URL": authority.device_url,
+                "OAUTH_SCOPES": "imap",
+            }.items()
+        }
+        running = Mailmentor(tmp_path, env, "run-revoke").start()
+        try:
+            running.wait_running()
+            append(mf.ask("<rv-1@client.example>"))
+            wait_for(lambda: len(all_loops(store)) == 1 or None, "the first loop", timeout=30)
+
+            authority.revoke(user)  # consent withdrawn: every grant and token of the user
+            oauth_dovecot.kick(user)
+            append(mf.ask("<rv-2@client.example>", subject="While signed out?"))
+            notice = wait_for(lambda: sink.messages or None, "the notice", timeout=30)
+            assert notice[0].message["Subject"] == "mailmentor needs you to sign in again"
+            assert "mailmentor connect generic" in notice[0].message.get_body().get_content()
+            status, out = finished(mailmentor(env, "status", cwd=tmp_path))
+            assert status == 0 and "RE-AUTHORISATION NEEDED" in out, out
+            time.sleep(6)  # more than one retry of the watcher: still one line, one mail
+            assert len(all_loops(store)) == 1 and len(sink.messages) == 1
+
+            connecting = mailmentor(env, "connect", cwd=tmp_path)
+            assert connecting.stdout is not None
+            code = re.search(r"enter the code (\d+)", connecting.stdout.readline())
+            assert code
+            authority.approve(code.group(1), user)
+            assert finished(connecting)[0] == 0
+            wait_for(lambda: len(all_loops(store)) == 2 or None, "the waiting mail", timeout=30)
+        finally:
+            running.stop()
+    log = running.log()
+    assert log.count("ERROR") == 1 and "run `mailmentor connect generic`" in log, log[-3000:]
+    assert f"signed in to {user}@" in log and "Traceback" not in log
+    assert len(sink.messages) == 1
+    store.client.close()

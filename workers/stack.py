@@ -28,6 +28,7 @@ from mailmentor.app import (
     imap_account,
     mailbox_folders,
     parse_pool,
+    reauthorization_notice,
     smtp_account,
 )
 from mailmentor.backoff import backoff_delay
@@ -37,6 +38,7 @@ from mailmentor.imap import ImapAccount, MailboxWatcher, create_folder
 from mailmentor.live_rules import LiveRules
 from mailmentor.liveness import this_process
 from mailmentor.mailbox_mode import Origin
+from mailmentor.oauth import AuthorizationNeeded
 from mailmentor.parsing.pool import ParsePool
 from mailmentor.reminders import TEMPLATES_DIRNAME
 from mailmentor.rules import default_rules_dir
@@ -125,7 +127,8 @@ class Stack:
         if imap is None and self.watcher:
             if settings.imap_configured:
                 require_mail_accounts(settings)
-                imap = imap_account(settings, store)
+                # The services come later; told then, they mail the user once.
+                imap = imap_account(settings, store, self._reauthorization_needed)
             else:
                 imap = self._demo_mailbox()
                 # pymap can miss mail that lands just as IDLE starts; re-check often.
@@ -219,6 +222,9 @@ class Stack:
             address = self.services.intake.identity.service_address
             log.info("watching %s for mail to %s", imap.key, address)
         return self.services
+
+    def _reauthorization_needed(self, needed: AuthorizationNeeded) -> None:
+        reauthorization_notice(self.services.sender)(needed)
 
     def _watch_mailbox(
         self, imap: ImapAccount, store: Store, idle_renew: float, parser: ParsePool

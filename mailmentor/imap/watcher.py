@@ -55,6 +55,8 @@ log = logging.getLogger("mailmentor.imap")  # one logger name for the whole pack
 
 #: A standing-by watcher asks for the lease this often (seconds).
 STANDBY_CHECK = 2.0
+#: While an OAuth2 authorisation waits to be renewed, the watcher tries again this often.
+REAUTHORIZATION_CHECK = 5.0
 
 
 class CheckpointStore(Protocol):
@@ -221,6 +223,7 @@ class MailboxWatcher:
         self._lease: Held | None = None
         self._lease_checked = 0.0
         self._standby_logged = False
+        self._reauthorization_logged = False
 
     # public API
 
@@ -270,12 +273,19 @@ class MailboxWatcher:
                     self.catch_up()
                     if failures:
                         log.info("reconnected to %s", self.account.label)
+                    if self._reauthorization_logged:
+                        log.info("signed in to %s again", self.account.label)
+                        self._reauthorization_logged = False
                     failures = 0
                     self._wait_for_news()
-                except AuthorizationNeeded as exc:  # its text says what to run
-                    log.error("%s. Trying again in %.0f s", exc, self._backoff_max)
+                except AuthorizationNeeded as exc:
+                    # Said once; then a cheap look every few seconds (the refusal is kept in
+                    # the store: the provider is not asked again) until `connect` is run.
+                    if not self._reauthorization_logged:
+                        log.error("%s; new mail waits for it, nothing is lost", exc)
+                        self._reauthorization_logged = True
                     self._disconnect()
-                    self._sleep(self._backoff_max)
+                    self._sleep(REAUTHORIZATION_CHECK)
                 except LoginError as exc:
                     log.error("%s; check the password. Retrying in %.0f s", exc, self._backoff_max)
                     self._disconnect()

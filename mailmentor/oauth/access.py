@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 
 from mailmentor.clock import Clock, SystemClock
+from mailmentor.errors import StoreError
 from mailmentor.oauth.endpoints import AuthorizationNeeded, OAuthUnavailable, post_form
 from mailmentor.oauth.providers import Provider
 from mailmentor.oauth.vault import TokenSet, TokenVault
@@ -38,17 +41,27 @@ class AccessTokens:
         clock: Clock | None = None,
         *,
         connect_hint: str = "mailmentor connect",
+        on_broken: Callable[[AuthorizationNeeded], None] | None = None,
     ) -> None:
         self.vault = vault
         self.provider = provider
         self.account = account
         self.clock = clock or SystemClock()
         self.connect_hint = connect_hint
+        #: Called once per outage (by the first process to see it): tell the user.
+        self.on_broken = on_broken
+
+    def needs_reauthorization(self) -> bool:
+        """True from the provider's refusal until `mailmentor connect` is run again."""
+        return self.vault.broken(self.account) is not None
 
     def renewed(self) -> str:
         return self.refresh(force=True).access_token
 
     def token(self) -> str:
+        broken = self.vault.broken(self.account)
+        if broken is not None:  # do not ask the provider again with a refused token
+            raise AuthorizationNeeded(self._broken_text(broken[0], broken[1]), "invalid_grant")
         tokens = self._stored()
         if tokens.valid_for(self.clock.now()) > REFRESH_BEFORE:
             return tokens.access_token
@@ -80,11 +93,14 @@ class AccessTokens:
             try:
                 answer = post_form(self.provider.token_url, form)
             except AuthorizationNeeded as exc:
-                raise AuthorizationNeeded(
-                    f"the OAuth2 authorisation of {self.account} is no longer valid ({exc}); "
-                    f"run `{self.connect_hint}` to sign in again",
-                    exc.error,
-                ) from None
+                since = self.clock.now()
+                needed = AuthorizationNeeded(self._broken_text(str(exc), since), exc.error)
+                if self.vault.mark_broken(self.account, str(exc), since) and self.on_broken:
+                    try:
+                        self.on_broken(needed)
+                    except Exception as failure:  # telling the user is a courtesy
+                        log.warning("could not tell the user about it: %s", failure)
+                raise needed from None
             fresh = tokens.refreshed(answer, self.clock.now())
             self.vault.save(fresh)
             log.info(
@@ -96,8 +112,18 @@ class AccessTokens:
         finally:
             self.vault.release_refresh_lock(self.account, me)
 
+    def _broken_text(self, reason: str, since: datetime) -> str:
+        return (
+            f"the OAuth2 authorisation of {self.account} was refused on "
+            f"{since.strftime('%Y-%m-%d %H:%M UTC')} ({reason}); run `{self.connect_hint}` "
+            "to sign in again"
+        )
+
     def _stored(self) -> TokenSet:
-        tokens = self.vault.load(self.account)
+        try:
+            tokens = self.vault.load(self.account)
+        except StoreError as exc:  # another SECRET_KEY, or damaged: a new sign-in mends it
+            raise AuthorizationNeeded(str(exc)) from None
         if tokens is None:
             raise AuthorizationNeeded(
                 f"{self.account} is set to sign in with OAuth2 but is not connected: "

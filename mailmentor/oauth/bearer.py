@@ -15,3 +15,7 @@ class BearerTokens(Protocol):
     def renewed(self) -> str:
         """A new access token, for when a server refused one that looked valid."""
         ...
+
+    def needs_reauthorization(self) -> bool:
+        """The provider refused the authorisation and nobody has run `connect` since."""
+        ...

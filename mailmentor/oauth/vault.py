@@ -86,11 +86,33 @@ class TokenVault:
     def lock_key(self, account: str) -> str:
         return self._ns.key("oauth-refresh", account.lower())
 
+    def broken_key(self, account: str) -> str:
+        return self._ns.key("oauth-broken", account.lower())
+
     def save(self, tokens: TokenSet) -> None:
+        """Keep ``tokens`` (replacing the set before in one step); a broken mark goes with it."""
         data = asdict(tokens)
         for name in ("expires_at", "connected_at", "refreshed_at"):
             data[name] = data[name].isoformat()
-        self._r.set(self.key(tokens.account), self._fernet.encrypt(json.dumps(data).encode()))
+        sealed = self._fernet.encrypt(json.dumps(data).encode())
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.set(self.key(tokens.account), sealed)
+            pipe.delete(self.broken_key(tokens.account))
+            pipe.execute()
+
+    def mark_broken(self, account: str, reason: str, now: datetime) -> bool:
+        """The provider refused the authorisation: remember it (and since when) until the next
+        `connect`; True for the first process to notice."""
+        value = json.dumps({"reason": reason, "since": now.isoformat()})
+        return bool(self._r.set(self.broken_key(account), value, nx=True))
+
+    def broken(self, account: str) -> tuple[str, datetime] | None:
+        """(why, since when) while the authorisation needs renewing, else None."""
+        raw = self._r.get(self.broken_key(account))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return str(data["reason"]), datetime.fromisoformat(data["since"])
 
     def load(self, account: str) -> TokenSet | None:
         raw = self._r.get(self.key(account))
@@ -110,7 +132,7 @@ class TokenVault:
             raise StoreError(f"the OAuth2 tokens of {account} are unreadable: {exc}") from None
 
     def delete(self, account: str) -> bool:
-        return bool(self._r.delete(self.key(account)))
+        return bool(self._r.delete(self.key(account), self.broken_key(account)))
 
     def take_refresh_lock(self, account: str, owner: str, ttl_ms: int) -> bool:
         """One refresh of ``account`` at a time, across processes; False: someone has it."""

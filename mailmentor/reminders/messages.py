@@ -300,8 +300,11 @@ def build_reply(
     body_text: str,
     ctx: ReminderContext,
     loop: Loop | None = None,
+    *,
+    reply: bool = True,
 ) -> EmailMessage:
     """One short reply (``help``, unknown command), threaded to the user's mail via In-Reply-To.
+    ``reply`` False: a notice of its own (no "Re:"), e.g. that the sign-in needs renewing.
 
     Its Message-ID is derived from the incoming one, so answering the same mail twice yields the
     same id; with a loop it is a reminder-style id, so a reply to it still names the loop.
@@ -319,7 +322,7 @@ def build_reply(
     if incoming:
         thread = [i for i in thread if i != incoming] + [incoming]
     line = header_text(subject) or "mailmentor"
-    if not REPLY_PREFIX.match(line):
+    if reply and not REPLY_PREFIX.match(line):
         line = f"Re: {line}"
     text = clean_body(body_text, limit=20_000)
     values = {"paragraphs": [p for p in text.split("\n\n") if p.strip()]}

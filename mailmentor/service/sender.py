@@ -41,6 +41,7 @@ from mailmentor.reminders import (
     build_digest_mail,
     build_give_up_notice,
     build_reminder,
+    build_reply,
     build_report_draft,
 )
 from mailmentor.rules import Rules
@@ -282,6 +283,19 @@ class Sender:
         if message is not None and job["kind"] != "draft":
             self.writer.notify(MailSent(self.user_address, subject))
         return Sent(key, subject)
+
+    def notify_user(self, key: str, subject: str, text: str) -> None:
+        """Mail the user a notice about mailmentor itself (once per ``key``): kept in the
+        outbox and sent like a reply, so it survives a crash; a notice already there is not
+        written again."""
+        if self.store.outbox.job(key) is not None:
+            return
+        ctx = self.context()
+        message = build_reply(None, subject, text, ctx, reply=False)
+        payload = json.dumps({"kind": "reply", "message": message.as_string()})
+        job = Job(key=key, payload=payload, due=ctx.now + JOB_GRACE, owner=self.owner)
+        self.writer.run(lambda: (Changeset(jobs=(job,)), None), f"queueing {key}")
+        send_soon(self._send_now, key)
 
     def adopt(self, key: str, payload: dict[str, str]) -> SendOutcome:
         """A job queued by mailmentor's layout 1 (its replies and digests went straight onto the
