@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument(
         "--status", action="store_true", help="show what is connected (never the tokens)"
     )
+    connect.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="browser sign-in: the 127.0.0.1 port to come back to (default: any free one; "
+        "fix one to forward it over SSH before you start)",
+    )
     sub.add_parser(
         "disconnect",
         help="forget the mailbox's OAuth2 tokens",
@@ -238,7 +245,9 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "work": lambda settings, args: part(settings, "work"),
     "status": lambda settings, args: status(settings, check=args.check),
     "check": lambda settings, args: check_connections(settings),
-    "connect": lambda settings, args: connect_account(settings, args.provider, args.status),
+    "connect": lambda settings, args: connect_account(
+        settings, args.provider, args.status, args.port
+    ),
     "disconnect": lambda settings, args: disconnect_account(settings),
     "demo": _demo,
     "loops": lambda settings, args: list_loops(settings, as_json=args.json, include_ended=args.all),
@@ -358,11 +367,14 @@ def oauth_state(settings: Settings, store: Store) -> str:
     return f"oauth2 {account}: connected to {tokens.provider}, last refreshed {refreshed}"
 
 
-def connect_account(settings: Settings, provider_name: str | None, status_only: bool) -> int:
-    """`mailmentor connect [PROVIDER] [--status]`."""
+def connect_account(
+    settings: Settings, provider_name: str | None, status_only: bool, port: int = 0
+) -> int:
+    """`mailmentor connect [PROVIDER] [--status] [--port N]`."""
     from mailmentor.app import oauth_account
     from mailmentor.oauth import TokenVault, provider_from
     from mailmentor.oauth.connecting import connect, status_lines
+    from mailmentor.oauth.flows import loopback_flow
     from mailmentor.settings import secret_key
 
     account = oauth_account(settings)
@@ -372,7 +384,10 @@ def connect_account(settings: Settings, provider_name: str | None, status_only: 
             print("\n".join(status_lines(vault, account)))
             return 0
         provider = provider_from(settings, provider_name)
-        tokens = connect(vault, provider, account, lambda text: print(text, flush=True))
+        flow = None
+        if provider.flow == "loopback":
+            flow = functools.partial(loopback_flow, port=port)
+        tokens = connect(vault, provider, account, lambda text: print(text, flush=True), flow=flow)
     print(f"connected {tokens.account} to {tokens.provider} (scopes: {tokens.scope})")
     auth = [n for n in ("IMAP_AUTH", "SMTP_AUTH") if getattr(settings, n.lower()) != "oauth2"]
     if auth:

@@ -38,6 +38,9 @@ Keys (``n`` is the namespace, ``b`` a bucket number):
   n:claimlog:<nonce>  list   what one claim call claimed, kept a minute (a retried call finds it)
   n:digest:epoch      string when digests started being scheduled here
   n:digest:decided    string the latest weekly digest slot already queued
+  n:oauth:<account>   string the account's OAuth2 tokens, encrypted (oauth.vault)
+  n:oauth-broken:<account>  string why and since when the provider refused them, until the
+                             next ``connect``; n:oauth-refresh:<account> a refresh's lock
 """
 
 from __future__ import annotations
