@@ -19,6 +19,7 @@ from mailmentor.sandbox.smtp_sink import SmtpSink
 from mailmentor.store import open_store
 from tests import mail_factory as mf
 from tests.faults.processes import Mailmentor, base_environment
+from tests.faults.rig import REMIND_AFTER_2S
 from tests.oauth.support import provider_of
 from tests.servers.dovecot import DovecotServer
 from tests.servers.oauth_server import AuthServer
@@ -103,6 +104,10 @@ def test_connect_check_and_disconnect_with_no_password_anywhere(
         env["MAILMENTOR_IMAP_IDLE_RENEW"] = "2"
         env["MAILMENTOR_SERVICE_ADDRESS"] = mf.SERVICE
         env["MAILMENTOR_USER_ADDRESSES"] = mf.USER
+        env["MAILMENTOR_SCHEDULER_INTERVAL"] = "0.2"
+        (tmp_path / "rules").mkdir()
+        (tmp_path / "rules" / "rules.yaml").write_text(REMIND_AFTER_2S)
+        env["MAILMENTOR_RULES_DIR"] = str(tmp_path / "rules")
         running = Mailmentor(tmp_path, env, "run-oauth").start()
         try:
             running.wait_running()
@@ -120,6 +125,9 @@ def test_connect_check_and_disconnect_with_no_password_anywhere(
             oauth_dovecot.kick(USER)
             append_message(imap, mf.ask("<cli-ask-2@client.example>", subject="Another?"))
             wait_for(lambda: len(all_loops(store)) == 2 or None, "the second loop", timeout=30)
+            # Each ask's reminder goes out over SMTP, signed in with XOAUTH2.
+            reminders = wait_for(lambda: len(sink.messages) >= 2 or None, "reminders", 30)
+            assert reminders and all(m.rcpt_tos == (mf.USER,) for m in sink.messages)
         finally:
             running.stop()
         log = running.log()

@@ -157,28 +157,38 @@ def _login(client: IMAPClient, account: ImapAccount) -> None:
 
 
 def _oauth2_login(client: IMAPClient, account: ImapAccount, who: str) -> None:
-    """XOAUTH2 with a fresh access token (AuthorizationNeeded, a LoginError, when there is
-    none to be had; OAuthUnavailable, a connection error, when the provider is down)."""
+    """XOAUTH2 (or OAUTHBEARER, RFC 7628, where only that is offered) with a fresh access
+    token; AuthorizationNeeded (a LoginError) when there is none to be had, OAuthUnavailable
+    (a connection error) when the provider is down."""
     assert account.token is not None
+    offered = "XOAUTH2" if client.has_capability("AUTH=XOAUTH2") else "OAUTHBEARER"
+    if not client.has_capability(f"AUTH={offered}"):
+        offered = "XOAUTH2"  # not advertised at all: the one every provider takes
+
+    def login(token: str) -> None:
+        if offered == "OAUTHBEARER":
+            client.oauthbearer_login(account.user, token)
+        else:
+            client.oauth2_login(account.user, token)
+
     token = account.token.token()
     try:
         try:
-            client.oauth2_login(account.user, token)
+            login(token)
         except ClientLoginError:
             # Revoked early (a policy change, a password reset) or a clock out of step: once
             # more with a new token; a refused refresh raises AuthorizationNeeded from here.
             token = account.token.renewed()
-            client.oauth2_login(account.user, token)
+            login(token)
     except ClientLoginError as exc:
         said = scrub_secret(str(exc), token)
         raise LoginError(
-            f"IMAP OAuth2 login refused for {who}: {said} (is the IMAP scope granted, and IMAP "
-            "enabled for the mailbox?)"
+            f"IMAP OAuth2 login ({offered}) refused for {who}: {said} (is the IMAP scope "
+            "granted, and IMAP enabled for the mailbox?)"
         ) from None
     except IMAP_ERRORS as exc:
-        raise MailboxError(
-            f"IMAP login for {who} broke off: {scrub_secret(str(exc), token)}"
-        ) from None
+        said = scrub_secret(str(exc), token)
+        raise MailboxError(f"IMAP login for {who} broke off: {said}") from None
 
 
 def _select(client: IMAPClient, account: ImapAccount, *, readonly: bool = True) -> dict[bytes, Any]:

@@ -81,7 +81,7 @@ def test_a_token_for_someone_else_does_not_open_the_mailbox(
     mallory = connect_account(authority, store, "mallory@mailmentor.test")
     host, port = oauth_dovecot.host, oauth_dovecot.port
     account = ImapAccount(host, port, "ada@mailmentor.test", "", security="none", token=mallory)
-    with pytest.raises(LoginError, match="OAuth2 login refused"):
+    with pytest.raises(LoginError, match=r"OAuth2 login \(XOAUTH2\) refused"):
         connect(account)
 
 
@@ -114,3 +114,22 @@ def reminder() -> object:
     msg["Subject"] = "Report back to Alan"
     msg.set_content("How did it go?\n")
     return msg
+
+
+def test_a_server_offering_only_oauthbearer_is_signed_in_with_it(
+    authority: AuthServer, store: Store
+) -> None:
+    from mailmentor.imap import connect
+    from mailmentor.imap.account import logout
+
+    server = DovecotServer(
+        oauth2_introspection_url=authority.introspection_url, oauth2_mechanisms="oauthbearer"
+    )
+    server.start()
+    try:
+        tokens = connect_account(authority, store, USER)
+        account = ImapAccount(server.host, server.port, USER, "", security="none", token=tokens)
+        logout(connect(account))
+        assert "method=OAUTHBEARER" in server.log_tail(20_000)
+    finally:
+        server.stop()

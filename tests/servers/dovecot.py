@@ -93,7 +93,7 @@ def _free_port(host: str) -> int:
 _OAUTH2_PASSDB = """\
 passdb {{
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = {mechanisms}
   args = {root}/oauth2.conf.ext
 }}
 """
@@ -116,9 +116,15 @@ class DovecotServer:
     the authorization server there says the bearer token is active (for the user it names).
     """
 
-    def __init__(self, host: str = "127.0.0.1", oauth2_introspection_url: str = "") -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        oauth2_introspection_url: str = "",
+        oauth2_mechanisms: str = "xoauth2 oauthbearer",
+    ) -> None:
         self.host = host
         self.oauth2_introspection_url = oauth2_introspection_url
+        self.oauth2_mechanisms = oauth2_mechanisms
         self.port = 0
         self.root: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -150,8 +156,12 @@ class DovecotServer:
             conf.chmod(0o644)
         config.write_text(
             _CONFIG.format(
-                mechanisms="plain login xoauth2 oauthbearer" if oauth2 else "plain login",
-                oauth2_passdb=_OAUTH2_PASSDB.format(root=self.root) if oauth2 else "",
+                mechanisms=f"plain login {self.oauth2_mechanisms}" if oauth2 else "plain login",
+                oauth2_passdb=(
+                    _OAUTH2_PASSDB.format(root=self.root, mechanisms=self.oauth2_mechanisms)
+                    if oauth2
+                    else ""
+                ),
                 tag=uuid.uuid4().hex[:8],
                 root=self.root,
                 host=self.host,
