@@ -64,6 +64,23 @@ def access_tokens(
     )
 
 
+def oauth_health(settings: Settings, store: Store) -> list[str]:
+    """A line for the digest while the OAuth2 sign-in waits to be renewed."""
+    if "oauth2" not in (settings.imap_auth, settings.smtp_auth):
+        return []
+    account = oauth_account(settings)
+    vault = TokenVault(store.client, store.ns, secret_key(settings))
+    broken = vault.broken(account)
+    if broken is None:
+        return []
+    since = broken[1].strftime("%Y-%m-%d %H:%M UTC")
+    provider = settings.oauth_provider or "PROVIDER"
+    return [
+        f"mailmentor cannot sign in to {account} since {since}: run "
+        f"`mailmentor connect {provider}`; new mail waits until then"
+    ]
+
+
 def reauthorization_notice(sender: Sender) -> Callable[[AuthorizationNeeded], None]:
     """``on_broken`` for a running service: mail the user, once, what to run (if SMTP still
     works, which it does when it signs in with a password)."""
@@ -257,6 +274,7 @@ def build_services(
         alive=alive,
         drafts=drafts_saver(settings, imap, store),
         templates_dir=templates_dir,
+        health=lambda: oauth_health(settings, store),
     )
     intake = Intake(
         store,

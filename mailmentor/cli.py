@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -710,6 +711,8 @@ def show_digest(settings: Settings) -> int:
 
     rules_dir = settings.rules_dir or default_rules_dir()
     now = SystemClock().now()
+    from mailmentor.app import oauth_health
+
     with open_store(settings) as store:
         digest = build_digest(
             list(store.loops.open_loops()),
@@ -717,6 +720,7 @@ def show_digest(settings: Settings) -> int:
             now,
             closed_this_week=store.loops.closed_since(now - timedelta(days=7)),
         )
+        digest = dataclasses.replace(digest, health=tuple(oauth_health(settings, store)))
     # The same context the sender gives the mailed digest, so the preview matches it.
     ctx = ReminderContext(
         service_address=settings.service_address or DEMO_SERVICE,

@@ -81,6 +81,8 @@ class Digest:
     more_people: int
     open_loops: int
     closed_this_week: int
+    #: What is wrong with mailmentor itself and needs the user (e.g. a sign-in to renew).
+    health: tuple[str, ...] = ()
 
     @property
     def to_do(self) -> int:

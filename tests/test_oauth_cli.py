@@ -217,6 +217,8 @@ def test_a_revoked_authorisation_is_said_once_mailed_once_and_nothing_is_lost(
             assert "mailmentor connect generic" in notice[0].message.get_body().get_content()
             status, out = finished(mailmentor(env, "status", cwd=tmp_path))
             assert status == 0 and "RE-AUTHORISATION NEEDED" in out, out
+            status, out = finished(mailmentor(env, "digest", cwd=tmp_path))
+            assert status == 0 and "Needs you: mailmentor cannot sign in to" in out, out
             time.sleep(6)  # more than one retry of the watcher: still one line, one mail
             assert len(all_loops(store)) == 1 and len(sink.messages) == 1
 

@@ -41,6 +41,7 @@ def digest_values(digest: Digest, ctx: ReminderContext) -> dict[str, Any]:
     """What the digest templates see (listed in docs/rules.md, "Templates")."""
     return {
         "headline": digest_subject(digest),
+        "health": list(digest.health),
         "open_loops": digest.open_loops,
         "to_do": digest.to_do,
         "closed_this_week": digest.closed_this_week,

@@ -128,6 +128,7 @@ class Sender:
         alive: Callable[[str], bool],
         drafts: Callable[[EmailMessage], None] | None = None,
         templates_dir: Path | None = None,
+        health: Callable[[], list[str]] | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -142,6 +143,8 @@ class Sender:
         self._alive = alive
         self.drafts = drafts
         self.templates_dir = templates_dir
+        #: What the digest says about mailmentor itself (a sign-in to renew).
+        self.health = health or (lambda: [])
         #: Sends this process handed to SMTP but could not record yet (the store was down):
         #: recorded on the next try without mailing again.
         self._unrecorded: set[str] = set()
@@ -327,7 +330,8 @@ class Sender:
         loops = list(self.store.loops.open_loops())
         people = list(self.store.loops.all_people())
         closed = self.store.loops.closed_since(now - timedelta(days=7))
-        return build_digest(loops, people, now, closed_this_week=closed)
+        digest = build_digest(loops, people, now, closed_this_week=closed)
+        return replace(digest, health=tuple(self.health()))
 
     # -- the one send path ----------------------------------------------------------------------
 

@@ -89,3 +89,13 @@ def test_the_user_can_override_the_digest_template(tmp_path: Path) -> None:
     assert text_of(message).replace("\r\n", "\n") == "Open: 1\n"
     assert "What do you want to learn next?" in text_of(message, "html"), "shipped HTML stays"
     assert digest_text(digest, ctx) == "Open: 1\n"
+
+
+def test_what_needs_the_user_about_mailmentor_itself_comes_first_and_escaped() -> None:
+    digest = replace(
+        build_digest([], [], NOW), health=("cannot sign in to <ada@example.com>: run `connect`",)
+    )
+    mail = reparse(build_digest_mail(digest, SLOT, make_ctx()))
+    text, html = text_of(mail), text_of(mail, "html")
+    assert "Needs you: cannot sign in to <ada@example.com>" in text
+    assert "cannot sign in to &lt;ada@example.com&gt;" in html and "<ada@" not in html
