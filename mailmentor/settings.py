@@ -270,9 +270,12 @@ def require_mail_accounts(settings: Settings) -> None:
     }
     for name, value in needed.items():
         if not value:
-            raise ConfigError(
-                f"{ENV_PREFIX}{name}: missing (needed because MAILMENTOR_IMAP_HOST is set)"
+            because = (
+                f"{ENV_PREFIX}IMAP_AUTH is oauth2"
+                if name.startswith("OAUTH_")
+                else f"{ENV_PREFIX}IMAP_HOST is set"
             )
+            raise ConfigError(f"{ENV_PREFIX}{name}: missing (needed because {because})")
     require_trust(settings)
 
 
