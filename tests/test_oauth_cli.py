@@ -236,3 +236,56 @@ def test_a_revoked_authorisation_is_said_once_mailed_once_and_nothing_is_lost(
     assert f"signed in to {user}@" in log and "Traceback" not in log
     assert len(sink.messages) == 1
     store.client.close()
+
+
+def test_connect_in_the_browser_comes_back_to_the_loopback_port_asked_for(
+    redis_server: EmbeddedRedis, authority: AuthServer, tmp_path: Path
+) -> None:
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:  # a free port, as a user picks one to forward over SSH
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    authority.approve_as = "lovelace@mailmentor.test"
+    env = base_environment(tmp_path) | {
+        f"MAILMENTOR_{name}": value
+        for name, value in {
+            "REDIS_URL": redis_server.url,
+            "USER_ID": "oauth-browser",
+            "DATA_DIR": str(tmp_path / "data"),
+            "SECRET_KEY": "oauth-browser-secret",
+            "IMAP_USER": "lovelace@mailmentor.test",
+            "OAUTH_PROVIDER": "generic",
+            "OAUTH_CLIENT_ID": authority.client_id,
+            "OAUTH_TOKEN_URL": authority.token_url,
+            "OAUTH_AUTHORIZATION_URL": authority.authorization_url,
+            "OAUTH_SCOPES": "imap smtp",
+        }.items()
+    }
+    connecting = mailmentor(env, "connect", "--port", str(port), cwd=tmp_path)
+    assert connecting.stdout is not None
+    url = ""
+    while not url:
+        line = connecting.stdout.readline()
+        assert line, "connect ended before printing the sign-in address"
+        found = re.search(r"(http://\S+/authorize\?\S+)", line)
+        url = found.group(1) if found else ""
+    assert f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2F" in url
+
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    try:  # the browser: the provider's page redirects to the loopback port
+        urllib.request.build_opener(Stay).open(url)
+        raise AssertionError("no redirect")
+    except urllib.error.HTTPError as redirect:
+        location = redirect.headers["Location"]
+        redirect.close()
+    with urllib.request.urlopen(location) as page:
+        assert b"connected" in page.read()
+    status, out = finished(connecting)
+    assert status == 0 and "connected lovelace@mailmentor.test to generic" in out, out
+    assert "set MAILMENTOR_IMAP_AUTH=oauth2 and MAILMENTOR_SMTP_AUTH=oauth2 to use it" in out
