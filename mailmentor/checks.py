@@ -25,6 +25,7 @@ from mailmentor.errors import (
     MailboxTlsError,
     MailboxUnreachable,
     MailmentorError,
+    TemporarySendError,
 )
 from mailmentor.imap.account import ImapAccount, connect, logout, scrub_secret
 from mailmentor.oauth import AccessTokens, AuthorizationNeeded, OAuthError, OAuthUnavailable
@@ -106,6 +107,13 @@ def check_redis(settings: Settings, open_redis: OpenRedis) -> CheckResult:
     return Passed(name, f"{where}, Redis {version}, user {settings.user_id}")
 
 
+def _oauth_fix() -> str:
+    return (
+        f"check {ENV_PREFIX}OAUTH_CLIENT_ID, {ENV_PREFIX}OAUTH_CLIENT_SECRET and "
+        f"{ENV_PREFIX}OAUTH_TENANT against the app you registered, and the network"
+    )
+
+
 def _redis_fix() -> str:
     return f"check the user and password in {ENV_PREFIX}REDIS_URL"
 
@@ -145,13 +153,18 @@ def check_imap(settings: Settings, account: ImapAccount) -> Iterator[CheckResult
     except AuthorizationNeeded as exc:
         yield Failed("imap login", _one_line(exc), "run `mailmentor connect`")
         return
+    except OAuthError as exc:  # the provider, while getting a token (unavailable included)
+        yield Failed("imap login", _one_line(exc), _oauth_fix())
+        return
     except LoginError as exc:
-        yield Failed(
-            "imap login",
-            _one_line(exc),
-            f"check {ENV_PREFIX}IMAP_USER and {ENV_PREFIX}IMAP_PASSWORD (many providers want "
-            "an app password, or OAuth2 sign-in, for IMAP)",
+        fix = (
+            f"check that {ENV_PREFIX}IMAP_USER is the mailbox you connected, that the IMAP "
+            "scope was granted, and that IMAP is enabled for the mailbox"
+            if settings.imap_auth == "oauth2"
+            else f"check {ENV_PREFIX}IMAP_USER and {ENV_PREFIX}IMAP_PASSWORD (many providers "
+            "want an app password, or OAuth2 sign-in: IMAP_AUTH=oauth2, for IMAP)"
         )
+        yield Failed("imap login", _one_line(exc), fix)
         return
     except MailboxTlsError as exc:
         yield Failed("imap login", _one_line(exc), _security_fix("IMAP", "993", "143"))
@@ -212,6 +225,15 @@ def check_smtp(settings: Settings, account: SmtpAccount) -> CheckResult:
     where = f"{account.host}:{account.port} ({account.security})"
     try:
         asyncio.run(probe(account))
+    except TemporarySendError as exc:  # the OAuth2 sign-in (smtp._oauth2_login)
+        return Failed(
+            name,
+            _scrub(_one_line(exc), account),
+            "run `mailmentor connect`"
+            if isinstance(exc.__context__, AuthorizationNeeded)
+            else f"check that the SMTP scope was granted and SMTP AUTH is enabled for "
+            f"{account.user}; {_oauth_fix()}",
+        )
     except aiosmtplib.SMTPAuthenticationError as exc:
         return Failed(
             name,

@@ -27,7 +27,7 @@ from mailmentor import __version__
 from mailmentor.app import connect_store, imap_account, smtp_account
 from mailmentor.clock import SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis, running_url
-from mailmentor.errors import ConfigError, MailmentorError, RulesError, StoreBusy
+from mailmentor.errors import ConfigError, MailmentorError, RulesError, StoreBusy, StoreError
 from mailmentor.model import Loop
 from mailmentor.rules import default_rules_dir, load_rules
 from mailmentor.rules.loader import load_rules_file
@@ -361,7 +361,10 @@ def oauth_state(settings: Settings, store: Store) -> str:
             f"oauth2 {account}: RE-AUTHORISATION NEEDED since {since} "
             f"(run `mailmentor connect {provider}`)"
         )
-    tokens = vault.load(account)
+    try:
+        tokens = vault.load(account)
+    except StoreError as exc:
+        return f"oauth2 {account}: unusable: {exc}"
     if tokens is None:
         return f"oauth2 {account}: not connected (run `mailmentor connect {provider}`)"
     refreshed = tokens.refreshed_at.strftime("%Y-%m-%d %H:%M UTC")
@@ -384,6 +387,17 @@ def connect_account(
         if status_only:
             print("\n".join(status_lines(vault, account)))
             return 0
+        configured = (settings.oauth_provider or "").strip().lower()
+        if provider_name and configured and provider_name != configured:
+            raise ConfigError(
+                f"{ENV_PREFIX}OAUTH_PROVIDER is {configured!r}, and the service refreshes the "
+                f"tokens there: connect {configured}, or change the setting to {provider_name!r}"
+            )
+        if provider_name and not configured:
+            raise ConfigError(
+                f"{ENV_PREFIX}OAUTH_PROVIDER: set it to {provider_name!r} too (the service "
+                "refreshes the tokens there)"
+            )
         provider = provider_from(settings, provider_name)
         flow = None
         if provider.flow == "loopback":

@@ -30,6 +30,7 @@ import aiosmtplib
 
 from mailmentor.errors import PermanentSendError, SendError, TemporarySendError
 from mailmentor.oauth.bearer import BearerTokens
+from mailmentor.oauth.endpoints import OAuthError
 
 log = logging.getLogger("mailmentor.smtp")
 
@@ -192,13 +193,29 @@ async def _open(account: SmtpAccount) -> _Client:
 
 
 async def _oauth2_login(client: _Client, user: str, tokens: BearerTokens) -> None:
-    """XOAUTH2; a refused token once more with a new one (it may have been revoked early)."""
-    token = await asyncio.to_thread(tokens.token)  # may ask the provider (HTTP)
+    """XOAUTH2; a refused token once more with a new one (it may have been revoked early).
+
+    Every failure here is temporary for the sends (TemporarySendError): a sign-in to renew,
+    a provider that is down, or a server that refuses even a fresh token (SMTP AUTH off for
+    the mailbox, the scope not granted) wait for a person, and the reminders must not be
+    given up meanwhile."""
+    where = f"{client.hostname}:{client.port}"
     try:
-        await client.auth_xoauth2(user, token)
-    except aiosmtplib.SMTPAuthenticationError:
-        token = await asyncio.to_thread(tokens.renewed)
-        await client.auth_xoauth2(user, token)
+        token = await asyncio.to_thread(tokens.token)  # may ask the provider (HTTP)
+        try:
+            await client.auth_xoauth2(user, token)
+        except aiosmtplib.SMTPAuthenticationError:
+            token = await asyncio.to_thread(tokens.renewed)
+            await client.auth_xoauth2(user, token)
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise TemporarySendError(
+            f"SMTP {where} refused the OAuth2 sign-in of {user} ({exc.code} "
+            f"{' '.join(exc.message.split())[:200]}): is SMTP AUTH enabled for the mailbox, "
+            "and the SMTP scope granted?",
+            code=exc.code,
+        ) from None
+    except OAuthError as exc:
+        raise TemporarySendError(f"SMTP {where}: {exc}") from None
 
 
 async def _transact(client: _Client, sender: str, recipients: list[str], raw: bytes) -> None:

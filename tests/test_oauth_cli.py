@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from mailmentor.embedded_redis import EmbeddedRedis
@@ -219,8 +220,11 @@ def test_a_revoked_authorisation_is_said_once_mailed_once_and_nothing_is_lost(
             assert status == 0 and "RE-AUTHORISATION NEEDED" in out, out
             status, out = finished(mailmentor(env, "digest", cwd=tmp_path))
             assert status == 0 and "Needs you: mailmentor cannot sign in to" in out, out
-            time.sleep(6)  # more than one retry of the watcher: still one line, one mail
+            logins = oauth_dovecot.log_tail(10**7).count(f"user=<{user}>")
+            time.sleep(6)  # more than one look of the watcher: still one line, one mail ...
             assert len(all_loops(store)) == 1 and len(sink.messages) == 1
+            # ... and no connection to the mail server while the sign-in is refused.
+            assert oauth_dovecot.log_tail(10**7).count(f"user=<{user}>") == logins
 
             connecting = mailmentor(env, "connect", cwd=tmp_path)
             assert connecting.stdout is not None
@@ -289,3 +293,21 @@ def test_connect_in_the_browser_comes_back_to_the_loopback_port_asked_for(
     status, out = finished(connecting)
     assert status == 0 and "connected lovelace@mailmentor.test to generic" in out, out
     assert "set MAILMENTOR_IMAP_AUTH=oauth2 and MAILMENTOR_SMTP_AUTH=oauth2 to use it" in out
+
+
+def test_connect_refuses_a_provider_the_service_would_not_refresh_with(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from mailmentor import cli
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "DATA_DIR": str(tmp_path / "data"),
+        "IMAP_USER": "ada@example.com",
+        "OAUTH_PROVIDER": "microsoft",
+        "OAUTH_CLIENT_ID": "abc",
+    }.items():
+        monkeypatch.setenv(f"MAILMENTOR_{name}", value)
+    assert cli.main(["connect", "google"]) == 2
+    err = capsys.readouterr().err
+    assert "MAILMENTOR_OAUTH_PROVIDER is 'microsoft'" in err and "connect microsoft" in err

@@ -127,8 +127,11 @@ class Stack:
         if imap is None and self.watcher:
             if settings.imap_configured:
                 require_mail_accounts(settings)
-                # The services come later; told then, they mail the user once.
-                imap = imap_account(settings, store, self._reauthorization_needed)
+                # The services come later; told then, they mail the user once (unless SMTP
+                # signs in with the same, refused, authorisation: then status, the log and
+                # the digest say it).
+                notice = self._reauthorization_needed if settings.smtp_auth != "oauth2" else None
+                imap = imap_account(settings, store, notice)
             else:
                 imap = self._demo_mailbox()
                 # pymap can miss mail that lands just as IDLE starts; re-check often.

@@ -176,6 +176,9 @@ def _oauth2_login(client: IMAPClient, account: ImapAccount, who: str) -> None:
         try:
             login(token)
         except ClientLoginError:
+            # imapclient reports a connection lost mid-AUTHENTICATE as a refusal too: a
+            # connection that does not answer NOOP is a connection error, not a bad token.
+            client.noop()
             # Revoked early (a policy change, a password reset) or a clock out of step: once
             # more with a new token; a refused refresh raises AuthorizationNeeded from here.
             token = account.token.renewed()

@@ -279,15 +279,16 @@ class MailboxWatcher:
                     failures = 0
                     self._wait_for_news()
                 except AuthorizationNeeded as exc:
-                    # Said once; then a cheap look every few seconds (the refusal is kept in
-                    # the store: the provider is not asked again) until `connect` is run.
+                    # Said once; then a look in the store every few seconds (neither the mail
+                    # server nor the provider is asked) until `connect` is run again.
                     if not self._reauthorization_logged:
                         log.error("%s; new mail waits for it, nothing is lost", exc)
                         self._reauthorization_logged = True
                     self._disconnect()
-                    self._sleep(REAUTHORIZATION_CHECK)
+                    self._wait_until_usable()
                 except LoginError as exc:
-                    log.error("%s; check the password. Retrying in %.0f s", exc, self._backoff_max)
+                    what = "the OAuth2 grant" if self.account.token else "the password"
+                    log.error("%s; check %s. Retrying in %.0f s", exc, what, self._backoff_max)
                     self._disconnect()
                     self._sleep(self._backoff_max)
                 except StoreUnavailable as exc:
@@ -666,6 +667,17 @@ class MailboxWatcher:
                     break
         finally:
             client.idle_done()
+
+    def _wait_until_usable(self) -> None:
+        """Until the account's OAuth2 tokens can be used again (or stop())."""
+        tokens = self.account.token
+        while not self._stop.is_set():
+            self._sleep(REAUTHORIZATION_CHECK)
+            try:
+                if tokens is None or tokens.usable():
+                    return
+            except Exception:  # the store is away: try the login, which says why
+                return
 
     def _sleep(self, seconds: float) -> None:
         """Wait, waking at least every second for stop() and to keep a held lease fresh."""

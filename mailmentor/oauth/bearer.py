@@ -16,6 +16,6 @@ class BearerTokens(Protocol):
         """A new access token, for when a server refused one that looked valid."""
         ...
 
-    def needs_reauthorization(self) -> bool:
-        """The provider refused the authorisation and nobody has run `connect` since."""
+    def usable(self) -> bool:
+        """Whether a login is worth trying (connected, not refused since); no network."""
         ...

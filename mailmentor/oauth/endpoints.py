@@ -8,6 +8,7 @@ cannot be reached, or answers 5xx, is `OAuthUnavailable` (try again later). Anyt
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -48,6 +49,8 @@ def post_form(url: str, form: dict[str, str]) -> dict[str, Any]:
     except urllib.error.HTTPError as exc:
         try:
             body = exc.read()
+        except (OSError, http.client.HTTPException):
+            body = b""
         finally:
             exc.close()
         if exc.code >= 500:
@@ -59,7 +62,7 @@ def post_form(url: str, form: dict[str, str]) -> dict[str, Any]:
         if error == "invalid_grant":
             raise AuthorizationNeeded(message, error) from None
         raise OAuthError(message, error) from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise OAuthUnavailable(f"cannot reach {url}: {reason}") from None
 

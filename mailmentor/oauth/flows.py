@@ -35,6 +35,8 @@ def device_flow(
     started = post_form(
         provider.device_url, {"client_id": provider.client_id, "scope": provider.scope}
     )
+    if not started.get("device_code") or not started.get("user_code"):
+        raise OAuthError(f"{provider.device_url} answered without a device code")
     uri = started.get("verification_uri") or started.get("verification_url") or ""
     say(
         f"To connect mailmentor, open {uri} in any browser (this machine's or another's) and "
@@ -68,17 +70,19 @@ class _Redirect(http.server.BaseHTTPRequestHandler):
 
     result: dict[str, str]
     done: threading.Event
+    timeout = 10  # a browser's idle speculative connection must not hold the redirect up
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
-        if "code" not in query and "error" not in query:
+        if ("code" not in query and "error" not in query) or self.done.is_set():
             self.send_response(404)
+            self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        self.result.update(query)
+        self.result.update(query)  # the first answer only: a later one cannot override it
         body = (
             b"<html><body><p>mailmentor is connected. You can close this window.</p></body></html>"
             if "code" in query
@@ -108,7 +112,11 @@ def loopback_flow(
     result: dict[str, str] = {}
     done = threading.Event()
     handler = type("Redirect", (_Redirect,), {"result": result, "done": done})
-    server = http.server.HTTPServer(("127.0.0.1", port), handler)
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        raise OAuthError(f"cannot listen on 127.0.0.1:{port} ({exc}); try another --port") from None
+    server.daemon_threads = True
     redirect_uri = f"http://127.0.0.1:{server.server_address[1]}/"
     params = {
         "client_id": provider.client_id,

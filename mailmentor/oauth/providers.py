@@ -7,7 +7,7 @@ and PKCE. Any other provider is `generic`: its endpoints and scopes come from se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from mailmentor.errors import ConfigError
@@ -25,7 +25,7 @@ class Provider:
     scopes: tuple[str, ...]
     flow: Flow
     client_id: str
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
 
     @property
     def scope(self) -> str:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from mailmentor.errors import StoreError
+from mailmentor.oauth.endpoints import OAuthError
 from mailmentor.store.keys import Namespace
 
 
@@ -46,6 +47,8 @@ class TokenSet:
 
     def refreshed(self, answer: dict[str, object], now: datetime) -> TokenSet:
         """The set after a token answer (a provider may or may not rotate the refresh token)."""
+        if not answer.get("access_token"):
+            raise OAuthError("the token endpoint answered without an access_token")
         return replace(
             self,
             access_token=str(answer["access_token"]),
@@ -89,6 +92,9 @@ class TokenVault:
     def broken_key(self, account: str) -> str:
         return self._ns.key("oauth-broken", account.lower())
 
+    def notice_key(self, account: str) -> str:
+        return self._ns.key("oauth-noticed", account.lower())
+
     def save(self, tokens: TokenSet) -> None:
         """Keep ``tokens`` (replacing the set before in one step); a broken mark goes with it."""
         data = asdict(tokens)
@@ -97,7 +103,7 @@ class TokenVault:
         sealed = self._fernet.encrypt(json.dumps(data).encode())
         with self._r.pipeline(transaction=True) as pipe:
             pipe.set(self.key(tokens.account), sealed)
-            pipe.delete(self.broken_key(tokens.account))
+            pipe.delete(self.broken_key(tokens.account), self.notice_key(tokens.account))
             pipe.execute()
 
     def mark_broken(self, account: str, reason: str, now: datetime) -> bool:
@@ -105,6 +111,10 @@ class TokenVault:
         `connect`; True for the first process to notice."""
         value = json.dumps({"reason": reason, "since": now.isoformat()})
         return bool(self._r.set(self.broken_key(account), value, nx=True))
+
+    def take_notice(self, account: str) -> bool:
+        """True once per refusal (until the next save): the user is told of it once."""
+        return bool(self._r.set(self.notice_key(account), "1", nx=True))
 
     def broken(self, account: str) -> tuple[str, datetime] | None:
         """(why, since when) while the authorisation needs renewing, else None."""
@@ -132,7 +142,8 @@ class TokenVault:
             raise StoreError(f"the OAuth2 tokens of {account} are unreadable: {exc}") from None
 
     def delete(self, account: str) -> bool:
-        return bool(self._r.delete(self.key(account), self.broken_key(account)))
+        keys = (self.key(account), self.broken_key(account), self.notice_key(account))
+        return bool(self._r.delete(*keys))
 
     def take_refresh_lock(self, account: str, owner: str, ttl_ms: int) -> bool:
         """One refresh of ``account`` at a time, across processes; False: someone has it."""

@@ -66,7 +66,11 @@ class ParsePool:
         if self.workers <= 0 or len(batch) < self._min_batch:
             return
         with self._lock:
-            executor = self._started()
+            try:
+                executor = self._started()
+            except Exception as exc:  # no processes to be had here: parse in place
+                self._broken(exc)
+                return
             if executor is None or self._warm is None or not self._warm.done():
                 return  # parsed here while the workers start (a second or so)
             for future in [f for _, f in self._pending.values()]:

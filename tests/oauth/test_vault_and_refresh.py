@@ -99,3 +99,51 @@ def test_a_revoked_authorisation_says_what_to_run(store: Store, auth_server: Aut
     vault_on(store).delete(USER)
     with pytest.raises(AuthorizationNeeded, match="not connected"):
         tokens.token()
+
+
+def test_a_refusal_of_a_token_replaced_meanwhile_is_not_a_revocation(
+    store: Store, auth_server: AuthServer
+) -> None:
+    """A `connect` elsewhere while a refresh is on its way: the old refresh token is refused,
+    the new set is used, and nothing is marked broken."""
+    old = connected(auth_server, store, expires_in=0)
+    auth_server.revoke(USER)  # the old grant is gone at the provider
+    reconnected = replace(old, refresh_token=auth_server.grant(USER), access_token="at-new")
+
+    def meanwhile(form: dict[str, str]) -> None:
+        if form.get("refresh_token") == old.refresh_token:
+            vault_on(store).save(
+                replace(reconnected, expires_at=datetime.now(UTC) + timedelta(hours=1))
+            )
+
+    auth_server.during_token = meanwhile
+    tokens = AccessTokens(vault_on(store), provider_of(auth_server), USER)
+    assert tokens.token() == "at-new"
+    assert vault_on(store).broken(USER) is None and tokens.usable()
+
+
+def test_the_user_is_told_once_per_outage_whoever_noticed_it(
+    store: Store, auth_server: AuthServer
+) -> None:
+    told: list[str] = []
+    connected(auth_server, store, expires_in=0)
+    auth_server.revoke(USER)
+    checker = AccessTokens(vault_on(store), provider_of(auth_server), USER)  # `mailmentor check`
+    watcher = AccessTokens(
+        vault_on(store), provider_of(auth_server), USER, on_broken=lambda e: told.append(str(e))
+    )
+    with pytest.raises(AuthorizationNeeded):
+        checker.token()  # noticed first, by a process that cannot mail
+    assert not checker.usable() and told == []
+    for _ in range(3):
+        with pytest.raises(AuthorizationNeeded):
+            watcher.token()
+    assert len(told) == 1 and "run `mailmentor connect`" in told[0]
+    assert auth_server.token_grants("refresh_token") == 1, "the provider is asked once"
+
+    connected(auth_server, store, expires_in=0)  # connect again: usable, and a new outage ...
+    assert watcher.usable()
+    auth_server.revoke(USER)
+    with pytest.raises(AuthorizationNeeded):
+        watcher.token()
+    assert len(told) == 2  # ... is told again

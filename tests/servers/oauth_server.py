@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -68,6 +68,9 @@ class AuthServer:
     host: str = "127.0.0.1"
     port: int = 0
     approve_as: str = ""  # the user the authorization endpoint signs in as (the test's user)
+    #: Called with each token request's form before it is answered (what happens elsewhere
+    #: while a request is in flight, as the test plays it).
+    during_token: Callable[[dict[str, str]], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _access: dict[str, tuple[str, str, float]] = field(
         default_factory=dict
@@ -181,6 +184,8 @@ class AuthServer:
         }
 
     def token(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
+        if self.during_token is not None:
+            self.during_token(form)
         if form.get("client_id") != self.client_id:
             return 401, {"error": "invalid_client"}
         if self.client_secret and form.get("client_secret") != self.client_secret:
