@@ -8,7 +8,6 @@ import ssl
 from pathlib import Path
 
 import pytest
-import trustme
 
 from mailmentor import cli
 from mailmentor.checks import Failed, Passed, Skipped, check_imap, check_smtp, run_checks
@@ -20,17 +19,6 @@ from mailmentor.smtp import SmtpAccount
 from tests.service_factory import test_settings as settings_from
 
 SMTP_USER, SMTP_PASSWORD = "mailmentor", "smtp-Secret-987"
-
-
-@pytest.fixture(scope="module")
-def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(server, client) contexts from a throwaway CA."""
-    ca = trustme.CA()
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server)
-    client = ssl.create_default_context()
-    ca.configure_trust(client)
-    return server, client
 
 
 def settings_for(

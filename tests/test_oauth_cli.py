@@ -30,6 +30,11 @@ from tests.waiting import wait_for
 USER = "grace@mailmentor.test"
 
 
+def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """An environment of nothing but these MAILMENTOR_* settings (no .env, no secrets dir)."""
+    return base_environment(tmp_path) | {f"MAILMENTOR_{k.upper()}": v for k, v in settings.items()}
+
+
 def mailmentor(env: dict[str, str], *args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "mailmentor.cli", *args],
@@ -57,9 +62,9 @@ def test_connect_check_and_disconnect_with_no_password_anywhere(
         return authority.active(token) == user
 
     with SmtpSink(bearer=valid) as sink:
-        env = base_environment(tmp_path) | {
-            f"MAILMENTOR_{name}": value
-            for name, value in {
+        env = environment(
+            tmp_path,
+            **{
                 "REDIS_URL": redis_server.url,
                 "USER_ID": "oauth-cli",
                 "DATA_DIR": str(tmp_path / "data"),
@@ -78,8 +83,8 @@ def test_connect_check_and_disconnect_with_no_password_anywhere(
                 "OAUTH_TOKEN_URL": authority.token_url,
                 "OAUTH_DEVICE_URL": authority.device_url,
                 "OAUTH_SCOPES": "imap smtp offline_access",
-            }.items()
-        }
+            },
+        )
         connecting = mailmentor(env, "connect", cwd=tmp_path)
         assert connecting.stdout is not None
         prompt = connecting.stdout.readline()
@@ -177,9 +182,9 @@ def test_a_revoked_authorisation_is_said_once_mailed_once_and_nothing_is_lost(
             client.logout()
 
     with SmtpSink(credentials=("notices", "notice-pw")) as sink:
-        env = base_environment(tmp_path) | {
-            f"MAILMENTOR_{name}": value
-            for name, value in {
+        env = environment(
+            tmp_path,
+            **{
                 "REDIS_URL": redis_server.url,
                 "USER_ID": "oauth-revoke",
                 "DATA_DIR": str(tmp_path / "data"),
@@ -202,8 +207,8 @@ def test_a_revoked_authorisation_is_said_once_mailed_once_and_nothing_is_lost(
                 "OAUTH_TOKEN_URL": authority.token_url,
                 "OAUTH_DEVICE_URL": authority.device_url,
                 "OAUTH_SCOPES": "imap",
-            }.items()
-        }
+            },
+        )
         running = Mailmentor(tmp_path, env, "run-revoke").start()
         try:
             running.wait_running()
@@ -253,9 +258,9 @@ def test_connect_in_the_browser_comes_back_to_the_loopback_port_asked_for(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     authority.approve_as = "lovelace@mailmentor.test"
-    env = base_environment(tmp_path) | {
-        f"MAILMENTOR_{name}": value
-        for name, value in {
+    env = environment(
+        tmp_path,
+        **{
             "REDIS_URL": redis_server.url,
             "USER_ID": "oauth-browser",
             "DATA_DIR": str(tmp_path / "data"),
@@ -266,8 +271,8 @@ def test_connect_in_the_browser_comes_back_to_the_loopback_port_asked_for(
             "OAUTH_TOKEN_URL": authority.token_url,
             "OAUTH_AUTHORIZATION_URL": authority.authorization_url,
             "OAUTH_SCOPES": "imap smtp",
-        }.items()
-    }
+        },
+    )
     connecting = mailmentor(env, "connect", "--port", str(port), cwd=tmp_path)
     assert connecting.stdout is not None
     url = ""

@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import trustme
 
 from mailmentor.errors import PermanentSendError, SendError, TemporarySendError
 from mailmentor.model import ActionKind, Loop, Person, PlannedAction, Stage
@@ -182,17 +181,6 @@ def test_silent_server_times_out_temporarily(rude_server: tuple[int, threading.E
     silent.set()
     with pytest.raises(TemporarySendError):
         send_message_sync(SmtpAccount("127.0.0.1", port, security="none", timeout=0.5), plain())
-
-
-@pytest.fixture(scope="module")
-def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(server, client) contexts from a throwaway CA."""
-    ca = trustme.CA()
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server)
-    client = ssl.create_default_context()
-    ca.configure_trust(client)
-    return server, client
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
