@@ -42,19 +42,24 @@ def settings_for(
     )
 
 
-def test_everything_right_passes_and_names_what_it_opened(
-    redis_server: EmbeddedRedis,
-    any_imap_server: ImapAccount,
-    tls: tuple[ssl.SSLContext, ssl.SSLContext],
-) -> None:
+def starttls_sink(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> SmtpSink:
+    """A server that wants STARTTLS, then a login, as most providers' port 587 does."""
     server, client = tls
-    create_folder(any_imap_server, "Quarantine")
-    sink = SmtpSink(
+    return SmtpSink(
         security="starttls",
         tls_context=server,
         client_tls_context=client,
         credentials=(SMTP_USER, SMTP_PASSWORD),
     )
+
+
+def test_everything_right_passes_and_names_what_it_opened(
+    redis_server: EmbeddedRedis,
+    any_imap_server: ImapAccount,
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    create_folder(any_imap_server, "Quarantine")
+    sink = starttls_sink(tls)
     with sink:
         settings = settings_for(
             redis_server, any_imap_server, sink.account, quarantine_folder="Quarantine"
@@ -101,13 +106,7 @@ def test_smtp_failures_name_the_setting_at_fault(
     imap_server: ImapAccount,
     tls: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> None:
-    server, client = tls
-    sink = SmtpSink(
-        security="starttls",
-        tls_context=server,
-        client_tls_context=client,
-        credentials=(SMTP_USER, SMTP_PASSWORD),
-    )
+    sink = starttls_sink(tls)
     with sink:
         account = sink.account
         settings = settings_for(redis_server, imap_server, account)
