@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -204,6 +205,15 @@ def parse_since(text: str) -> date:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `mailmentor loops | head`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # and the exit's flush must not fail again
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -219,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         return _COMMANDS[args.command](settings, args)
     except MailmentorError as exc:
-        print(f"mailmentor: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"mailmentor: error: {line}", file=sys.stderr)
         return 2
+
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         # An unreachable Redis is a setup problem: one line naming it, not a traceback.
         print(f"mailmentor: error: {redis_problem(settings, exc)}", file=sys.stderr)

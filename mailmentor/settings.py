@@ -7,8 +7,11 @@ the variable at fault.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import secrets
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +21,8 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mailmentor.errors import ConfigError
+
+log = logging.getLogger("mailmentor.settings")
 
 Security = Literal["ssl", "starttls", "none"]
 Auth = Literal["password", "oauth2"]
@@ -242,18 +247,51 @@ def _check_address(address: str) -> None:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read settings; any invalid value becomes one ConfigError line naming the variable."""
+    """Read settings; every invalid value is a line of one ConfigError naming its variable
+    (all of them at once, not one per start), and a MAILMENTOR_ variable that is no setting
+    (a typo) is warned about, with the setting it probably meant."""
     secrets_dir = Path(os.environ.get(SECRETS_DIR_ENV, DEFAULT_SECRETS_DIR))
+    for line in unknown_variables(os.environ, _dotenv_names()):
+        log.warning("%s", line)
     try:
         return Settings(
             _secrets_dir=secrets_dir if secrets_dir.is_dir() else None,  # type: ignore[call-arg]
             **overrides,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{ENV_PREFIX}{field.upper()}: {message}") from None
+        lines = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {message}")
+        raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+
+
+def _dotenv_names() -> list[str]:
+    """The names a .env file in the working directory sets (as Settings reads it)."""
+    path = Path(".env")
+    if not path.is_file():
+        return []
+    try:
+        from dotenv import dotenv_values
+
+        return [name for name in dotenv_values(path) if name]
+    except Exception:  # an unreadable .env is reported by Settings itself
+        return []
+
+
+def unknown_variables(environ: Mapping[str, str], dotenv: Iterable[str] = ()) -> list[str]:
+    """One line per MAILMENTOR_* name that is no setting, with the likeliest meant one."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    known.add(SECRETS_DIR_ENV)
+    lines = []
+    for name in sorted({*(n.upper() for n in environ), *(n.upper() for n in dotenv)}):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        lines.append(f"{name} is not a mailmentor setting and is ignored{hint}")
+    return lines
 
 
 def require_mail_accounts(settings: Settings) -> None:
@@ -268,6 +306,7 @@ def require_mail_accounts(settings: Settings) -> None:
         "SERVICE_ADDRESS": settings.service_address,
         "USER_ADDRESSES": ",".join(settings.user_addresses),
     }
+    missing = []
     for name, value in needed.items():
         if not value:
             because = (
@@ -275,7 +314,9 @@ def require_mail_accounts(settings: Settings) -> None:
                 if name.startswith("OAUTH_")
                 else f"{ENV_PREFIX}IMAP_HOST is set"
             )
-            raise ConfigError(f"{ENV_PREFIX}{name}: missing (needed because {because})")
+            missing.append(f"{ENV_PREFIX}{name}: missing (needed because {because})")
+    if missing:  # all of them at once: one start to learn what to set
+        raise ConfigError("\n".join(missing))
     require_trust(settings)
 
 

@@ -615,3 +615,47 @@ def test_forget_deletes_everything_kept_about_one_person(
         "nothing kept about alan@example.org"
     )
     assert run(capsys, "forget", "alan", "--yes").code == 2
+
+
+def test_setup_problems_come_all_at_once_and_a_typo_is_pointed_out(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.faults.processes import base_environment
+
+    env = base_environment(tmp_path) | {
+        "MAILMENTOR_IMAP_HOST": "imap.example.com",
+        "MAILMENTOR_SMTP_HOTS": "smtp.example.com",
+        "MAILMENTOR_DATA_DIR": str(tmp_path / "data"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mailmentor.cli", "run"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("mailmentor: error:")]
+    assert len(errors) == 5 and "MAILMENTOR_SMTP_HOST: missing" in done.stderr, done.stderr
+    assert "MAILMENTOR_SMTP_HOTS is not a mailmentor setting" in done.stderr
+    assert "did you mean MAILMENTOR_SMTP_HOST?" in done.stderr
+
+
+def test_output_cut_short_by_a_pipe_is_no_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailmentor.cli", "--help"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # `| head -0`: the reader is gone before anything is written
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    process.wait(timeout=30)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -237,3 +237,47 @@ def test_secrets_never_show_in_repr_or_str() -> None:
     for text in (repr(settings), str(settings), str(settings.model_dump())):
         assert "hunter2" not in text
     assert isinstance(settings, Settings)
+
+
+def test_every_invalid_setting_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailmentor.errors import ConfigError
+    from mailmentor.settings import load_settings
+
+    monkeypatch.setenv("MAILMENTOR_IMAP_PORT", "seventy")
+    monkeypatch.setenv("MAILMENTOR_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    lines = str(caught.value).splitlines()
+    assert [line.split(":")[0] for line in lines] == ["MAILMENTOR_IMAP_PORT", "MAILMENTOR_TIMEZONE"]
+
+
+def test_every_missing_account_setting_is_named_at_once() -> None:
+    from mailmentor.errors import ConfigError
+    from mailmentor.settings import Settings, require_mail_accounts
+
+    settings = Settings.model_validate({"imap_host": "imap.example.com"})
+    with pytest.raises(ConfigError) as caught:
+        require_mail_accounts(settings)
+    named = [line.split(":")[0] for line in str(caught.value).splitlines()]
+    assert named == [
+        "MAILMENTOR_IMAP_USER",
+        "MAILMENTOR_IMAP_PASSWORD",
+        "MAILMENTOR_SMTP_HOST",
+        "MAILMENTOR_SERVICE_ADDRESS",
+        "MAILMENTOR_USER_ADDRESSES",
+    ]
+
+
+def test_a_misspelt_variable_is_named_with_the_setting_it_probably_meant() -> None:
+    from mailmentor.settings import unknown_variables
+
+    lines = unknown_variables(
+        {"MAILMENTOR_IMAP_HOTS": "x", "MAILMENTOR_SECRETS_DIR": "/s", "HOME": "/root"},
+        ["mailmentor_smtp_pasword", "MAILMENTOR_IMAP_HOST"],
+    )
+    assert lines == [
+        "MAILMENTOR_IMAP_HOTS is not a mailmentor setting and is ignored"
+        " (did you mean MAILMENTOR_IMAP_HOST?)",
+        "MAILMENTOR_SMTP_PASWORD is not a mailmentor setting and is ignored"
+        " (did you mean MAILMENTOR_SMTP_PASSWORD?)",
+    ]
