@@ -378,9 +378,10 @@ def apply_command(
     """Apply one reply command; raises stages.TransitionError or DurationError when it cannot."""
     source = f"message <{message_id}>"
     name = command.name
+    said = f": {command.argument}" if command.argument else ""  # "done - signed up"
     if name in _COMMAND_STAGES:
         return stages.advance(
-            loop, _COMMAND_STAGES[name], EventType.COMMAND, at, source, f"command {name}"
+            loop, _COMMAND_STAGES[name], EventType.COMMAND, at, source, f"command {name}{said}"
         )
     if name is CommandName.GAVE_BACK:
         return stages.give_back(loop, at, source, command.argument)
@@ -392,7 +393,7 @@ def apply_command(
     if name is CommandName.STOP:
         if not loop.stage.is_open:
             raise stages.TransitionError(f"loop {loop.id} is already {loop.stage}")
-        return stages.drop(loop, EventType.COMMAND, at, source, "stopped by the user")
+        return stages.drop(loop, EventType.COMMAND, at, source, f"stopped by the user{said}")
     if name is CommandName.REOPEN:
         return stages.reopen(loop, at, source)
     if name is CommandName.NOTE:

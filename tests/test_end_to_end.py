@@ -130,6 +130,24 @@ def test_snooze_then_wake_with_a_reminder(harness: Harness) -> None:
     h.wait_stage(Stage.ADVISED)
 
 
+def test_a_reply_as_people_write_it_moves_the_loop_and_keeps_the_note(harness: Harness) -> None:
+    h = harness
+    _, reminder = _advised_with_reminder(h)
+    reply = "Hi,\n\nThanks! done - signed up for a pricing course\n\nAda"
+    h.deliver(mf.reply_to_reminder(reminder, reply))
+    loop = h.wait_stage(Stage.ACTED)
+    assert any("signed up for a pricing course" in e.detail for e in loop.events)
+
+
+def test_several_commands_in_one_reply_apply_in_order(harness: Harness) -> None:
+    h = harness
+    _, reminder = _advised_with_reminder(h)
+    h.deliver(mf.reply_to_reminder(reminder, "done - booked it\nsnooze 2 weeks please"))
+    loop = h.wait_stage(Stage.SNOOZED)
+    assert loop.snoozed_from is Stage.ACTED
+    assert [e.stage for e in loop.events if e.type is EventType.COMMAND][-1] is Stage.ACTED
+
+
 def test_stop_drops_the_loop_and_silences_it(harness: Harness) -> None:
     h = harness
     _, reminder = _advised_with_reminder(h)

@@ -1,8 +1,10 @@
-"""One-line reply commands ("done", "snooze 3d", "gave back thanks!") and snooze times.
+"""Reply commands as people write them ("Thanks! done", "done - signed up for a course",
+"snooze a week please", "erledigt") and snooze times.
 
-Only the first non-empty line of the new text is read, so the quoted reminder below a reply can
-never be mistaken for a command. Anything that is not a command comes back as UNKNOWN with the
-line, so the user can be told what was not understood.
+Only the reply's own lines are read (above any quote; the quoted reminder can never be taken
+for a command), a command per line, after greetings and thanks; what follows a command word
+and a separator is its note. A line that is no command is prose about the loop (a note) when
+it reads like a sentence, else UNKNOWN, so the user can be told what was not understood.
 """
 
 from __future__ import annotations
@@ -44,61 +46,167 @@ class Command:
     argument: str = ""
 
 
-_BARE_COMMANDS: dict[str, CommandName] = {
-    "advised": CommandName.ADVISED,
-    "acted": CommandName.ACTED,
+#: What a command is called, in English first, then German, French and Spanish; a longer
+#: spelling wins over a shorter one it starts with ("reported back" over "reported").
+_KEYWORDS: dict[str, CommandName] = {
+    # English
     "done": CommandName.ACTED,
+    "acted": CommandName.ACTED,
+    "did it": CommandName.ACTED,
+    "finished": CommandName.ACTED,
+    "advised": CommandName.ADVISED,
+    "got advice": CommandName.ADVISED,
     "reported": CommandName.REPORTED,
     "reported back": CommandName.REPORTED,
+    "gave back": CommandName.GAVE_BACK,
+    "gave-back": CommandName.GAVE_BACK,
+    "gave_back": CommandName.GAVE_BACK,
+    "gaveback": CommandName.GAVE_BACK,
+    "snooze": CommandName.SNOOZE,
+    "remind me": CommandName.SNOOZE,
     "stop": CommandName.STOP,
+    "note": CommandName.NOTE,
     "help": CommandName.HELP,
     "?": CommandName.HELP,
     "reopen": CommandName.REOPEN,
+    # Deutsch
+    "erledigt": CommandName.ACTED,
+    "gemacht": CommandName.ACTED,
+    "berichtet": CommandName.REPORTED,
+    "zurückgegeben": CommandName.GAVE_BACK,
+    "später": CommandName.SNOOZE,
+    "erinnere mich": CommandName.SNOOZE,
+    "stopp": CommandName.STOP,
+    "notiz": CommandName.NOTE,
+    "hilfe": CommandName.HELP,
+    # Français
+    "fait": CommandName.ACTED,
+    "terminé": CommandName.ACTED,
+    "conseillé": CommandName.ADVISED,
+    "rapporté": CommandName.REPORTED,
+    "plus tard": CommandName.SNOOZE,
+    "rappelle-moi": CommandName.SNOOZE,
+    "arrête": CommandName.STOP,
+    "aide": CommandName.HELP,
+    # Español
+    "hecho": CommandName.ACTED,
+    "listo": CommandName.ACTED,
+    "informado": CommandName.REPORTED,
+    "más tarde": CommandName.SNOOZE,
+    "recuérdame": CommandName.SNOOZE,
+    "parar": CommandName.STOP,
+    "nota": CommandName.NOTE,
+    "ayuda": CommandName.HELP,
 }
-_WITH_ARGUMENT = (
-    (
-        re.compile(r"^(?:gave[\s_-]*back|gaveback)(?=$|[\s:,.!-])[\s:,-]*(.*)$", re.I),
-        CommandName.GAVE_BACK,
-    ),
-    (re.compile(r"^note(?=$|[\s:,-])[\s:,-]*(.*)$", re.I), CommandName.NOTE),
-    (re.compile(r"^snooze(?=$|[\s:,-])[\s:,-]*(.*)$", re.I), CommandName.SNOOZE),
+_BY_LENGTH = sorted(_KEYWORDS, key=len, reverse=True)
+#: Commands whose text after the keyword is their argument, whatever separates it.
+_TAKES_ARGUMENT = {CommandName.GAVE_BACK, CommandName.NOTE, CommandName.SNOOZE}
+#: What a reply may open with before its command ("Thanks! done", "Hi — acted on it").
+_COURTESY = re.compile(
+    r"^(?:(?:hi|hello|hey|dear|ok|okay|yes|yep|great|cool|sure|perfect|all right|alright"
+    r"|thanks(?: a lot| so much)?|thank you(?: so much)?|many thanks|thx|ty|cheers"
+    r"|hallo|danke(?: schön)?|vielen dank|merci(?: beaucoup)?|bonjour|salut|hola|gracias)"
+    r"(?:\s+(?:mailmentor|mentor|there|again|all))?(?=$|[\s,.!;:\-–—])[\s,.!;:\-–—]*)+",
+    re.I,
 )
+#: Words that may follow a stage command without changing it ("acted on it", "done already").
+_FILLER = re.compile(
+    r"^(?:\s+(?:on (?:it|that|this|the advice|your advice)|it|that|already|now|as well)"
+    r"|[\s,]+(?:thanks|thank you|please|pls|merci|danke|gracias))(?=$|[\s,.!;:\-–—])",
+    re.I,
+)
+_SEPARATORS = " \t-–—:,.!;"
 _WRAPPERS = " \t\"'“”‘’„«»*_`~"
 _TRAILING = " \t.!?,;:…" + _WRAPPERS
+#: A line this long that is no command is taken as a note about the loop (not a question).
+PROSE_WORDS = 5
+#: How many of the reply's first lines a command is looked for in.
+COMMAND_LINES = 10
 
 
-def _first_line(reply_text: str) -> str | None:
+def _new_lines(reply_text: str) -> list[str]:
+    """The reply's own lines, top to bottom, up to the first quoted one."""
+    lines: list[str] = []
     for line in (reply_text or "")[: MAX_LINE * 20].replace("\r", "\n").split("\n"):
         if not line.strip():
             continue
         if quote_depth(line):
-            return None  # the reply starts with quoted text: nothing new to read
-        return line.strip()[:MAX_LINE]
+            break  # quoted text: nothing new to read below (nor, top-posted, above)
+        lines.append(line.strip()[:MAX_LINE])
+        if len(lines) >= COMMAND_LINES:
+            break
+    return lines
+
+
+def _without_courtesy(line: str) -> str:
+    return _COURTESY.sub("", " ".join(line.strip(_WRAPPERS).split()), count=1).strip(_WRAPPERS)
+
+
+def _keyword_at_start(text: str) -> tuple[CommandName, str] | None:
+    """(the command, the text after its keyword) when ``text`` starts with a keyword."""
+    lowered = text.lower()
+    for keyword in _BY_LENGTH:
+        if not lowered.startswith(keyword):
+            continue
+        rest = text[len(keyword) :]
+        if rest[:1].isalnum() or (rest[:1] == "_" and keyword[-1:].isalnum()):
+            continue  # "notebook", "snoozefest", "stopped"
+        return _KEYWORDS[keyword], rest
     return None
 
 
-def parse_command(reply_text: str) -> Command | None:
-    """The command on the first line of a reply; None when the reply has no new text."""
+def read_command(line: str) -> Command | None:
+    """The command one line says, or None when it says none ("stop by my office")."""
+    text = _without_courtesy(line)
+    found = _keyword_at_start(text) if text else None
+    if found is None:
+        return None
+    name, rest = found
+    if name in _TAKES_ARGUMENT:
+        argument = rest.lstrip(_SEPARATORS).strip(_WRAPPERS)
+        if name is CommandName.SNOOZE:
+            argument = argument.rstrip(_TRAILING).lower()
+        return Command(name, argument)
+    while True:
+        filler = _FILLER.match(rest)
+        if filler is None:
+            break
+        rest = rest[filler.end() :]
+    if not rest.strip(_TRAILING):
+        return Command(name)
+    if rest[:1] in _SEPARATORS.replace(" ", "").replace("\t", "") or rest.lstrip()[:1] in "-–—:":
+        note = rest.lstrip(_SEPARATORS).strip(_WRAPPERS).strip()
+        return Command(name, note)
+    return None  # a word follows the keyword with nothing between: a sentence, not a command
+
+
+def parse_commands(reply_text: str) -> list[Command]:
+    """Every command of a reply, one per line (``done`` then ``snooze 2w``), in order; a
+    reply with no command is one note (prose about the loop) or one UNKNOWN."""
+    lines = _reply_lines(reply_text)
+    if not lines:
+        return []
+    commands = [command for line in lines if (command := read_command(line)) is not None]
+    if commands:
+        return commands
+    first = next((line for line in lines if _without_courtesy(line)), lines[0])
+    words = _without_courtesy(first).split()
+    if len(words) >= PROSE_WORDS and not first.rstrip().endswith("?"):
+        return [Command(CommandName.NOTE, first.strip(_WRAPPERS))]
+    return [Command(CommandName.UNKNOWN, first)]
+
+
+def _reply_lines(reply_text: str) -> list[str]:
     try:
-        line = _first_line(strip_quoted(reply_text or "") or "")
+        return _new_lines(strip_quoted(reply_text or "") or "")
     except Exception:  # hostile text must not stop command handling
-        line = _first_line(reply_text or "")
-    if line is None:
-        return None
-    core = " ".join(line.strip(_WRAPPERS).split())
-    if not core:
-        return None
-    for pattern, name in _WITH_ARGUMENT:
-        match = pattern.match(core)
-        if match:
-            argument = match.group(1).strip(_WRAPPERS)
-            if name is CommandName.SNOOZE:
-                argument = argument.rstrip(_TRAILING).lower()
-            return Command(name, argument)
-    bare = core.rstrip(_TRAILING).lower() or core.lower()
-    if bare in _BARE_COMMANDS:
-        return Command(_BARE_COMMANDS[bare])
-    return Command(CommandName.UNKNOWN, line)
+        return _new_lines(reply_text or "")
+
+
+def parse_command(reply_text: str) -> Command | None:
+    """The reply's first command (see `parse_commands`); None when it has no new text."""
+    commands = parse_commands(reply_text)
+    return commands[0] if commands else None
 
 
 # --- snooze times ---------------------------------------------------------------------------------
@@ -166,12 +274,50 @@ def _day_target(text: str, now: datetime, tz: ZoneInfo) -> datetime | None:
     return target
 
 
+_NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "a couple of": 2, "a couple": 2, "couple of": 2, "a few": 3, "few": 3,
+}  # fmt: skip
+_NUMBER_WORD = re.compile(
+    r"\b(" + "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True)) + r")\s+"
+    r"(?=(?:sec|min|hour|hr|day|week|wk|month)s?\b)"
+)
+_POLITE_END = re.compile(r"[\s,.!;]*(?:please|pls|thanks|thank you|thx)?[\s,.!;]*$")
+
+
+def _spoken(text: str) -> str:
+    """``a week`` → ``1 week``, ``ten days please`` → ``10 days``: durations as people say
+    them, for parse_duration."""
+    text = _POLITE_END.sub("", text)
+    return _NUMBER_WORD.sub(lambda m: f"{_NUMBER_WORDS[m.group(1)]} ", text)
+
+
+def _end_of(text: str, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """09:00 local on the last day of this month (``end of month``) or on Friday (``end of
+    week``), the next one when that has passed."""
+    text = text.replace("the ", "")
+    local = now.astimezone(tz).date()
+    if text in ("end of month", "month end", "eom"):
+        following = (local.replace(day=1) + timedelta(days=32)).replace(day=1)
+        target = _wake(following - timedelta(days=1), tz)
+        if target <= now:
+            after = (following + timedelta(days=32)).replace(day=1)
+            target = _wake(after - timedelta(days=1), tz)
+        return target
+    if text in ("end of week", "end of this week", "eow"):
+        ahead = (4 - local.weekday()) % 7
+        target = _wake(local + timedelta(days=ahead), tz)
+        return target if target > now else _wake(local + timedelta(days=ahead + 7), tz)
+    return None
+
+
 def resolve_snooze(argument: str, now: datetime, tz: ZoneInfo) -> datetime:
     """When a snooze ends, in UTC: now + a duration, or 09:00 local on the named day."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    text = " ".join(str(argument).strip().strip(_WRAPPERS).lower().split()).rstrip(".!,;")
-    text = re.sub(r"^(?:until|till|til|to|for|in)\s+", "", text)
+    text = _spoken(" ".join(str(argument).strip().strip(_WRAPPERS).lower().split()))
+    text = re.sub(r"^(?:until|till|til|to|for|in|on)\s+", "", text)
     if not text:
         raise DurationError(f"snooze needs a time: 3d, friday, dec 1 or 2026-12-01 ({HINT})")
     try:
@@ -179,14 +325,14 @@ def resolve_snooze(argument: str, now: datetime, tz: ZoneInfo) -> datetime:
             return (now + parse_duration(text)).astimezone(UTC)
         except DurationError:
             pass
-        target = _day_target(text, now, tz)
+        target = _end_of(text, now, tz) or _day_target(text, now, tz)
     except (ValueError, OverflowError) as error:
         if isinstance(error, DurationError):
             raise
         raise DurationError(f"{argument!r} is not a date or duration ({HINT})") from error
     if target is None:
         raise DurationError(
-            f"{argument!r} is not a date or duration (use 3d, 2w, friday, tomorrow, dec 1 "
-            f"or 2026-12-01)"
+            f"{argument!r} is not a date or duration (use 3d, a week, 2 weeks, friday, "
+            f"tomorrow, end of month, dec 1 or 2026-12-01)"
         )
     return target

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 from mailmentor.model import Kind, Loop, Stage
 
 HELP_TEXT = """\
-acted (or done) — you acted on the advice
+acted (or done) — you acted on the advice (done - what you did: kept as a note)
 advised — the mentor has answered
 reported — you told the mentor how it went
 gave back [note] — you gave something back (thanks, an article, an introduction)
-snooze 3d — pause this loop for a while (also: snooze 2w, snooze until friday)
+snooze 3d — pause this loop for a while (also: snooze a week, snooze until friday)
 note <text> — add a note to the loop's history
 reopen — keep a loop that was let go
 stop — drop this loop, no more reminders

@@ -29,7 +29,7 @@ from mailmentor.mailbox_mode import (
 )
 from mailmentor.model import Event, EventType, Kind, Loop, Stage
 from mailmentor.parsing.automatic import is_robot_address
-from mailmentor.parsing.commands import CommandName, parse_command
+from mailmentor.parsing.commands import CommandName, parse_commands
 from mailmentor.parsing.message import (
     Address,
     ForwardedMessage,
@@ -418,10 +418,12 @@ class _Decision:
         loop = self.work.current(kind.loop_id) or self.existing_by_id(kind.loop_id)
         if loop is None:
             return [Skipped(f"command for unknown loop {kind.loop_id}")]
-        command = parse_command(msg.reply_text)
-        if command is None:
+        commands = parse_commands(msg.reply_text)
+        if not commands:
             return [Skipped("empty reply")]
-        if command.name in (CommandName.HELP, CommandName.UNKNOWN):
+        acting = [c for c in commands if c.name not in (CommandName.HELP, CommandName.UNKNOWN)]
+        if not acting:  # only help, or nothing understood: one answer
+            command = commands[0]
             if command.name is CommandName.HELP:
                 text, effect = HELP_TEXT, Answered(loop.id)
             else:
@@ -430,13 +432,16 @@ class _Decision:
             self._reply(loop, text)
             self.work.put(loop, ())  # marks the message applied: answered once
             return [effect]
-        try:
-            changed = intake.apply_command(loop, command, self.now, s.timezone, msg.message_id)
-        except (stages.TransitionError, DurationError) as exc:
-            self.work.put(loop, ())
-            return [CommandRefused(loop.id, str(command.name), str(exc))]
-        self.work.put(changed, ())
-        return [CommandApplied(changed.id, str(command.name), changed.stage)]
+        effects: list[Effect] = []
+        for command in acting:  # one per line, in order ("done - …", then "snooze 2w")
+            try:
+                loop = intake.apply_command(loop, command, self.now, s.timezone, msg.message_id)
+            except (stages.TransitionError, DurationError) as exc:
+                effects.append(CommandRefused(loop.id, str(command.name), str(exc)))
+                continue
+            effects.append(CommandApplied(loop.id, str(command.name), loop.stage))
+        self.work.put(loop, ())
+        return effects
 
     def existing_by_id(self, loop_id: str) -> Loop | None:
         found = self.s.store.loops.get(loop_id)
