@@ -131,12 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start local Redis, IMAP and SMTP servers, BCC a sample advice request, "
         "forward the answer, and reply to each reminder until the loop closes.",
     )
-    loops = sub.add_parser("loops", help="list loops")
+    loops = sub.add_parser(
+        "loops",
+        help="list loops",
+        description="List the open loops (with --all also closed and dropped ones): id, stage, "
+        "mentor, subject and when the next reminder is due. `mailmentor show ID` shows one.",
+    )
     loops.add_argument(
         "--json", action="store_true", help="machine-readable output (always every loop)"
     )
     loops.add_argument("--all", action="store_true", help="include closed and dropped loops")
-    show = sub.add_parser("show", help="show one loop and its whole history")
+    show = sub.add_parser(
+        "show",
+        help="show one loop and its whole history",
+        description="Show one loop (the ID from `mailmentor loops`): its mentor, subject, stage, "
+        "excerpts, next reminder, and every event of its history with time and source.",
+    )
     show.add_argument("loop_id", metavar="ID")
     show.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -151,7 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a rule directory or one rule file (default: MAILMENTOR_RULES_DIR, else rules/)",
     )
 
-    plan = sub.add_parser("plan", help="dry run: reminders the next N days would bring")
+    plan = sub.add_parser(
+        "plan",
+        help="dry run: reminders the next N days would bring",
+        description="Print, without sending anything, the reminders the next N days would bring "
+        "for the open loops under the rule files (or those of --rules DIR, to try edits "
+        "before installing them).",
+    )
     plan.add_argument("--days", type=int, default=30, help="how far ahead (default 30)")
     plan.add_argument("--rules", type=Path, metavar="DIR", help="use these rule files instead")
 
@@ -270,6 +286,11 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "digest": lambda settings, args: show_digest(settings),
     "import": lambda settings, args: import_mail(settings, folder=args.folder, since=args.since),
 }
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 loop``, ``2 loops``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def redis_problem(settings: Settings | None, exc: Exception) -> str:
@@ -530,7 +551,7 @@ def list_loops(settings: Settings, *, as_json: bool, include_ended: bool) -> int
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(loops)} loops")
+    table = Table(title=plural(len(loops), "loop"))
     # Ids are what `show` takes: never wrapped or cut, however narrow the terminal.
     table.add_column("id", no_wrap=True, min_width=max((len(lp.id) for lp in loops), default=2))
     table.add_column("stage", no_wrap=True)
@@ -688,7 +709,10 @@ def show_plan(settings: Settings, *, days: int, rules_dir: Path | None) -> int:
                 f"{loop.mentor.short_name}: {loop.subject}"
             )
             count += 1
-    print(f"{count} reminders in the next {days} days for {len(loops)} open loops")
+    print(
+        f"{plural(count, 'reminder')} in the next {plural(days, 'day')} for "
+        f"{plural(len(loops), 'open loop')}"
+    )
     return 0
 
 

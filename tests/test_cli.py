@@ -403,10 +403,10 @@ def test_plan_lists_upcoming_reminders_with_their_rule(
     assert lines[1].startswith(_stamp(entered + timedelta(days=5)))
     assert "Alan: Advice on pricing page?" in lines[0]
     assert "closedlp02" not in result.out
-    assert result.out.splitlines()[-1] == "2 reminders in the next 30 days for 1 open loops"
+    assert result.out.splitlines()[-1] == "2 reminders in the next 30 days for 1 open loop"
 
     soon = run(capsys, "plan", "--days", "1")
-    assert soon.out.splitlines() == ["0 reminders in the next 1 days for 1 open loops"]
+    assert soon.out.splitlines() == ["0 reminders in the next 1 day for 1 open loop"]
 
 
 def test_plan_with_edited_rules_changes_the_output(

@@ -8,9 +8,11 @@ Settings merge key by key: a later file changes only the keys it gives.
 
 from __future__ import annotations
 
+import difflib
 import re
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -207,8 +209,10 @@ def _problem(located: Located, source: str, error: ErrorDetails) -> RuleProblem:
         return RuleProblem(source, line, column, dotted(path), _key_message(path, error))
     if kind == "extra_forbidden":
         line, column = located.position(loc, key=True)
-        allowed = ", ".join(_fields_at(loc[:-1]))
-        message = f"unknown key {show(loc[-1])} (expected one of: {allowed})"
+        fields = list(_fields_at(loc[:-1]))
+        allowed = ", ".join(fields)
+        meant = _did_you_mean(loc[-1], fields)
+        message = f"unknown key {show(loc[-1])}{meant} (expected one of: {allowed})"
         return RuleProblem(source, line, column, dotted(loc), message)
     if kind == "missing":
         parent = loc[:-1]
@@ -221,13 +225,20 @@ def _problem(located: Located, source: str, error: ErrorDetails) -> RuleProblem:
     return RuleProblem(source, line, column, dotted(loc), _value_message(loc, kind, value, error))
 
 
+def _did_you_mean(key: object, choices: Iterable[str]) -> str:
+    """``": did you mean 'after'?"`` for a near miss (``afterr``), else nothing."""
+    close = difflib.get_close_matches(str(key).lower(), list(choices), n=1, cutoff=0.7)
+    return f": did you mean {show(close[0])}?" if close else ""
+
+
 def _key_message(path: DataPath, error: ErrorDetails) -> str:
     key = error.get("input")
     if len(path) >= 2 and path[-2] == "stages":
         allowed = ", ".join(WORKING_STAGES)
         if key in {str(s) for s in Stage}:
             return f"stage {show(key)} cannot have reminders (use one of: {allowed})"
-        return f"unknown stage {show(key)} (expected one of: {allowed})"
+        meant = _did_you_mean(key, WORKING_STAGES)
+        return f"unknown stage {show(key)}{meant} (expected one of: {allowed})"
     if error["type"] == "mailmentor":
         return error["msg"]
     return f"{show(key)} is not a valid name here: expected plain text"

@@ -420,3 +420,19 @@ def test_shipped_rules_load_and_encode_the_design_defaults() -> None:
     assert stages[Stage.ASKED].give_up_after is not None
     assert rules.timezone == "UTC"
     assert default_rules_dir() == Path(__file__).resolve().parents[2] / "rules"
+
+
+def test_a_near_miss_gets_a_did_you_mean(tmp_path: Path) -> None:
+    from mailmentor.errors import RulesError
+    from mailmentor.rules.loader import load_rules_file
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rule_sets:\n  advice:\n    match: {kinds: [advice]}\n    stages:\n"
+        "      advised: {afterr: 2d}\n      actd: {after: 7d}\n"
+    )
+    with pytest.raises(RulesError) as caught:
+        load_rules_file(path)
+    text = str(caught.value)
+    assert 'unknown key "afterr": did you mean "after"?' in text, text
+    assert 'unknown stage "actd": did you mean "acted"?' in text, text
