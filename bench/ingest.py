@@ -59,6 +59,7 @@ from mailmentor.imap import (  # noqa: E402
     uid_batches,
 )
 from mailmentor.imap.account import open_folder  # noqa: E402
+from mailmentor.liveness import proc_stat  # noqa: E402
 from mailmentor.sandbox.imap_server import LocalImapServer  # noqa: E402
 from mailmentor.settings import load_settings  # noqa: E402
 from mailmentor.smtp import SmtpAccount  # noqa: E402
@@ -261,18 +262,14 @@ def timed_ingest(svc: Service, account: ImapAccount, last_uid: int, timeout: flo
 def children_cpu() -> float:
     """CPU seconds (user + system) of this process's live Python children (the parse workers;
     not the embedded redis-server), from /proc (0 elsewhere)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
-        if int(fields[1]) == os.getpid() and name.startswith(
-            "python"
-        ):  # ppid; utime and stime are fields 14 and 15
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK") if total else 0.0
+    pids = [int(p.name) for p in Path("/proc").glob("[0-9]*")]
+    stats = [found for pid in pids if (found := proc_stat(pid)) is not None]
+    children = [
+        fields
+        for name, fields in stats
+        if int(fields[1]) == os.getpid() and name.startswith("python")
+    ]
+    return sum(int(fields[11]) + int(fields[12]) for fields in children) / os.sysconf("SC_CLK_TCK")
 
 
 def check_loops(store: Store, data: Corpus) -> tuple[int, list[str]]:

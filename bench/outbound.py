@@ -53,6 +53,7 @@ from dramatiq.common import dq_name  # noqa: E402
 
 from mailmentor import stages  # noqa: E402
 from mailmentor.embedded_redis import EmbeddedRedis  # noqa: E402
+from mailmentor.liveness import proc_stat  # noqa: E402
 from mailmentor.model import EventType, Loop, Person, Stage  # noqa: E402
 from mailmentor.reminders import build_reminder  # noqa: E402
 from mailmentor.rules import Rules, default_rules_dir, load_rules  # noqa: E402
@@ -313,15 +314,8 @@ def stop_work_processes(processes: list[Any]) -> None:
 
 def processes_cpu(processes: list[Any]) -> float:
     """CPU seconds (user + system) of these processes so far, from /proc (0 elsewhere)."""
-    total = 0
-    for process, _ in processes:
-        try:
-            text = Path(f"/proc/{process.pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = text.rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    stats = [found[1] for process, _ in processes if (found := proc_stat(process.pid))]
+    return sum(int(fields[11]) + int(fields[12]) for fields in stats) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -37,15 +37,23 @@ class ProcessId:
         return cls(parts[0], int(parts[1]), parts[2], parts[3])
 
 
-def start_time(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat, None when there is no such process."""
+def proc_stat(pid: int) -> tuple[str, list[str]] | None:
+    """(the command name, fields 3 on) of /proc/<pid>/stat; None when there is no such process
+    (or no /proc). ``fields[0]`` is the state, ``[1]`` the parent's pid, ``[11]`` and ``[12]``
+    the user and system CPU time in clock ticks, ``[19]`` the start time."""
     try:
         stat = (_PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # The command name (field 2) is in parentheses and may contain spaces: split after it.
-    fields = stat.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None
+    head, _, rest = stat.rpartition(")")
+    return head.partition("(")[2], rest.split()
+
+
+def start_time(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat, None when there is no such process."""
+    found = proc_stat(pid)
+    return found[1][19] if found is not None and len(found[1]) > 19 else None
 
 
 @functools.cache

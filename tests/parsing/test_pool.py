@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mailmentor.liveness import proc_stat
 from mailmentor.parsing import parse_message
 from mailmentor.parsing.pool import ParsePool
 
@@ -91,11 +92,8 @@ def test_a_dead_worker_means_parsing_in_place(caplog: pytest.LogCaptureFixture) 
 
 def running(pid: int) -> bool:
     """Alive and not a zombie (a zombie is only waiting for init to reap it)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    found = proc_stat(pid)
+    return found is not None and found[1][:1] != ["Z"]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
