@@ -49,6 +49,11 @@ def oauth_account(settings: Settings) -> str:
     return settings.imap_user or settings.smtp_user
 
 
+def token_vault(settings: Settings, store: Store) -> TokenVault:
+    """The user's OAuth2 tokens in ``store``, sealed under SECRET_KEY."""
+    return TokenVault(store.client, store.ns, secret_key(settings))
+
+
 def access_tokens(
     settings: Settings,
     store: Store,
@@ -57,7 +62,7 @@ def access_tokens(
     """Fresh access tokens of the configured OAuth2 account, kept encrypted in ``store``;
     ``on_broken`` is told once when the provider refuses the authorisation."""
     provider = provider_from(settings)
-    vault = TokenVault(store.client, store.ns, secret_key(settings))
+    vault = token_vault(settings, store)
     hint = f"mailmentor connect {provider.name}"
     return AccessTokens(
         vault, provider, oauth_account(settings), connect_hint=hint, on_broken=on_broken
@@ -69,7 +74,7 @@ def oauth_health(settings: Settings, store: Store) -> list[str]:
     if "oauth2" not in (settings.imap_auth, settings.smtp_auth):
         return []
     account = oauth_account(settings)
-    vault = TokenVault(store.client, store.ns, secret_key(settings))
+    vault = token_vault(settings, store)
     broken = vault.broken(account)
     if broken is None:
         return []

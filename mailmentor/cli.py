@@ -380,12 +380,10 @@ def status(settings: Settings, *, check: str | None) -> int:
 
 def oauth_state(settings: Settings, store: Store) -> str:
     """One line on the OAuth2 sign-in: connected, or the re-authorisation it waits for."""
-    from mailmentor.app import oauth_account
-    from mailmentor.oauth import TokenVault
-    from mailmentor.settings import secret_key
+    from mailmentor.app import oauth_account, token_vault
 
     account = oauth_account(settings)
-    vault = TokenVault(store.client, store.ns, secret_key(settings))
+    vault = token_vault(settings, store)
     provider = settings.oauth_provider or "PROVIDER"
     broken = vault.broken(account)
     if broken is not None:
@@ -408,15 +406,14 @@ def connect_account(
     settings: Settings, provider_name: str | None, status_only: bool, port: int = 0
 ) -> int:
     """`mailmentor connect [PROVIDER] [--status] [--port N]`."""
-    from mailmentor.app import oauth_account
-    from mailmentor.oauth import TokenVault, provider_from
+    from mailmentor.app import oauth_account, token_vault
+    from mailmentor.oauth import provider_from
     from mailmentor.oauth.connecting import connect, status_lines
     from mailmentor.oauth.flows import loopback_flow
-    from mailmentor.settings import secret_key
 
     account = oauth_account(settings)
     with open_store(settings) as store:
-        vault = TokenVault(store.client, store.ns, secret_key(settings))
+        vault = token_vault(settings, store)
         if status_only:
             print("\n".join(status_lines(vault, account)))
             return 0
@@ -445,13 +442,11 @@ def connect_account(
 
 def disconnect_account(settings: Settings) -> int:
     """`mailmentor disconnect`."""
-    from mailmentor.app import oauth_account
-    from mailmentor.oauth import TokenVault
-    from mailmentor.settings import secret_key
+    from mailmentor.app import oauth_account, token_vault
 
     account = oauth_account(settings)
     with open_store(settings) as store:
-        gone = TokenVault(store.client, store.ns, secret_key(settings)).delete(account)
+        gone = token_vault(settings, store).delete(account)
     print(f"{account}: tokens deleted" if gone else f"{account}: nothing was connected")
     return 0
 

@@ -8,7 +8,6 @@ with the message's applied mark in one step. A message applied before is a `Dupl
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ from mailmentor.service.outcomes import (
     Outcome,
     Skipped,
 )
-from mailmentor.service.writer import JOB_GRACE, LoopWriter, send_soon
+from mailmentor.service.writer import LoopWriter, reply_job, send_soon
 from mailmentor.store import Store
 from mailmentor.store.changes import Changeset, Indexed, Job, LoopChange, PersonChange
 from mailmentor.store.loops import clean_message_id
@@ -452,12 +451,8 @@ class _Decision:
     def _reply(self, loop: Loop, text: str) -> None:
         ctx = self.s.context()
         reply = build_reply(self.msg.message_id, f"Re: {loop.subject}", text, ctx, loop)
-        payload = json.dumps({"kind": "reply", "message": reply.as_string()})
         key = f"reply:{self.msg.message_id}"
-        self.jobs = (
-            *self.jobs,
-            Job(key=key, payload=payload, due=self.now + JOB_GRACE, owner=self.s.owner),
-        )
+        self.jobs = (*self.jobs, reply_job(key, reply, self.now, self.s.owner))
 
 
 def _fresh_ids(msg: ParsedMessage, kind: Meaning) -> set[str]:

@@ -47,7 +47,7 @@ from mailmentor.reminders import (
 from mailmentor.rules import Rules
 from mailmentor.service.outcomes import MailSent
 from mailmentor.service.scheduler import CLAIM_LEASE
-from mailmentor.service.writer import JOB_GRACE, LoopWriter, send_soon
+from mailmentor.service.writer import JOB_GRACE, LoopWriter, reply_job, send_soon
 from mailmentor.smtp import SmtpAccount, SmtpConnection, send_message_sync
 from mailmentor.store import Store
 from mailmentor.store.changes import Changeset, Job, LoopChange
@@ -295,8 +295,7 @@ class Sender:
             return
         ctx = self.context()
         message = build_reply(None, subject, text, ctx, reply=False)
-        payload = json.dumps({"kind": "reply", "message": message.as_string()})
-        job = Job(key=key, payload=payload, due=ctx.now + JOB_GRACE, owner=self.owner)
+        job = reply_job(key, message, ctx.now, self.owner)
         self.writer.run(lambda: (Changeset(jobs=(job,)), None), f"queueing {key}")
         send_soon(self._send_now, key)
 

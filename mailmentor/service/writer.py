@@ -10,10 +10,12 @@ fresh data, so every change is applied to what is really there, exactly once.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import TypeVar
 
 from mailmentor import people
@@ -25,7 +27,7 @@ from mailmentor.rules import Rules
 from mailmentor.schedule import plan_next
 from mailmentor.service.outcomes import LoopStarted, Notice, StageChanged
 from mailmentor.store import Store
-from mailmentor.store.changes import Changeset, Committed, LoopChange, PersonChange
+from mailmentor.store.changes import Changeset, Committed, Job, LoopChange, PersonChange
 
 log = logging.getLogger("mailmentor.service")
 
@@ -37,6 +39,12 @@ MAX_ATTEMPTS = 25
 #: A job (reply, digest, draft) a process queues itself is left to it this long before the
 #: scheduler takes it over; if the process dies, its claim is taken back at once.
 JOB_GRACE = timedelta(seconds=60)
+
+
+def reply_job(key: str, message: EmailMessage, now: datetime, owner: str) -> Job:
+    """A finished mail to the user (a reply, a notice) for the outbox, sent as it stands."""
+    payload = json.dumps({"kind": "reply", "message": message.as_string()})
+    return Job(key=key, payload=payload, due=now + JOB_GRACE, owner=owner)
 
 
 def touches_person(before: Loop | None, after: Loop) -> bool:
