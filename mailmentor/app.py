@@ -292,6 +292,7 @@ def build_services(
         send_now=dispatch.send_later,
         owner=owner,
         parse=parse_message if parser is None else parser.parse,
+        confirm=settings.confirm_commands,
     )
     scheduler = Scheduler(store, rules, clock, settings.tz, dispatch, owner)
     return Services(store, writer, intake, scheduler, sender, owner)

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     rules_dir: Path | None = None
     timezone: str = "UTC"
+    #: Answer every reply of commands with a one-line confirmation (refusals are always answered).
+    confirm_commands: bool = True
     secret_key: SecretStr = SecretStr("")
 
     scheduler_interval: float = Field(default=1.0, gt=0)

@@ -113,7 +113,10 @@ def running_harness(
     rules: str | None = None,
     start: datetime | None = None,
     scheduler: bool = False,
+    confirm_commands: bool = False,
 ) -> Iterator[Harness]:
+    """``confirm_commands`` is off by default: these tests count reminders in the sink, and the
+    answers to commands have tests of their own (tests/service/test_command_answers.py)."""
     rules_dir = None
     if rules is not None:
         rules_dir = tmp_path / "rules"
@@ -131,6 +134,7 @@ def running_harness(
         timezone="Europe/Berlin",
         imap_idle_renew=2.0,  # pymap can miss an append racing IDLE's start
         scheduler_interval=0.2,
+        confirm_commands=confirm_commands,
     )
     clock = ManualClock(start)
     stack = Stack(settings, clock=clock, imap=imap, smtp=smtp_sink.start(), scheduler=scheduler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
@@ -112,3 +113,9 @@ def tagged_ask(
     msg["Delivered-To"] = delivered_to
     msg.set_content("Could you introduce me to someone who prices B2B software?\n")
     return bytes(msg)
+
+
+def message_id_of(raw: bytes) -> str:
+    """The Message-ID of a mail made here, without angle brackets."""
+    found = email.message_from_bytes(raw)["Message-ID"]
+    return str(found).strip().strip("<>")

@@ -36,7 +36,7 @@ from mailmentor.parsing.message import (
     derived_message_id,
     parse_message,
 )
-from mailmentor.reminders import HELP_TEXT, ReminderContext, build_reply
+from mailmentor.reminders import ReminderContext, answers, build_reply
 from mailmentor.service.outcomes import (
     Advised,
     Answered,
@@ -52,7 +52,7 @@ from mailmentor.service.outcomes import (
     Outcome,
     Skipped,
 )
-from mailmentor.service.writer import LoopWriter, reply_job, send_soon
+from mailmentor.service.writer import LoopWriter, planned, reply_job, send_soon
 from mailmentor.store import Store
 from mailmentor.store.changes import Changeset, Indexed, Job, LoopChange, PersonChange
 from mailmentor.store.loops import clean_message_id
@@ -108,6 +108,7 @@ class Intake:
         send_now: Callable[[str], None],
         owner: str,
         parse: Callable[[bytes], ParsedMessage] = parse_message,
+        confirm: bool = True,
     ) -> None:
         self.store = store
         self._parse = parse  # `ParsePool.parse` where batches are parsed ahead
@@ -119,6 +120,8 @@ class Intake:
         self.context = context
         self._send_now = send_now
         self.owner = owner
+        #: Confirm applied commands (CONFIRM_COMMANDS); refusals and help are always answered.
+        self.confirm = confirm
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -411,6 +414,7 @@ class _Decision:
         return Advised(changed.id, changed.stage)
 
     def _command(self, kind: intake.CommandMail) -> list[Effect]:
+        """Every command of the reply, in order, then one answer to all of them."""
         s, msg = self.s, self.msg
         if not verify_token(s.secret, kind.loop_id, kind.token):
             return [Skipped(f"invalid token for loop {kind.loop_id}")]
@@ -420,26 +424,33 @@ class _Decision:
         commands = parse_commands(msg.reply_text)
         if not commands:
             return [Skipped("empty reply")]
-        acting = [c for c in commands if c.name not in (CommandName.HELP, CommandName.UNKNOWN)]
-        if not acting:  # only help, or nothing understood: one answer
-            command = commands[0]
-            if command.name is CommandName.HELP:
-                text, effect = HELP_TEXT, Answered(loop.id)
-            else:
-                text = f'mailmentor did not understand "{command.argument}".\n\n{HELP_TEXT}'
-                effect = Answered(loop.id, command.argument or "")
-            self._reply(loop, text)
-            self.work.put(loop, ())  # marks the message applied: answered once
-            return [effect]
+        results: list[answers.CommandResult] = []
         effects: list[Effect] = []
-        for command in acting:  # one per line, in order ("done - …", then "snooze 2w")
+        for command in commands:  # one per line, in order ("done - …", then "snooze 2w")
+            if command.name is CommandName.HELP:
+                results.append(answers.HelpAsked())
+                effects.append(Answered(loop.id))
+                continue
+            if command.name is CommandName.UNKNOWN:
+                results.append(answers.NotUnderstood(command.argument or ""))
+                effects.append(Answered(loop.id, command.argument or ""))
+                continue
             try:
-                loop = intake.apply_command(loop, command, self.now, s.timezone, msg.message_id)
+                changed = intake.apply_command(loop, command, self.now, s.timezone, msg.message_id)
             except (stages.TransitionError, DurationError) as exc:
+                bad_time = isinstance(exc, DurationError)
+                results.append(answers.Refused(command, loop, str(exc), bad_duration=bad_time))
                 effects.append(CommandRefused(loop.id, str(command.name), str(exc)))
                 continue
+            loop = changed
+            results.append(answers.Applied(command, loop))
             effects.append(CommandApplied(loop.id, str(command.name), loop.stage))
-        self.work.put(loop, ())
+        text = answers.answer_text(
+            results, planned(loop, s.writer.rules()), s.timezone, confirm=s.confirm
+        )
+        if text is not None:
+            self._reply(loop, text)
+        self.work.put(loop, ())  # marks the message applied: answered once, never twice
         return effects
 
     def existing_by_id(self, loop_id: str) -> Loop | None:

@@ -1,0 +1,173 @@
+"""The one short answer to a reply of commands: what each command did, or why it did not and
+what would work, then where the loop stands and what comes next.
+
+Pure words from typed results; the intake decides what happened, this says it. One answer per
+incoming message, whatever it held (several commands, help, a line not understood).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from mailmentor.model import ActionKind, Loop, Stage
+from mailmentor.parsing.commands import Command, CommandName
+from mailmentor.reminders.wording import HELP_TEXT, aware
+
+
+@dataclass(frozen=True)
+class Applied:
+    command: Command
+    loop: Loop  # after the command
+
+
+@dataclass(frozen=True)
+class Refused:
+    command: Command
+    loop: Loop  # as it stood; unchanged by the command
+    reason: str  # for the log
+    bad_duration: bool = False  # snooze with a time that could not be read (or not ahead)
+
+
+@dataclass(frozen=True)
+class NotUnderstood:
+    text: str
+
+
+@dataclass(frozen=True)
+class HelpAsked:
+    pass
+
+
+CommandResult = Applied | Refused | NotUnderstood | HelpAsked
+
+#: The command that moves a loop on from each working stage.
+_NEXT_COMMAND = {
+    Stage.ASKED: "advised",
+    Stage.ADVISED: "done",
+    Stage.ACTED: "reported",
+    Stage.REPORTED: "gave back",
+    Stage.GAVE_BACK: "gave back",
+}
+_SNOOZE_EXAMPLES = "“snooze 2w”, “snooze 10 days” or “snooze until friday”"
+
+
+def when(moment: datetime, zone: ZoneInfo) -> str:
+    """'Tue 15 Dec, 09:00 EST' in the user's time zone."""
+    local = aware(moment).astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M %Z}".rstrip()
+
+
+def _name(loop: Loop) -> str:
+    return loop.mentor.name or loop.mentor.address
+
+
+def _working(loop: Loop) -> Stage:
+    if loop.stage is Stage.SNOOZED and loop.snoozed_from is not None:
+        return loop.snoozed_from
+    return loop.stage
+
+
+def stands(loop: Loop, zone: ZoneInfo) -> str:
+    """Where the loop stands, in words: 'acted on (report back to Ada next)'."""
+    name = _name(loop)
+    stage = loop.stage
+    if stage is Stage.SNOOZED:
+        back = _working(loop)
+        if loop.snoozed_until is None:
+            return f"paused at {back}, until you reply (“reopen” resumes it)"
+        return f"snoozed until {when(loop.snoozed_until, zone)}, then back to {back}"
+    return {
+        Stage.ASKED: f"waiting for {name}'s answer",
+        Stage.ADVISED: "advice received: act on it next",
+        Stage.ACTED: f"acted on: tell {name} how it went next",
+        Stage.REPORTED: f"reported back: give something back to {name} when you can",
+        Stage.GAVE_BACK: f"at gave back: keep in touch with {name}",
+        Stage.CLOSED: "closed: every step is done",
+        Stage.DROPPED: "stopped: no more reminders (“reopen” keeps it after all)",
+    }[stage]
+
+
+def next_step(loop: Loop, zone: ZoneInfo) -> str:
+    """What the scheduler will do next for ``loop`` (its planned action), in one sentence."""
+    action = loop.next_action
+    if not loop.stage.is_open:
+        return "Nothing more will be sent about it."
+    if action is None:
+        return "No reminder is planned for it."
+    at = when(action.due_at, zone)
+    if action.kind is ActionKind.WAKE:
+        return f"It wakes on {at}, with a reminder."
+    if action.kind is ActionKind.GIVE_UP:
+        return f"If nothing happens, it will be let go on {at}."
+    if action.kind is ActionKind.STILL_RELEVANT:
+        return f"On {at} I will ask whether it still matters."
+    return f"Next reminder: {at}."
+
+
+def _applied_line(result: Applied, zone: ZoneInfo) -> str:
+    command, loop, name = result.command, result.loop, _name(result.loop)
+    said = f" (noted: “{command.argument}”)" if command.argument else ""
+    match command.name:
+        case CommandName.ACTED:
+            return f"Done: you acted on {name}'s advice{said}."
+        case CommandName.ADVISED:
+            return f"Done: {name} has answered{said}."
+        case CommandName.REPORTED:
+            return f"Done: you reported back to {name}{said}."
+        case CommandName.GAVE_BACK:
+            return f"Done: you gave something back to {name}{said}."
+        case CommandName.SNOOZE:
+            until = loop.snoozed_until
+            return f"Snoozed until {when(until, zone)}." if until else "Snoozed."
+        case CommandName.STOP:
+            return f"Stopped{said}."
+        case CommandName.REOPEN:
+            return f"Reopened: back at {loop.stage}."
+        case _:
+            return f"Noted on the loop: “{command.argument}”."
+
+
+def _refused_line(result: Refused) -> str:
+    command, loop = result.command, result.loop
+    typed = str(command.name).replace("_", " ")
+    if result.bad_duration:
+        what = f"“{command.argument}”" if command.argument else "no time"
+        return (
+            f"“snooze {command.argument}” was not applied: {what} is not a time ahead I can "
+            f"read. Try {_SNOOZE_EXAMPLES}."
+        ).replace("“snooze ”", "“snooze”")
+    if not loop.stage.is_open:
+        fix = "reply “reopen” first" if loop.stage is Stage.DROPPED else "nothing more to do"
+        return f"“{typed}” was not applied: this loop is {loop.stage} ({fix})."
+    hint = _NEXT_COMMAND.get(_working(loop))
+    try_ = f" Reply “{hint}” when that is true." if hint else ""
+    return f"“{typed}” was not applied: this loop is already {_working(loop)}.{try_}"
+
+
+def answer_text(
+    results: Sequence[CommandResult], loop: Loop, zone: ZoneInfo, confirm: bool = True
+) -> str | None:
+    """The answer to one reply, or None when nothing needs saying (everything applied and
+    ``confirm`` is off). ``loop`` is the loop after every command, its next action planned."""
+    lines: list[str] = []
+    helped = any(isinstance(r, HelpAsked) for r in results)
+    needed = helped or confirm
+    for result in results:
+        if isinstance(result, Applied):
+            lines.append(_applied_line(result, zone))
+        elif isinstance(result, Refused):
+            lines.append(_refused_line(result))
+            needed = True
+        elif isinstance(result, NotUnderstood):
+            lines.append(f"I did not understand “{result.text}”.")
+            helped = needed = True
+    if not needed:
+        return None
+    if any(isinstance(r, Applied | Refused) for r in results):
+        lines.append(f"The loop is {stands(loop, zone)}. {next_step(loop, zone)}")
+    if helped:
+        lines.append(("Commands, one per line:\n" if lines else "") + HELP_TEXT)
+    return "\n\n".join(lines)
