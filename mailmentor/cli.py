@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 
@@ -30,7 +31,7 @@ from mailmentor.clock import SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis, running_url
 from mailmentor.errors import ConfigError, MailmentorError, RulesError, StoreBusy, StoreError
 from mailmentor.model import Loop
-from mailmentor.rules import default_rules_dir, load_rules
+from mailmentor.rules import Rules, default_rules_dir, load_rules
 from mailmentor.rules.loader import load_rules_file
 from mailmentor.sandbox import require_demo_servers
 from mailmentor.schedule import plan_horizon
@@ -529,6 +530,16 @@ def loop_summary(loop: Loop) -> dict[str, object]:
     }
 
 
+def user_zone(settings: Settings, rules: Rules | None = None) -> ZoneInfo:
+    """The one time zone (`Rules.zone_or`); rule files that do not load leave TIMEZONE."""
+    if rules is None:
+        try:
+            rules = load_rules(settings.rules_dir or default_rules_dir())
+        except RulesError:
+            return settings.tz
+    return rules.zone_or(settings.tz)
+
+
 def all_loops(store: Store, *, ended: bool) -> list[Loop]:
     """Open loops (and with ``ended`` the closed and dropped ones too), oldest first."""
     loops = list(store.loops.open_loops())
@@ -552,7 +563,7 @@ def list_loops(settings: Settings, *, as_json: bool, include_ended: bool) -> int
     table.add_column("stage", no_wrap=True)
     for column in ("mentor", "subject", "next reminder"):
         table.add_column(column)
-    tz = settings.tz
+    tz = user_zone(settings)
     for lp in loops:
         due = (
             lp.next_reminder_at.astimezone(tz).strftime("%a %d %b %H:%M")
@@ -573,7 +584,7 @@ def show_loop(settings: Settings, loop_id: str, *, as_json: bool) -> int:
     if as_json:
         print(loop.model_dump_json(indent=2, exclude={"rev"}))
         return 0
-    tz = settings.tz
+    tz = user_zone(settings)
     print(f"loop {loop.id}  [{loop.kind}]  {loop.stage}")
     print(f"  mentor:  {loop.mentor}")
     print(f"  subject: {loop.subject}")
@@ -692,7 +703,7 @@ def show_plan(settings: Settings, *, days: int, rules_dir: Path | None) -> int:
     rules = load_rules(rules_dir or settings.rules_dir or default_rules_dir())
     now = SystemClock().now()
     until = now + timedelta(days=days)
-    tz = settings.tz
+    tz = user_zone(settings, rules)
     with open_store(settings) as store:
         loops = all_loops(store, ended=False)
     count = 0
@@ -771,7 +782,7 @@ def show_digest(settings: Settings) -> int:
         service_address=settings.service_address or DEMO_SERVICE,
         user_address=next(iter(settings.user_addresses), DEMO_USER),
         secret=b"",  # only the Message-ID needs it, and nothing is sent
-        timezone=settings.tz,
+        timezone=user_zone(settings),
         now=now,
         templates_dir=rules_dir / TEMPLATES_DIRNAME,
     )

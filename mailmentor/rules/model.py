@@ -245,6 +245,12 @@ class Rules(BaseModel):
         except (ZoneInfoNotFoundError, ValueError, OSError):
             return ZoneInfo("UTC")
 
+    def zone_or(self, fallback: ZoneInfo) -> ZoneInfo:
+        """The one time zone of everything (quiet hours, business days, the digest, snooze,
+        schedules in addresses, dates in mails, ``plan``): a rule file's when one sets it, else
+        ``fallback``, the TIMEZONE setting."""
+        return self.zone if self.timezone else fallback
+
     def for_loop(self, loop: Loop) -> RuleSet | None:
         """The rule set for a loop: the last matching one (file-name order, then position)."""
         for rule_set in reversed(self.rule_sets):

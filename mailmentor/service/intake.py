@@ -123,6 +123,10 @@ class Intake:
         #: Confirm applied commands (CONFIRM_COMMANDS); refusals and help are always answered.
         self.confirm = confirm
 
+    def zone(self) -> ZoneInfo:
+        """The user's time zone: the rule files' when one sets it, else TIMEZONE."""
+        return self.writer.rules().zone_or(self.timezone)
+
     # -- entry points ---------------------------------------------------------------------------
 
     def handle_raw(self, uid: int, raw: bytes) -> Outcome:
@@ -337,7 +341,7 @@ class _Decision:
 
     def _outgoing(self, kind: intake.OutgoingMail) -> list[Effect]:
         msg, now = self.msg, self.now
-        how = intake.handover(msg, self.s.identity, now, self.s.timezone)
+        how = intake.handover(msg, self.s.identity, now, self.s.zone())
         for note in how.notes:
             log.warning("message <%s>: %s", msg.message_id, note)
         if how.kind is Kind.GIVE:
@@ -424,6 +428,8 @@ class _Decision:
         commands = parse_commands(msg.reply_text)
         if not commands:
             return [Skipped("empty reply")]
+        rules = s.writer.rules()
+        zone = rules.zone_or(s.timezone)
         results: list[answers.CommandResult] = []
         effects: list[Effect] = []
         for command in commands:  # one per line, in order ("done - …", then "snooze 2w")
@@ -436,7 +442,7 @@ class _Decision:
                 effects.append(Answered(loop.id, command.argument or ""))
                 continue
             try:
-                changed = intake.apply_command(loop, command, self.now, s.timezone, msg.message_id)
+                changed = intake.apply_command(loop, command, self.now, zone, msg.message_id)
             except (stages.TransitionError, DurationError) as exc:
                 bad_time = isinstance(exc, DurationError)
                 results.append(answers.Refused(command, loop, str(exc), bad_duration=bad_time))
@@ -445,9 +451,7 @@ class _Decision:
             loop = changed
             results.append(answers.Applied(command, loop))
             effects.append(CommandApplied(loop.id, str(command.name), loop.stage))
-        text = answers.answer_text(
-            results, planned(loop, s.writer.rules()), s.timezone, confirm=s.confirm
-        )
+        text = answers.answer_text(results, planned(loop, rules), zone, confirm=s.confirm)
         if text is not None:
             self._reply(loop, text)
         self.work.put(loop, ())  # marks the message applied: answered once, never twice

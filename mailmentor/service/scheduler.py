@@ -138,8 +138,7 @@ class Scheduler:
         self.fence: Fence | None = None
 
     def zone(self, rules: Rules) -> ZoneInfo:
-        """The rules' time zone when they set one, else the TIMEZONE setting."""
-        return rules.zone if rules.timezone else self.timezone
+        return rules.zone_or(self.timezone)
 
     # -- due loops ------------------------------------------------------------------------------
 

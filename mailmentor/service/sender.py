@@ -430,7 +430,7 @@ class Sender:
             service_address=self.identity.service_address,
             user_address=self.user_address,
             secret=self.secret,
-            timezone=self.timezone,
+            timezone=self.rules().zone_or(self.timezone),
             now=self.clock.now(),
             templates_dir=self.templates_dir,
         )
