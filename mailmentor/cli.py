@@ -28,13 +28,14 @@ import redis
 from mailmentor import __version__
 from mailmentor.app import connect_store, imap_account, smtp_account
 from mailmentor.clock import SystemClock
+from mailmentor.delivery import week_start
 from mailmentor.embedded_redis import EmbeddedRedis, running_url
 from mailmentor.errors import ConfigError, MailmentorError, RulesError, StoreBusy, StoreError
+from mailmentor.forecast import forecast
 from mailmentor.model import Loop
 from mailmentor.rules import Rules, default_rules_dir, load_rules
 from mailmentor.rules.loader import load_rules_file
 from mailmentor.sandbox import require_demo_servers
-from mailmentor.schedule import plan_horizon
 from mailmentor.service.outcomes import Handled, Outcome
 from mailmentor.settings import ENV_PREFIX, Settings, load_settings
 from mailmentor.store import Store
@@ -169,7 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
         "for the open loops under the rule files (or those of --rules DIR, to try edits "
         "before installing them).",
     )
-    plan.add_argument("--days", type=int, default=30, help="how far ahead (default 30)")
+    plan.add_argument(
+        "--days",
+        type=plan_days,
+        default=30,
+        help=f"how far ahead, 1 to {MAX_PLAN_DAYS} (default 30)",
+    )
     plan.add_argument("--rules", type=Path, metavar="DIR", help="use these rule files instead")
 
     sub.add_parser(
@@ -530,6 +536,21 @@ def loop_summary(loop: Loop) -> dict[str, object]:
     }
 
 
+#: `plan --days` looks at most this far ahead.
+MAX_PLAN_DAYS = 3650
+
+
+def plan_days(text: str) -> int:
+    """``--days``: a whole number of days ahead, at least 1."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if not 1 <= days <= MAX_PLAN_DAYS:
+        raise argparse.ArgumentTypeError(f"{days} is not from 1 to {MAX_PLAN_DAYS} days")
+    return days
+
+
 def user_zone(settings: Settings, rules: Rules | None = None) -> ZoneInfo:
     """The one time zone (`Rules.zone_or`); rule files that do not load leave TIMEZONE."""
     if rules is None:
@@ -700,25 +721,30 @@ def rules_check(directory: Path | None) -> int:
 
 
 def show_plan(settings: Settings, *, days: int, rules_dir: Path | None) -> int:
+    """What the scheduler will send, from the same decisions, budget and quiet hours it uses
+    (`forecast`), in time order; give-ups are counted apart from reminders."""
     rules = load_rules(rules_dir or settings.rules_dir or default_rules_dir())
     now = SystemClock().now()
-    until = now + timedelta(days=days)
     tz = user_zone(settings, rules)
     with open_store(settings) as store:
         loops = all_loops(store, ended=False)
-    count = 0
-    for loop in loops:
-        for action in plan_horizon(loop, rules, until):
-            when = max(action.due_at, now).astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
-            print(
-                f"{when}  {loop.id}  {action.stage:<9} {action.kind:<8} {action.rule:<18} "
-                f"{loop.mentor.short_name}: {loop.subject}"
-            )
-            count += 1
-    print(
-        f"{plural(count, 'reminder')} in the next {plural(days, 'day')} for "
-        f"{plural(len(loops), 'open loop')}"
+        due = store.due.due_times([lp.id for lp in loops])
+        counted = store.weekly.reminders_in_week(week_start(now, tz))
+    expected = forecast(
+        loops, rules, tz, now, now + timedelta(days=days), due=due, counted_this_week=counted
     )
+    for item in expected:
+        when = item.at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
+        held = f"  (held by {item.held_by})" if item.held_by else ""
+        print(
+            f"{when}  {item.loop.id}  {item.action.stage:<9} {item.action.kind:<8} "
+            f"{item.action.rule:<18} {item.loop.mentor.short_name}: {item.loop.subject}{held}"
+        )
+    give_ups = sum(item.is_give_up for item in expected)
+    counts = plural(len(expected) - give_ups, "reminder")
+    if give_ups:
+        counts += f" and {plural(give_ups, 'give-up')}"
+    print(f"{counts} in the next {plural(days, 'day')} for {plural(len(loops), 'open loop')}")
     return 0
 
 

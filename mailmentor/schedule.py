@@ -12,10 +12,6 @@ from datetime import datetime
 
 from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
 from mailmentor.rules.model import Rules
-from mailmentor.stages import apply_due_action
-
-#: plan_horizon never simulates more steps than this, whatever the rules say.
-MAX_HORIZON_STEPS = 1000
 
 
 def plan_next(loop: Loop, rules: Rules) -> PlannedAction | None:
@@ -91,19 +87,7 @@ def _woke_since(loop: Loop, entered: datetime) -> bool:
     return loop.woke_at is not None and loop.woke_at >= entered
 
 
-def plan_horizon(loop: Loop, rules: Rules, until: datetime) -> list[PlannedAction]:
-    """Every action due up to ``until`` if each happened on time and the user did nothing.
-
-    For ``mailmentor plan``. Each action is applied with the same transition delivery uses
-    (`stages.apply_due_action`), so the plan is what would really be sent: a wake-up counts as
-    a nudge, three ignored reminders bring one "still relevant?" and a pause, a give-up ends it.
-    """
-    actions: list[PlannedAction] = []
-    current = loop
-    for _ in range(MAX_HORIZON_STEPS):
-        action = plan_next(current, rules)
-        if action is None or action.due_at > until:
-            break
-        actions.append(action)
-        current = apply_due_action(current, action, action.due_at)
-    return actions
+def planned(loop: Loop, rules: Rules) -> Loop:
+    """``loop`` with its next action as the rules have it now."""
+    action = plan_next(loop, rules)
+    return loop if action == loop.next_action else loop.model_copy(update={"next_action": action})

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from mailmentor.forecast import forecast
 from mailmentor.model import ActionKind, Kind, Loop, Person, PlannedAction, Stage
 from mailmentor.rules import Rules, RuleSet, StageRule, default_rules_dir, load_rules
-from mailmentor.schedule import plan_horizon, plan_next
+from mailmentor.schedule import plan_next, planned
 from mailmentor.stages import apply_due_action
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -132,6 +134,11 @@ def test_same_loop_same_key() -> None:
     first, second = plan_next(loop(), RULES), plan_next(loop(), RULES)
     assert first is not None and second is not None
     assert first.key == second.key
+
+
+def plan_horizon(start: Loop, rules: Rules, until: datetime) -> list[PlannedAction]:
+    """One loop's forecast with no quiet hours or budget in the way: its actions in order."""
+    return [e.action for e in forecast([planned(start, rules)], rules, ZoneInfo("UTC"), T0, until)]
 
 
 def test_horizon_simulates_nudges_then_give_up() -> None:

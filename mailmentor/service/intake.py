@@ -37,6 +37,7 @@ from mailmentor.parsing.message import (
     parse_message,
 )
 from mailmentor.reminders import ReminderContext, answers, build_reply
+from mailmentor.schedule import planned
 from mailmentor.service.outcomes import (
     Advised,
     Answered,
@@ -52,7 +53,7 @@ from mailmentor.service.outcomes import (
     Outcome,
     Skipped,
 )
-from mailmentor.service.writer import LoopWriter, planned, reply_job, send_soon
+from mailmentor.service.writer import LoopWriter, reply_job, send_soon
 from mailmentor.store import Store
 from mailmentor.store.changes import Changeset, Indexed, Job, LoopChange, PersonChange
 from mailmentor.store.loops import clean_message_id

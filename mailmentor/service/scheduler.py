@@ -18,11 +18,22 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from mailmentor.clock import Clock
-from mailmentor.delivery import digest_slot, next_allowed, week_start, within_budget
+from mailmentor.delivery import digest_slot, next_allowed, week_start
+from mailmentor.forecast import (
+    Defer,
+    DueDecision,
+    Replan,
+    Send,
+    Unschedule,
+    budget_item,
+    decide_due,
+    rank_for_budget,
+)
 from mailmentor.liveness import provably_dead
-from mailmentor.model import ActionKind, Loop, PlannedAction
+from mailmentor.model import Loop
 from mailmentor.rules import Rules
-from mailmentor.service.writer import JOB_GRACE, planned
+from mailmentor.schedule import planned
+from mailmentor.service.writer import JOB_GRACE
 from mailmentor.store import Store
 from mailmentor.store.batch import Batch
 from mailmentor.store.changes import Job, LoopChange
@@ -45,60 +56,6 @@ class Dispatch(Protocol):
     def deliver_later(self, loop_id: str, action_key: str) -> None: ...
 
     def send_later(self, job_key: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Send:
-    loop: Loop
-    action: PlannedAction
-
-
-@dataclass(frozen=True)
-class Defer:
-    """Not now: quiet hours, a weekend, or the week's budget; due again at ``until``."""
-
-    loop: Loop
-    until: datetime
-
-
-@dataclass(frozen=True)
-class Replan:
-    """The rules changed since the loop was planned: its next action moves."""
-
-    loop: Loop
-    planned: Loop
-
-
-@dataclass(frozen=True)
-class Unschedule:
-    loop_id: str
-    loop: Loop | None
-
-
-DueDecision = Send | Defer | Replan | Unschedule
-
-
-def decide_due(
-    loop_id: str, loop: Loop | None, rules: Rules, now: datetime, tz: ZoneInfo
-) -> DueDecision:
-    """What a claimed loop needs now (pure)."""
-    if loop is None or not loop.stage.is_open:
-        return Unschedule(loop_id, loop)
-    fresh = planned(loop, rules)
-    if fresh.next_action != loop.next_action:
-        return Replan(loop, fresh)
-    action = loop.next_action
-    if action is None:
-        return Unschedule(loop_id, loop)
-    allowed = next_allowed(
-        max(action.due_at, now),
-        tz=tz,
-        quiet_hours=rules.quiet_hours,
-        business_days_only=rules.business_days_only,
-    )
-    if allowed > now:
-        return Defer(loop, allowed)
-    return Send(loop, action)
 
 
 @dataclass(frozen=True)
@@ -171,14 +128,11 @@ class Scheduler:
         # Most urgent first; admitted in that order against the week's budget in one atomic step
         # (two schedulers never both spend its last room). A reminder claimed again (its send
         # was retried, or its sender died) was counted when first admitted: it goes again.
-        by_id = {d.loop.id: d for d in sends if d.action.kind is ActionKind.REMIND}
-        ranked, _ = within_budget(
-            [(d.loop.id, d.action.due_at, d.loop.nudges) for d in by_id.values()], 0, None
-        )
+        ranked = rank_for_budget(sends)
         admitted = self.store.weekly.admit(
-            week, [_budget_item(by_id[i]) for i in ranked], rules.reminder_budget
+            week, [budget_item(s) for s in ranked], rules.reminder_budget
         )
-        wait = {i for i in ranked if _budget_item(by_id[i]) not in admitted}
+        wait = {s.loop.id for s in ranked if budget_item(s) not in admitted}
         if wait:
             log.info(
                 "weekly reminder budget (%s) reached: %d reminders wait",
@@ -334,11 +288,6 @@ class Scheduler:
             self.store.loops.change_ops(self._group(batch), change)
         skipped = self.store.loops.run_each(batch)
         return len(pending) - len(skipped)
-
-
-def _budget_item(send: Send) -> str:
-    """How the weekly budget names a reminder: each loop's action counts once."""
-    return f"{send.loop.id} {send.action.key}"
 
 
 def _sum(a: TickReport, b: TickReport) -> TickReport:

@@ -24,7 +24,7 @@ from mailmentor.intake import normalize_subject
 from mailmentor.model import Loop
 from mailmentor.people import PersonRecord
 from mailmentor.rules import Rules
-from mailmentor.schedule import plan_next
+from mailmentor.schedule import planned
 from mailmentor.service.outcomes import LoopStarted, Notice, StageChanged
 from mailmentor.store import Store
 from mailmentor.store.changes import Changeset, Committed, Job, LoopChange, PersonChange
@@ -139,9 +139,3 @@ def send_soon(send_now: Callable[[str], None], key: str) -> None:
         send_now(key)
     except Exception as exc:
         log.info("%s: not queued now (%s); the scheduler will send it", key, exc)
-
-
-def planned(loop: Loop, rules: Rules) -> Loop:
-    """``loop`` with its next action as the rules have it now."""
-    action = plan_next(loop, rules)
-    return loop if action == loop.next_action else loop.model_copy(update={"next_action": action})

@@ -76,6 +76,15 @@ class DueSet:
         value = self._r.zscore(bucket, loop_id)
         return None if value is None else from_score(value)
 
+    def due_times(self, loop_ids: list[str]) -> dict[str, datetime]:
+        """When each of these loops is due (a deferred one later than its action), in one
+        round trip; loops not in the due set are left out."""
+        pipe = self._r.pipeline(transaction=False)
+        for loop_id in loop_ids:
+            pipe.zscore(self._ns.due_bucket(loop_id)[0], loop_id)
+        values = pipe.execute() if loop_ids else []
+        return {i: from_score(v) for i, v in zip(loop_ids, values, strict=True) if v is not None}
+
     def next_due(self) -> datetime | None:
         """When the scheduler next has work, so it can sleep until then."""
         first = self._r.zrange(self._ns.key("due"), 0, 0, withscores=True)
