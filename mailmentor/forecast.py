@@ -168,8 +168,7 @@ def forecast(
             elif isinstance(decision, Replan):
                 _moved(current, when, decision.planned)
             else:
-                current.pop(decision.loop_id, None)
-                when.pop(decision.loop_id, None)
+                _forget(current, when, decision.loop_id)
     return expected
 
 
@@ -190,5 +189,9 @@ def _moved(current: dict[str, Loop], when: dict[str, datetime], loop: Loop) -> N
         current[loop.id] = loop
         when[loop.id] = loop.next_action.due_at
     else:
-        current.pop(loop.id, None)
-        when.pop(loop.id, None)
+        _forget(current, when, loop.id)
+
+
+def _forget(current: dict[str, Loop], when: dict[str, datetime], loop_id: str) -> None:
+    current.pop(loop_id, None)
+    when.pop(loop_id, None)

@@ -116,7 +116,7 @@ def running_harness(
     confirm_commands: bool = False,
 ) -> Iterator[Harness]:
     """``confirm_commands`` is off by default: these tests count reminders in the sink, and the
-    answers to commands have tests of their own (tests/service/test_command_answers.py)."""
+    answers to commands have tests of their own (tests/test_command_answers.py)."""
     rules_dir = None
     if rules is not None:
         rules_dir = tmp_path / "rules"

@@ -15,6 +15,7 @@ from mailmentor.model import Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
 from tests import mail_factory as mf
 from tests.harness import Harness, running_harness
+from tests.reminders._support import text_of
 from tests.waiting import wait_for
 
 
@@ -30,12 +31,6 @@ def h(
         redis_server, imap_server, smtp_sink, tmp_path, confirm_commands=True
     ) as h:
         yield h
-
-
-def _text(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    assert isinstance(body, EmailMessage)
-    return body.get_content()
 
 
 def _advised_reminder(h: Harness) -> EmailMessage:
@@ -61,7 +56,7 @@ def test_a_command_that_worked_is_confirmed_once_with_the_next_reminder(h: Harne
     reminder = _advised_reminder(h)
     reply = mf.reply_to_reminder(reminder, "Done - signed up for a course")
     [answer] = _answers_to(h, reply, 1)
-    text = _text(answer)
+    text = text_of(answer)
     assert "Done: you acted on Alan Kay's advice (noted: “signed up for a course”)." in text
     assert "tell Alan Kay how it went next" in text
     assert "Next reminder: " in text and "CET" in text  # Europe/Berlin, the harness's zone
@@ -74,7 +69,7 @@ def test_a_command_that_worked_is_confirmed_once_with_the_next_reminder(h: Harne
 def test_a_snooze_not_understood_says_why_and_what_would_work(h: Harness) -> None:
     reminder = _advised_reminder(h)
     [answer] = _answers_to(h, mf.reply_to_reminder(reminder, "snooze a fortnight"), 1)
-    text = _text(answer)
+    text = text_of(answer)
     assert "“snooze a fortnight” was not applied" in text
     assert "snooze 2w" in text
     assert "advice received: act on it next" in text, "what stands"
@@ -85,7 +80,7 @@ def test_a_move_backwards_is_refused_with_the_command_that_would_work(h: Harness
     reminder = _advised_reminder(h)
     _answers_to(h, mf.reply_to_reminder(reminder, "done"), 1)
     [answer] = _answers_to(h, mf.reply_to_reminder(reminder, "advised", mf.USER), 2)
-    text = _text(answer)
+    text = text_of(answer)
     assert "“advised” was not applied: this loop is already acted." in text
     assert "Reply “reported” when that is true." in text
 
@@ -94,7 +89,7 @@ def test_several_commands_in_one_reply_get_one_answer(h: Harness) -> None:
     reminder = _advised_reminder(h)
     reply = mf.reply_to_reminder(reminder, "Thanks! done - booked it\nsnooze 2 weeks please\nhelp")
     [answer] = _answers_to(h, reply, 1)
-    text = _text(answer)
+    text = text_of(answer)
     assert text.index("Done: you acted") < text.index("Snoozed until ") < text.index("snooze 3d")
     assert "It wakes on " in text
     assert h.only_loop().stage is Stage.SNOOZED
@@ -106,4 +101,4 @@ def test_automatic_mail_to_the_reply_address_is_never_answered(h: Harness) -> No
     h.deliver(auto)
     # The real reply after it is answered; the auto-reply before it was read and left alone.
     [answer] = _answers_to(h, mf.reply_to_reminder(reminder, "done"), 1)
-    assert "Done: you acted" in _text(answer)
+    assert "Done: you acted" in text_of(answer)

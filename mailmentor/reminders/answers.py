@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from mailmentor.model import ActionKind, Loop, Stage
 from mailmentor.parsing.commands import Command, CommandName
 from mailmentor.reminders.wording import HELP_TEXT, aware
+from mailmentor.stages import working_stage
 
 
 @dataclass(frozen=True)
@@ -64,18 +65,12 @@ def _name(loop: Loop) -> str:
     return loop.mentor.name or loop.mentor.address
 
 
-def _working(loop: Loop) -> Stage:
-    if loop.stage is Stage.SNOOZED and loop.snoozed_from is not None:
-        return loop.snoozed_from
-    return loop.stage
-
-
 def stands(loop: Loop, zone: ZoneInfo) -> str:
     """Where the loop stands, in words: 'acted on (report back to Ada next)'."""
     name = _name(loop)
     stage = loop.stage
     if stage is Stage.SNOOZED:
-        back = _working(loop)
+        back = working_stage(loop)
         if loop.snoozed_until is None:
             return f"paused at {back}, until you reply (“reopen” resumes it)"
         return f"snoozed until {when(loop.snoozed_until, zone)}, then back to {back}"
@@ -135,16 +130,17 @@ def _refused_line(result: Refused) -> str:
     typed = str(command.name).replace("_", " ")
     if result.bad_duration:
         what = f"“{command.argument}”" if command.argument else "no time"
+        said = f"snooze {command.argument}".strip()
         return (
-            f"“snooze {command.argument}” was not applied: {what} is not a time ahead I can "
-            f"read. Try {_SNOOZE_EXAMPLES}."
-        ).replace("“snooze ”", "“snooze”")
+            f"“{said}” was not applied: {what} is not a time ahead I can read. "
+            f"Try {_SNOOZE_EXAMPLES}."
+        )
     if not loop.stage.is_open:
         fix = "reply “reopen” first" if loop.stage is Stage.DROPPED else "nothing more to do"
         return f"“{typed}” was not applied: this loop is {loop.stage} ({fix})."
-    hint = _NEXT_COMMAND.get(_working(loop))
+    hint = _NEXT_COMMAND.get(working_stage(loop))
     try_ = f" Reply “{hint}” when that is true." if hint else ""
-    return f"“{typed}” was not applied: this loop is already {_working(loop)}.{try_}"
+    return f"“{typed}” was not applied: this loop is already {working_stage(loop)}.{try_}"
 
 
 def answer_text(
