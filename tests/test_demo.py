@@ -39,3 +39,4 @@ def test_demo_walks_a_loop_to_closed(
     assert positions == sorted(positions), out
     assert out.count("reminder sent →") >= 3, "a reminder for acting, reporting and giving back"
     assert "you reply to the reminder: 'done'" in out
+    assert "mailmentor answers: Done: you acted on Alan Mentor's advice." in out, "a confirmation"

@@ -61,6 +61,9 @@ class Demo:
         self.replies: queue.Queue[ReceivedMessage] = queue.Queue()
         self.account: ImapAccount | None = None
         self.stack: Stack | None = None
+        #: Message-IDs of the demo's own replies: mail answering one is mailmentor's answer to
+        #: a command, not a reminder to reply to.
+        self.mine: set[str] = set()
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:5.1f}s] {text}", flush=True)
@@ -74,6 +77,10 @@ class Demo:
 
     def on_mail(self, received: ReceivedMessage) -> None:
         msg = received.message
+        if str(msg.get("In-Reply-To", "")) in self.mine:
+            first = next((line for line in _text_of(msg).splitlines() if line.strip()), "")
+            self.say(f"mailmentor answers: {first}")
+            return
         self.say(f"reminder sent → {', '.join(received.rcpt_tos)}: {msg['Subject']}")
         self.replies.put(received)
 
@@ -153,7 +160,9 @@ class Demo:
         if answer is None:
             return
         self.say(f"you reply to the reminder: {answer!r}")
-        append_message(self.account, reply_to(reminder.message, answer))
+        message_id = make_msgid(domain="you.example")
+        self.mine.add(message_id)
+        append_message(self.account, reply_to(reminder.message, answer, message_id))
 
 
 def ask(message_id: str) -> bytes:
@@ -190,13 +199,13 @@ def forward_of_answer(ask_id: str) -> bytes:
     return bytes(msg)
 
 
-def reply_to(reminder: EmailMessage, command: str) -> bytes:
+def reply_to(reminder: EmailMessage, command: str, message_id: str) -> bytes:
     msg = EmailMessage()
     msg["From"] = f"You <{DEMO_USER}>"
     msg["To"] = str(reminder["Reply-To"])
     msg["Subject"] = f"Re: {reminder['Subject']}"
     msg["Date"] = format_datetime(SystemClock().now())
-    msg["Message-ID"] = make_msgid(domain="you.example")
+    msg["Message-ID"] = message_id
     msg["In-Reply-To"] = str(reminder["Message-ID"])
     msg["References"] = f"{reminder.get('References', '')} {reminder['Message-ID']}".strip()
     quoted = "\n".join(f"> {line}" for line in _text_of(reminder).splitlines())
