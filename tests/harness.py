@@ -77,6 +77,16 @@ class Harness:
     def next_reminder(self, count: int) -> EmailMessage:
         return self.sink.wait_for(count, timeout=15)[count - 1].message
 
+    def advised_with_reminder(self, forward: bytes) -> tuple[Loop, EmailMessage]:
+        """The shipped cadence's first stretch: the ask, the mentor's advice (``forward``), two
+        days, and the reminder to act on it (the first mail in the sink)."""
+        self.deliver(mf.ask())
+        self.only_loop()
+        self.deliver(forward)
+        loop = self.wait_stage(Stage.ADVISED)
+        self.pass_days(2.1)
+        return loop, self.next_reminder(1)
+
     def wait_recorded(self, loop_id: str, nudges: int) -> None:
         """The send actor records a reminder after SMTP accepted it; wait before moving time."""
         wait_for(

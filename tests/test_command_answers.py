@@ -34,12 +34,7 @@ def h(
 
 
 def _advised_reminder(h: Harness) -> EmailMessage:
-    h.deliver(mf.ask())
-    h.only_loop()
-    h.deliver(mf.gmail_forward())
-    h.wait_stage(Stage.ADVISED)
-    h.pass_days(2.1)
-    return h.next_reminder(1)
+    return h.advised_with_reminder(mf.gmail_forward())[1]
 
 
 def _answers_to(h: Harness, raw: bytes, mails_before: int) -> list[EmailMessage]:

@@ -107,13 +107,9 @@ def test_bcc_forward_remind_and_reply_close_the_loop(compat_harness: Harness) ->
 
 
 def _advised_with_reminder(h: Harness) -> tuple[Loop, EmailMessage]:
-    h.deliver(mf.ask())
-    h.only_loop()
-    h.deliver(mf.rfc822_forward("<ask-1@client.example>"))
-    loop = h.wait_stage(Stage.ADVISED)
+    loop, reminder = h.advised_with_reminder(mf.rfc822_forward("<ask-1@client.example>"))
     assert "Raise prices" in loop.advice_excerpt
-    h.pass_days(2.1)
-    return loop, h.next_reminder(1)
+    return loop, reminder
 
 
 def test_snooze_then_wake_with_a_reminder(harness: Harness) -> None:
