@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from mailmentor.delivery import next_allowed, week_start, within_budget
@@ -85,6 +85,13 @@ def counts_against_budget(action: PlannedAction) -> bool:
     return action.kind is ActionKind.REMIND
 
 
+def next_week(week: datetime, tz: tzinfo) -> datetime:
+    """When the budget of the week after ``week`` opens: the next Monday 00:00 local, which is
+    not always 7 × 24 h later (a week with a DST change in it is an hour longer or shorter;
+    7 × 24 h after a Monday would then be Sunday 23:00, still in the spent week)."""
+    return week_start(week + timedelta(days=7, hours=12), tz)
+
+
 def rank_for_budget(sends: Iterable[Send]) -> list[Send]:
     """The reminders among ``sends``, most urgent first (the order the budget admits them)."""
     by_id = {s.loop.id: s for s in sends if counts_against_budget(s.action)}
@@ -138,10 +145,13 @@ def forecast(
     counted: dict[datetime, set[str]] = {}
     spent = {week_start(now, tz): counted_this_week}
     expected: list[Expected] = []
+    at = now
     for _ in range(MAX_PASSES):
         if not when:
             break
-        at = max(min(when.values()), now)
+        # Never back in time: an action due before the last pass (a give-up that fell due
+        # while a late reminder waited) goes at the next pass, as the scheduler claims it.
+        at = max(min(when.values()), at)
         if at > until:
             break
         claimed = sorted(i for i, t in when.items() if t <= at)
@@ -157,7 +167,7 @@ def forecast(
             if isinstance(decision, Send):
                 loop = decision.loop
                 if counts_against_budget(decision.action) and loop.id not in admitted:
-                    when[loop.id] = week + timedelta(days=7)
+                    when[loop.id] = next_week(week, tz)
                     held[loop.id] = "weekly budget"
                     continue
                 expected.append(Expected(at, loop, decision.action, held.pop(loop.id, "")))

@@ -27,6 +27,7 @@ from mailmentor.forecast import (
     Unschedule,
     budget_item,
     decide_due,
+    next_week,
     rank_for_budget,
 )
 from mailmentor.liveness import provably_dead
@@ -142,7 +143,7 @@ class Scheduler:
         batch = Batch("each")
         for decision in decisions:
             if isinstance(decision, Send) and decision.loop.id in wait:
-                decision = Defer(decision.loop, week + timedelta(days=7))
+                decision = Defer(decision.loop, next_week(week, tz))
             self._write(batch, decision)
         if len(batch):
             self.store.loops.run_each(batch)
