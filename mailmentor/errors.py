@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailmentor.liveness import describe_owner
+
 
 class MailmentorError(Exception):
     """Base class for every error mailmentor raises on purpose."""
@@ -112,7 +114,7 @@ class SendBusy(SendError):
     def __init__(self, key: str, holder: str) -> None:
         self.key = key
         self.holder = holder
-        super().__init__(f"{key} is being sent by {holder}")
+        super().__init__(f"{key} is being sent by {describe_owner(holder)}")
 
 
 class StoreUnavailable(MailmentorError):

@@ -27,7 +27,13 @@ class ProcessId:
     boot: str  # the boot's id, shortened ("" where unknown)
 
     def __str__(self) -> str:
+        """As leases, claims and sending marks store it (parsed back by `parse`)."""
         return f"{self.host}:{self.pid}:{self.start}:{self.boot}"
+
+    @property
+    def readable(self) -> str:
+        """For people: ``pid 18540 on vm``."""
+        return f"pid {self.pid} on {self.host}"
 
     @classmethod
     def parse(cls, text: str) -> ProcessId | None:
@@ -82,3 +88,11 @@ def provably_dead(owner: str) -> bool:
         return True  # this machine has rebooted since
     current = start_time(process.pid)
     return current is None or current != process.start
+
+
+def describe_owner(owner: str) -> str:
+    """An owner as log lines should name it: ``pid 18540 on vm`` for ``vm:18540:…:…/3f2a``
+    (a fencing token before a ``|`` is left out too); anything else as it is. The stored
+    form stays what `ProcessId.parse` reads."""
+    process = ProcessId.parse(owner.rpartition("|")[2].split("/", 1)[0])
+    return process.readable if process is not None else owner

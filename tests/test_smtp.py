@@ -70,7 +70,7 @@ def test_reminder_arrives_with_headers_intact(smtp_sink: SmtpSink) -> None:
     got = received.message
     for name in ("Subject", "Message-ID", "In-Reply-To", "References", "Reply-To", "Date"):
         assert got[name] == sent[name], name
-    assert got["Subject"] == "Act on Zoë's advice: Preisgestaltung für das nächste Geschäftsjahr"
+    assert got["Subject"] == "[mailmentor] Zoë: Preisgestaltung für das nächste Geschäftsjahr"
     assert got["Auto-Submitted"] == "auto-generated"
     assert parse_reply_address(got["Reply-To"], SERVICE) is not None
     part = got.get_body(("plain",))

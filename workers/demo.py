@@ -77,11 +77,12 @@ class Demo:
 
     def on_mail(self, received: ReceivedMessage) -> None:
         msg = received.message
+        first = next((line for line in _text_of(msg).splitlines() if line.strip()), "")
         if str(msg.get("In-Reply-To", "")) in self.mine:
-            first = next((line for line in _text_of(msg).splitlines() if line.strip()), "")
             self.say(f"mailmentor answers: {first}")
             return
-        self.say(f"reminder sent → {', '.join(received.rcpt_tos)}: {msg['Subject']}")
+        # Every mail of a loop has the loop's subject; the first line says what to do now.
+        self.say(f"reminder sent → {', '.join(received.rcpt_tos)}: {first}")
         self.replies.put(received)
 
     def run(self) -> int:

@@ -63,9 +63,16 @@ class ImapAccount:
         return f"{self.user}@{self.host}:{self.port}/{self.folder}"
 
     @property
+    def where(self) -> str:
+        """Who logs in where, for people: ``ada@example.com on imap.example.com:993`` (the
+        user is often an address itself, so ``user@host`` would read as a third address)."""
+        return f"{self.user} on {self.host}:{self.port}"
+
+    @property
     def label(self) -> str:
-        """Short human-readable name for log lines."""
-        return f"{self.user}@{self.host}/{self.folder}"
+        """Short human-readable name for log lines: ``ada@example.com on imap.example.com:993
+        (INBOX)``. Only for people; `key` names the mailbox in the store."""
+        return f"{self.where} ({self.folder})"
 
 
 _APPENDUID = re.compile(rb"\[APPENDUID\s+\d+\s+(\d+)\]", re.I)
@@ -142,7 +149,7 @@ def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str) -> None:
 
 
 def _login(client: IMAPClient, account: ImapAccount) -> None:
-    who = f"{account.user}@{account.host}"
+    who = account.where
     if account.token is not None:
         _oauth2_login(client, account, who)
         return
@@ -201,7 +208,7 @@ def _select(client: IMAPClient, account: ImapAccount, *, readonly: bool = True) 
         raise MailboxError(f"lost IMAP server {account.host}:{account.port}: {exc}") from exc
     except (imaplib.IMAP4.error, IMAPClientError) as exc:
         raise FolderNotFound(
-            f"cannot open folder {account.folder!r} of {account.user}@{account.host}: {exc}"
+            f"cannot open folder {account.folder!r} of {account.where}: {exc}"
         ) from exc
     return reply
 
@@ -227,7 +234,7 @@ def append_message(
             response = client.append(target, raw, flags=tuple(flags))
         except IMAP_ERRORS as exc:
             raise MailboxError(
-                f"cannot append to folder {target!r} of {account.user}@{account.host}: {exc}"
+                f"cannot append to folder {target!r} of {account.where}: {exc}"
             ) from exc
     finally:
         logout(client)

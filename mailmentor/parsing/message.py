@@ -90,6 +90,9 @@ class ParsedMessage:
     forwarded: tuple[ForwardedMessage, ...]
     #: Raw Authentication-Results values, top first, for checking who verified the sender.
     authentication_results: tuple[str, ...] = ()
+    #: Addresses of a Bcc header some servers keep in the copy they deliver (and the user's
+    #: own Sent copy has): where a plus-address tag may be written and nowhere else.
+    bcc: tuple[str, ...] = ()
 
     def all_thread_ids(self) -> tuple[str, ...]:
         """References, then In-Reply-To, then the Message-ID: every id that can join a thread."""
@@ -726,6 +729,7 @@ class HeaderFields:
     in_reply_to: tuple[str, ...]
     references: tuple[str, ...]
     delivered_to: tuple[str, ...]
+    bcc: tuple[str, ...] = ()
 
 
 def header_fields(msg: Message) -> HeaderFields:
@@ -741,6 +745,7 @@ def header_fields(msg: Message) -> HeaderFields:
         in_reply_to=parse_id_list(raw_headers(msg, "in-reply-to")),
         references=parse_id_list(raw_headers(msg, "references")),
         delivered_to=_delivered_to(msg),
+        bcc=tuple(a.address for a in parse_addresses(raw_headers(msg, "bcc")) if a.address),
     )
 
 
@@ -767,6 +772,7 @@ def _record(
         automatic=automatic,
         forwarded=forwarded,
         authentication_results=auth,
+        bcc=head.bcc,
     )
 
 

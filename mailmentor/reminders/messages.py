@@ -45,6 +45,7 @@ from mailmentor.reminders.wording import (
     days_phrase,
     elapsed,
     human_span,
+    loop_subject,
     since_event,
     stage_commands,
     stage_copy,
@@ -192,12 +193,18 @@ def compose(
     return msg
 
 
+def subject_of(loop: Loop) -> str:
+    """The loop's one subject (`loop_subject`), the same in every mail about it."""
+    return loop_subject(short_name(loop), clean_subject(loop.subject))
+
+
 def _reminder_id(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> str:
     return reminder_message_id(loop.id, action.key, ctx.secret, domain(ctx.service_address))
 
 
 def build_reminder(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> EmailMessage:
-    """The reminder for ``action``: what to do next about ``loop``, threaded beside its thread.
+    """The reminder for ``action``: what to do next about ``loop`` (the body's first line),
+    under the loop's one subject, threaded beside its thread.
 
     A give-up action renders the give-up notice instead, a still-relevant action that question.
     """
@@ -208,6 +215,7 @@ def build_reminder(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> E
     name = short_name(loop)
     subject = clean_subject(loop.subject)
     copy = stage_copy(loop, action.stage, name, subject)
+    line = subject_of(loop)
     since = days_phrase(elapsed(loop.stage_entered_at, ctx.now))
     values = loop_values(loop, ctx, action.stage)
     values |= {
@@ -218,7 +226,7 @@ def build_reminder(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> E
         "ideas": copy.ideas,
         "commands": stage_commands(action.stage),
         "sequence": action.sequence,
-        "mail_subject": copy.subject,
+        "mail_subject": line,
     }
     names = _template_names(ctx, action.stage)
     check_chosen(ctx.templates_dir, ctx.template, names)
@@ -226,7 +234,7 @@ def build_reminder(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> E
         ctx,
         names,
         values,
-        subject=copy.subject,
+        subject=line,
         message_id=_reminder_id(loop, action, ctx),
         thread=thread_references(loop.message_ids),
         loop=loop,
@@ -236,17 +244,16 @@ def build_reminder(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> E
 def build_give_up_notice(loop: Loop, action: PlannedAction, ctx: ReminderContext) -> EmailMessage:
     """Tell the user a loop is being let go (no more reminders), and how to keep it."""
     name = short_name(loop)
-    subject = clean_subject(loop.subject)
     span = human_span(elapsed(loop.stage_entered_at, ctx.now))
     if action.stage is Stage.ASKED:
-        headline = f"No answer from {name} in {span}"
+        why = f"no answer from {name} in {span}"
     else:
-        headline = f"Nothing new with {name} in {span}"
-    line = f"Letting go: {subject} ({headline[0].lower()}{headline[1:]})"
+        why = f"nothing new with {name} in {span}"
+    line = subject_of(loop)
     values = loop_values(loop, ctx, action.stage) | {
-        "headline": headline,
+        "headline": f"Letting go: {why}",
         "paragraphs": [
-            f"{headline} — letting this one go; reply “reopen” to keep it.",
+            f"{why[0].upper()}{why[1:]} — letting this one go; reply “reopen” to keep it.",
             "No hard feelings: people get busy. The loop stays in your history.",
         ],
         "since": "",
@@ -274,8 +281,7 @@ def build_still_relevant(loop: Loop, action: PlannedAction, ctx: ReminderContext
     (done, snooze 2w, stop, reopen) reach the loop.
     """
     name = short_name(loop)
-    subject = clean_subject(loop.subject)
-    line = f"Still relevant? {name}: {subject}"
+    line = subject_of(loop)
     values = loop_values(loop, ctx, action.stage) | {
         "headline": f"Still relevant? Your loop with {name}",
         "ignored": max(ignored_reminders(loop), 1),
@@ -305,6 +311,8 @@ def build_reply(
 ) -> EmailMessage:
     """One short reply (``help``, unknown command), threaded to the user's mail via In-Reply-To.
     ``reply`` False: a notice of its own (no "Re:"), e.g. that the sign-in needs renewing.
+    With a ``loop``, the subject is the loop's one subject (`subject_of`), so the answer stays
+    in the loop's conversation with its reminders, whatever ``subject`` says.
 
     Its Message-ID is derived from the incoming one, so answering the same mail twice yields the
     same id; with a loop it is a reminder-style id, so a reply to it still names the loop.
@@ -321,12 +329,12 @@ def build_reply(
         thread = []
     if incoming:
         thread = [i for i in thread if i != incoming] + [incoming]
-    line = header_text(subject) or "mailmentor"
+    line = header_text(subject_of(loop) if loop is not None else subject) or "mailmentor"
     if reply and not REPLY_PREFIX.match(line):
         line = f"Re: {line}"
     text = clean_body(body_text, limit=20_000)
     values = {"paragraphs": [p for p in text.split("\n\n") if p.strip()]}
-    # Replies keep their subject: it threads them to the user's mail.
+    # Replies keep their subject (a loop's is the loop's): it threads them to the user's mail.
     return compose(
         replace(ctx, templates_dir=None),
         ["reply"],

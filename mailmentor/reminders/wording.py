@@ -1,4 +1,5 @@
-"""What our mails say: per-stage headlines, subjects and paragraphs, command lists, time spans.
+"""What our mails say: per-stage headlines and paragraphs, the loop's subject, command lists,
+time spans.
 
 Pure words from data; no templates, headers or clock here (``now`` is always passed in).
 """
@@ -69,12 +70,20 @@ def _possessive(name: str) -> str:
 # --- what each stage says ---------------------------------------------------------------------
 
 
+def loop_subject(name: str, subject: str) -> str:
+    """The one subject of every mail about a loop: its reminders in every stage, the give-up
+    notice, "still relevant?" and the answers to commands. Clients that thread by subject
+    (Gmail) so keep a loop in one conversation; what to do now is each mail's first line.
+    The mentor's name keeps apart the loops of one thread with several mentors."""
+    return f"[mailmentor] {name}: {subject}"
+
+
 @dataclass(frozen=True)
 class StageCopy:
-    """The words of one message, ready for the templates."""
+    """The words of one message, ready for the templates; ``headline`` is the call to action
+    that opens the body."""
 
     headline: str
-    subject: str
     paragraphs: list[str]
     since: str = ""
     commands: str = ""
@@ -117,17 +126,15 @@ _IDEAS = [
 
 
 def stage_copy(loop: Loop, stage: Stage, name: str, subject: str) -> StageCopy:
-    """The headline, subject and paragraphs of a reminder about ``loop`` in ``stage``."""
+    """The headline and paragraphs of a reminder about ``loop`` in ``stage``."""
     if loop.kind not in (Kind.ADVICE, Kind.INTRO):
         return StageCopy(
             headline=f"Check in with {name}",
-            subject=f"Check in with {name}: {subject}",
             paragraphs=[f"A good moment to check in with {name} about {subject}."],
         )
     if stage is Stage.ASKED:
         return StageCopy(
             headline=f"No answer yet from {name}",
-            subject=f"No answer yet from {name}: {subject}",
             paragraphs=[
                 f"If it still matters, a short, kind follow-up often helps: {name} may simply "
                 "have missed it. Or give it more time; people are busy.",
@@ -137,7 +144,6 @@ def stage_copy(loop: Loop, stage: Stage, name: str, subject: str) -> StageCopy:
     if stage is Stage.ADVISED:
         return StageCopy(
             headline=f"Act on {_possessive(name)} advice",
-            subject=f"Act on {_possessive(name)} advice: {subject}",
             paragraphs=[
                 "Pick one thing from the advice and try it, in your own way. "
                 "Reply “done” when you have acted on it.",
@@ -146,7 +152,6 @@ def stage_copy(loop: Loop, stage: Stage, name: str, subject: str) -> StageCopy:
     if stage is Stage.ACTED:
         return StageCopy(
             headline=f"Tell {name} how it went",
-            subject=f"Tell {name} how it went: {subject}",
             paragraphs=[
                 f"{name} will want to know what came of the advice. A few lines are enough; "
                 "here is a start you can copy:",
@@ -156,19 +161,16 @@ def stage_copy(loop: Loop, stage: Stage, name: str, subject: str) -> StageCopy:
     if stage is Stage.REPORTED:
         return StageCopy(
             headline=f"Give something back to {name}",
-            subject=f"Give something back to {name}: {subject}",
             paragraphs=["Advice is a gift; a small one back keeps the relationship alive. Ideas:"],
             ideas=list(_IDEAS),
         )
     if stage is Stage.GAVE_BACK:
         return StageCopy(
             headline=f"Keep in touch with {name}",
-            subject=f"Keep in touch with {name}: {subject}",
             paragraphs=[f"A while since you last gave something back to {name}. Ideas:"],
             ideas=list(_IDEAS),
         )
     return StageCopy(
         headline=f"About {subject}",
-        subject=f"Reminder: {subject} ({name})",
         paragraphs=[f"A reminder about your loop with {name}."],
     )

@@ -125,7 +125,7 @@ def test_login_error_names_user_and_hides_password(any_imap_server: ImapAccount)
         connect(bad, timeout=5)
     text = str(caught.value)
     assert "Wr0ng-S3cret!" not in text
-    assert f"{bad.user}@{bad.host}" in text
+    assert f"{bad.user} on {bad.host}:{bad.port}" in text
 
 
 def test_unreachable_server_is_a_mailbox_error_naming_host_and_port() -> None:

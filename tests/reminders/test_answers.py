@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailmentor.model import ActionKind, Stage
-from mailmentor.parsing.commands import Command, CommandName
+from mailmentor.parsing.commands import Command, CommandName, parse_command
 from mailmentor.reminders.answers import (
     Applied,
     HelpAsked,
@@ -55,6 +55,24 @@ def test_each_command_has_its_line(
     assert text is not None and expected in text
     if not stage.is_open:
         assert "Nothing more will be sent about it." in text
+
+
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        ("Done (signed up for the course)", "(noted: “signed up for the course”)"),
+        ("done - [booked it]", "(noted: “booked it”)"),
+        ("gave back ((a book))", "(noted: “a book”)"),
+        ("done - (a) the course and (b) the book", "(noted: “(a) the course and (b) the book”)"),
+    ],
+)
+def test_a_note_in_brackets_is_bracketed_once(reply: str, said: str) -> None:
+    command = parse_command(reply)
+    assert command is not None
+    loop = make_loop(stage=Stage.ACTED)
+    text = answer_text([Applied(command, loop)], loop, NY)
+    assert text is not None and said in text
+    assert "“(" not in text.replace(said, "") and "“[" not in text
 
 
 def test_a_snooze_says_until_when_and_the_wake_up() -> None:

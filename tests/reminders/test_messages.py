@@ -21,6 +21,7 @@ from mailmentor.reminders import (
     build_give_up_notice,
     build_reminder,
     build_reply,
+    build_still_relevant,
     clean_subject,
     days_phrase,
     header_text,
@@ -40,21 +41,55 @@ from tests.reminders._support import (
     text_of,
 )
 
+LOOP_SUBJECT = "[mailmentor] Alan: Pricing page"
+
 
 @pytest.mark.parametrize(
-    ("stage", "subject"),
+    ("stage", "first_line"),
     [
-        (Stage.ASKED, "No answer yet from Alan: Pricing page"),
-        (Stage.ADVISED, "Act on Alan's advice: Pricing page"),
-        (Stage.ACTED, "Tell Alan how it went: Pricing page"),
-        (Stage.REPORTED, "Give something back to Alan: Pricing page"),
-        (Stage.GAVE_BACK, "Keep in touch with Alan: Pricing page"),
-        (Stage.SNOOZED, "Reminder: Pricing page (Alan)"),
+        (Stage.ASKED, "No answer yet from Alan"),
+        (Stage.ADVISED, "Act on Alan's advice"),
+        (Stage.ACTED, "Tell Alan how it went"),
+        (Stage.REPORTED, "Give something back to Alan"),
+        (Stage.GAVE_BACK, "Keep in touch with Alan"),
+        (Stage.SNOOZED, "About Pricing page"),
     ],
 )
-def test_subject_per_stage(stage: Stage, subject: str) -> None:
+def test_one_subject_per_loop_and_the_call_to_action_first(stage: Stage, first_line: str) -> None:
+    """Gmail threads by subject: every stage's reminder keeps the loop's one subject, and says
+    what to do now in its first line."""
     message = reparse(build_reminder(make_loop(stage=stage), make_action(stage), make_ctx()))
-    assert message["Subject"] == subject
+    assert message["Subject"] == LOOP_SUBJECT
+    assert text_of(message).splitlines()[0] == first_line
+    html_line = first_line.replace("'", "&#39;")
+    assert f">{html_line}</h2>" in text_of(message, "html")
+
+
+def test_every_mail_of_a_loop_has_its_subject_and_thread() -> None:
+    loop = make_loop(message_ids=["ask1@example.com", "reply2@example.com"])
+    ctx = make_ctx()
+    mails = [
+        build_reminder(loop, make_action(Stage.ADVISED), ctx),
+        build_reminder(loop, make_action(Stage.ACTED, sequence=2), ctx),
+        build_give_up_notice(loop, make_action(kind=ActionKind.GIVE_UP), ctx),
+        build_still_relevant(loop, make_action(kind=ActionKind.STILL_RELEVANT), ctx),
+        build_reply("cmd1@example.com", "Re: whatever the user wrote", "Done.", ctx, loop),
+    ]
+    subjects = [reparse(mail)["Subject"] for mail in mails]
+    assert subjects == [LOOP_SUBJECT] * 4 + [f"Re: {LOOP_SUBJECT}"]
+    for mail in mails:
+        assert "<ask1@example.com>" in mail["References"]
+    first_lines = [text_of(reparse(mail)).splitlines()[0] for mail in mails[2:4]]
+    assert first_lines == [
+        "Letting go: nothing new with Alan in 3 days",
+        "Still relevant? Your loop with Alan",
+    ]
+
+
+def test_loops_of_one_thread_with_two_mentors_keep_apart() -> None:
+    grace = make_loop(mentor=Person(address="grace@example.com", name="Grace Hopper"))
+    message = reparse(build_reminder(grace, make_action(Stage.ADVISED), make_ctx()))
+    assert message["Subject"] == "[mailmentor] Grace: Pricing page"
 
 
 @pytest.mark.parametrize(
@@ -162,7 +197,7 @@ def test_cr_lf_in_subject_and_name_cannot_inject_headers() -> None:
     message = reparse(built)
     assert message["Bcc"] is None
     assert message["X-Evil"] is None
-    assert message["Subject"] == "Act on Alan's advice: Pricing Bcc: victim@example.com body"
+    assert message["Subject"] == "[mailmentor] Alan: Pricing Bcc: victim@example.com body"
     assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
 
 
@@ -173,9 +208,9 @@ def test_international_names_round_trip() -> None:
     )
     message = reparse(build_reminder(loop, make_action(Stage.ACTED), make_ctx()))
     assert message["Subject"] == (
-        "Tell Zoë how it went: "
-        "Überlegungen zur Preisgestaltung für das nächste Geschäftsjahr — Teil 2"
+        "[mailmentor] Zoë: Überlegungen zur Preisgestaltung für das nächste Geschäftsjahr — Teil 2"
     )
+    assert text_of(message).splitlines()[0] == "Tell Zoë how it went"
     assert message["From"].addresses[0].addr_spec == SERVICE
     assert [a.addr_spec for a in message["To"].addresses] == ["me@example.com"]
     assert "Zoë Müller-Lüdenscheidt <zoe@example.de>" in text_of(message)
@@ -258,7 +293,8 @@ def test_give_up_notice() -> None:
     message = reparse(build_give_up_notice(make_loop(), action, ctx))
     text = text_of(message)
     assert "No answer from Alan in 3 weeks — letting this one go; reply “reopen” to keep it" in text
-    assert "Letting go" in message["Subject"]
+    assert message["Subject"] == LOOP_SUBJECT, "the loop's one subject"
+    assert text.splitlines()[0] == "Letting go: no answer from Alan in 3 weeks"
     assert parse_reply_address(message["Reply-To"], SERVICE) is not None
     same = reparse(build_reminder(make_loop(), action, ctx))
     assert same["Message-ID"] == message["Message-ID"]
@@ -268,7 +304,8 @@ def test_give_up_notice() -> None:
 def test_other_kinds_get_a_generic_reminder() -> None:
     loop = make_loop(kind=Kind.MENTEE)
     message = build_reminder(loop, make_action(Stage.ADVISED), make_ctx())
-    assert message["Subject"] == "Check in with Alan: Pricing page"
+    assert message["Subject"] == LOOP_SUBJECT
+    assert text_of(message).splitlines()[0] == "Check in with Alan"
 
 
 def test_help_reply_threads_to_the_users_mail() -> None:
@@ -288,7 +325,7 @@ def test_help_reply_threads_to_the_users_mail() -> None:
 
 def test_reply_with_a_loop_stays_in_the_loop() -> None:
     message = reparse(build_reply("cmd1@example.com", "help", HELP_TEXT, make_ctx(), make_loop()))
-    assert message["Subject"] == "Re: help"
+    assert message["Subject"] == f"Re: {LOOP_SUBJECT}", "in the loop's conversation"
     assert message["References"] == "<ask1@example.com> <cmd1@example.com>"
     parsed = parse_reminder_message_id(message["Message-ID"])
     assert parsed is not None and verify_token(SECRET, *parsed)

@@ -75,7 +75,7 @@ def test_stage_override_changes_subject_and_body(templates: Path) -> None:
     )
     assert "Act on Alan&#39;s advice" in text_of(message, "html"), "no HTML override: shipped"
     other = reparse(build_reminder(make_loop(), make_action(Stage.ACTED), ctx))
-    assert other["Subject"] == "Tell Alan how it went: Pricing page", "other stages unchanged"
+    assert other["Subject"] == "[mailmentor] Alan: Pricing page", "other stages unchanged"
 
 
 def test_rule_template_name_wins_over_the_stage_default(templates: Path) -> None:
@@ -95,7 +95,7 @@ def test_unknown_rule_template_warns_and_uses_the_default(
     ctx = replace(make_ctx(), templates_dir=templates, template="gentel")
     with caplog.at_level(logging.WARNING, logger="mailmentor.reminders"):
         message = reparse(build_reminder(make_loop(), make_action(Stage.ADVISED), ctx))
-    assert message["Subject"] == "Act on Alan's advice: Pricing page"
+    assert message["Subject"] == "[mailmentor] Alan: Pricing page"
     assert "'gentel'" in caplog.text and "not found" in caplog.text
 
 
@@ -112,8 +112,8 @@ def test_generic_override_is_the_layout_of_every_stage_but_keeps_give_up_subject
         message = reparse(build_reminder(make_loop(), make_action(stage), ctx))
         assert message["Subject"].startswith("[mm] "), stage
     notice = reparse(build_give_up_notice(make_loop(), make_action(kind=ActionKind.GIVE_UP), ctx))
-    assert text_of(notice) == "Nothing new with Alan in 3 days | reopen · help\n"
-    assert notice["Subject"].startswith("Letting go: "), "the layout sets no give-up subject"
+    assert text_of(notice) == "Letting go: nothing new with Alan in 3 days | reopen · help\n"
+    assert notice["Subject"] == "[mailmentor] Alan: Pricing page", "the layout sets none here"
 
 
 def test_html_override_is_still_escaped_and_text_is_not(templates: Path) -> None:
@@ -160,7 +160,7 @@ def test_a_broken_override_is_logged_with_file_and_line_and_the_shipped_one_is_u
     with caplog.at_level(logging.ERROR, logger="mailmentor.reminders"):
         message = reparse(build_reminder(make_loop(), make_action(Stage.ADVISED), ctx))
     shipped = reparse(build_reminder(make_loop(), make_action(Stage.ADVISED), make_ctx()))
-    assert message["Subject"] == shipped["Subject"] == "Act on Alan's advice: Pricing page"
+    assert message["Subject"] == shipped["Subject"] == "[mailmentor] Alan: Pricing page"
     assert text_of(message) == text_of(shipped)
     assert f"{path}:{line}" in caplog.text
     assert what in caplog.text
@@ -179,7 +179,7 @@ def test_a_broken_html_override_keeps_the_text_override(templates: Path) -> None
 def test_a_missing_templates_folder_is_fine(tmp_path: Path) -> None:
     ctx = replace(make_ctx(), templates_dir=tmp_path / "nope")
     message = reparse(build_reminder(make_loop(), make_action(Stage.ACTED), ctx))
-    assert message["Subject"] == "Tell Alan how it went: Pricing page"
+    assert message["Subject"] == "[mailmentor] Alan: Pricing page"
 
 
 # --- the report-back draft ----------------------------------------------------------------------
@@ -276,8 +276,9 @@ def test_still_relevant_mail() -> None:
     action = make_action(Stage.ADVISED, sequence=4, kind=ActionKind.STILL_RELEVANT)
     built = build_still_relevant(loop, action, make_ctx())
     message = reparse(built)
-    assert message["Subject"] == "Still relevant? Alan: Pricing page"
+    assert message["Subject"] == "[mailmentor] Alan: Pricing page"
     text = text_of(message)
+    assert text.startswith("Still relevant? Your loop with Alan\n")
     assert (
         "You have not answered the last 3 reminders about this, so mailmentor paused it.\n"
         "Reply with one line: done / snooze 2w / stop — or `reopen` to resume reminders."
