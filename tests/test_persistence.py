@@ -113,7 +113,7 @@ def test_loops_survive_a_restart_and_are_not_handled_twice(
     monkeypatch.setenv("MAILMENTOR_DATA_DIR", str(settings.data_dir))
     assert main(["loops", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [(row["id"], row["stage"], row["mentor"]) for row in rows] == [
+    assert [(row["id"], row["stage"], row["mentor"]["address"]) for row in rows] == [
         (loop.id, "asked", mf.MENTOR_ADDRESS)
     ]
     assert running_url(settings.data_dir) is None, "the CLI stopped the Redis it started"
