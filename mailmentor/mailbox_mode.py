@@ -9,7 +9,7 @@ follow-up in one. Pure: the service applies the result.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from mailmentor.intake import (
@@ -21,6 +21,7 @@ from mailmentor.intake import (
     mentors_of,
 )
 from mailmentor.parsing.message import Address, ForwardedMessage, ParsedMessage
+from mailmentor.service.outcomes import Duplicate, Handled, Outcome, Skipped
 
 
 class Origin(StrEnum):
@@ -109,3 +110,53 @@ def classify_in_mailbox(
         return Ignored("the user's own mail in INBOX (Sent is watched for follow-ups)")
     assert msg.sender is not None
     return MentorReply(msg.sender, may_start=False)
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What a folder's first catch-up came to, for its one summary line (the messages' own
+    lines go to DEBUG then: a first start reads the whole folder)."""
+
+    folder: str
+    messages: int = 0
+    loops_started: int = 0
+    updated: int = 0
+    not_advice: int = 0
+    already_handled: int = 0
+    failed: int = 0
+
+    def add(self, outcome: Outcome) -> CatchUp:
+        """One more message, counted by what it did."""
+        more = replace(self, messages=self.messages + 1)
+        if isinstance(outcome, Duplicate):
+            return replace(more, already_handled=self.already_handled + 1)
+        if isinstance(outcome, Handled) and outcome.created:
+            return replace(more, loops_started=self.loops_started + outcome.created)
+        if isinstance(outcome, Handled) and any(
+            not isinstance(e, Skipped) for e in outcome.effects
+        ):
+            return replace(more, updated=self.updated + 1)
+        return replace(more, not_advice=self.not_advice + 1)
+
+    def add_failed(self) -> CatchUp:
+        return replace(self, messages=self.messages + 1, failed=self.failed + 1)
+
+    def __str__(self) -> str:
+        if not self.messages:
+            return f"{self.folder}: caught up, nothing new"
+        parts = [
+            f"{count} {label}"
+            for count, label in (
+                (
+                    self.loops_started,
+                    "loop started" if self.loops_started == 1 else "loops started",
+                ),
+                (self.updated, "updated"),
+                (self.not_advice, "not advice"),
+                (self.already_handled, "already handled"),
+                (self.failed, "failed"),
+            )
+            if count
+        ]
+        noun = "message" if self.messages == 1 else "messages"
+        return f"{self.folder}: caught up on {self.messages} {noun} ({', '.join(parts)})"

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("")
 
     scheduler_interval: float = Field(default=1.0, gt=0)
+    #: Every process (and each watcher) renews its heartbeat six times per this many seconds;
+    #: one older than this counts as stopped (`status --check`; claims of the dead come back).
+    heartbeat_seconds: float = Field(default=30.0, ge=1.0, le=3600)
     worker_threads: int = Field(default=2, ge=1, le=64)
     #: Processes that parse fetched mail ahead of intake; empty: one fewer than the cores
     #: (at most 4), 0: parse in the watcher's thread.

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
@@ -34,21 +34,24 @@ from mailmentor.app import (
 from mailmentor.backoff import backoff_delay
 from mailmentor.clock import Clock, SystemClock
 from mailmentor.embedded_redis import EmbeddedRedis
-from mailmentor.imap import ImapAccount, MailboxWatcher, create_folder
+from mailmentor.errors import FolderNotFound
+from mailmentor.imap import ImapAccount, MailboxWatcher, MessageMeta, create_folder
 from mailmentor.live_rules import LiveRules
 from mailmentor.liveness import this_process
-from mailmentor.mailbox_mode import Origin
+from mailmentor.mailbox_mode import CatchUp, Origin
 from mailmentor.oauth import AuthorizationNeeded
 from mailmentor.parsing.pool import ParsePool
 from mailmentor.reminders import TEMPLATES_DIRNAME
 from mailmentor.rules import default_rules_dir
 from mailmentor.sandbox import require_demo_servers
+from mailmentor.service.outcomes import Outcome
 from mailmentor.service.scheduler import Scheduler
 from mailmentor.service.writer import Listener
 from mailmentor.settings import ENV_PREFIX, Settings, require_mail_accounts
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
 from mailmentor.store.client import is_transient
+from mailmentor.store.health import scheduler_pass_ttl
 from mailmentor.store.leases import Held
 from workers.actors import Actors
 from workers.broker import QUEUE, build_broker, quiet_outages
@@ -62,10 +65,18 @@ log = logging.getLogger("mailmentor.run")
 SANDBOX_IDLE_RENEW = 2.0
 
 
-#: Every process says it is alive this often; a claim whose owner's heartbeat is older than
-#: PROCESS_TTL is taken back by the scheduler (on the same machine, a dead pid at once).
-BEAT_EVERY = 5.0
+#: Every process says it is alive BEATS_PER_TTL times per PROCESS_TTL (HEARTBEAT_SECONDS, 30 s
+#: by default: every 5 s); a claim whose owner's heartbeat is older than that is taken back by
+#: the scheduler (on the same machine, a dead pid at once), and `status --check` fails.
+BEATS_PER_TTL = 6
 PROCESS_TTL = timedelta(seconds=30)
+BEAT_EVERY = PROCESS_TTL.total_seconds() / BEATS_PER_TTL
+#: Which setting names each folder mailbox mode watches (said when one does not exist).
+FOLDER_SETTINGS = {
+    Origin.TRACKED: f"{ENV_PREFIX}TRACK_FOLDER",
+    Origin.SENT: f"{ENV_PREFIX}SENT_FOLDER",
+    Origin.INBOX: f"{ENV_PREFIX}IMAP_FOLDER",
+}
 #: How often the scheduler looks for claims of processes that stopped.
 RECOVER_EVERY = 5.0
 #: Seconds of each scheduler pass that re-planning after a rule edit may take.
@@ -102,6 +113,9 @@ class Stack:
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
     watchers: list[MailboxWatcher] = field(default_factory=list, init=False)
     parser: ParsePool = field(default_factory=lambda: ParsePool(0), init=False)
+    #: Set when the service said "running": every watcher logged in (or stands by, or was
+    #: told its folder is missing); at once without a watcher.
+    running: threading.Event = field(default_factory=threading.Event, init=False)
 
     @property
     def store(self) -> Store:
@@ -174,9 +188,10 @@ class Stack:
             )
             if on
         ]
+        heartbeat = self.heartbeat_ttl
         beater = threading.Thread(
             target=beat,
-            args=(store, self.owner, components, beating),
+            args=(store, self.owner, components, beating, heartbeat),
             name="mailmentor-heartbeat",
             daemon=True,
         )
@@ -203,6 +218,7 @@ class Stack:
                     rules,
                     self.stop_event,
                     settings.scheduler_interval,
+                    heartbeat,
                 ),
             )
         # With watcher=False an account given anyway only serves the drafts.
@@ -218,13 +234,50 @@ class Stack:
                 idle_renew=idle_renew,
                 quarantine_folder=settings.quarantine_folder or None,
                 prepare=parser.ahead,
+                **self._watcher_health(f"{ENV_PREFIX}IMAP_FOLDER"),
             )
             self.watchers.append(watcher)
             self._thread("watcher", watcher.run)
             self._closers.append(watcher.stop)
             address = self.services.intake.identity.service_address
-            log.info("watching %s for mail to %s", imap.key, address)
+            log.info("watching %s for mail to %s", imap.label, address)
+        self._announce_when_running()
         return self.services
+
+    @property
+    def heartbeat_ttl(self) -> timedelta:
+        return timedelta(seconds=self.settings.heartbeat_seconds)
+
+    def _watcher_health(self, setting: str, watched_too: Sequence[str] = ()) -> dict[str, Any]:
+        """What every watcher is given to keep its health record."""
+        return {
+            "health": self.store.health,
+            "heartbeat_ttl": self.settings.heartbeat_seconds,
+            "clock": self.clock,
+            "folder_setting": setting,
+            "watched_too": tuple(watched_too),
+        }
+
+    def _announce_when_running(self) -> None:
+        """Say "running" once every watcher is under way (logged in, standing by, or its folder
+        found missing): before that each says what it is trying (connecting / retrying)."""
+        if not self.watchers:
+            self._say_running()
+            return
+        labels = ", ".join(w.account.label for w in self.watchers)
+        log.info("mailmentor is starting: connecting to %s", labels)
+        self._thread("startup", self._wait_then_say_running)
+
+    def _wait_then_say_running(self) -> None:
+        for watcher in self.watchers:
+            while not watcher.started.wait(0.1):
+                if self.stop_event.is_set():
+                    return
+        self._say_running()
+
+    def _say_running(self) -> None:
+        self.running.set()
+        log.info("mailmentor is running; Ctrl-C stops it")
 
     def _reauthorization_needed(self, needed: AuthorizationNeeded) -> None:
         reauthorization_notice(self.services.sender)(needed)
@@ -236,15 +289,21 @@ class Stack:
         before it (`mailbox_folders` order), then watches on its own. Nothing is quarantined:
         mailmentor never moves the user's own mail."""
         before: list[threading.Event] = []
-        for watched in mailbox_folders(self.settings, imap.folder):
-            watcher = MailboxWatcher(
-                dataclasses.replace(imap, folder=watched.folder),
-                store.checkpoints,
-                meta_handler=functools.partial(
+        folders = mailbox_folders(self.settings, imap.folder)
+        for watched in folders:
+            first = FirstCatchUp(
+                functools.partial(
                     self.services.intake.handle_in_folder,
                     origin_of=watched.origin_of,
                     in_sent=watched.is_sent,
                 ),
+                CatchUp(watched.folder),
+            )
+            others = [f.folder for f in folders if f.folder != watched.folder]
+            watcher = MailboxWatcher(
+                dataclasses.replace(imap, folder=watched.folder),
+                store.checkpoints,
+                meta_handler=first,
                 leases=store.leases,
                 owner=f"{self.owner}/watch-{watched.origin}",
                 idle_renew=idle_renew,
@@ -253,31 +312,49 @@ class Stack:
                 marking=None if watched.origin is Origin.TRACKED else watched.tracking,
                 marks=store.checkpoints,
                 prepare=parser.ahead,
+                **self._watcher_health(FOLDER_SETTINGS[watched.origin], others),
             )
             caught_up = threading.Event()
             self.watchers.append(watcher)
             self._thread(
                 f"watcher-{watched.origin}",
-                functools.partial(self._watch_in_turn, watcher, list(before), caught_up),
+                functools.partial(self._watch_in_turn, watcher, list(before), caught_up, first),
             )
             self._closers.append(watcher.stop)
             before.append(caught_up)
-            log.info("watching %s as %s mail (mailbox mode)", watcher.account.key, watched.origin)
+            log.info("watching %s as %s mail (mailbox mode)", watcher.account.label, watched.origin)
 
     def _watch_in_turn(
-        self, watcher: MailboxWatcher, before: list[threading.Event], caught_up: threading.Event
+        self,
+        watcher: MailboxWatcher,
+        before: list[threading.Event],
+        caught_up: threading.Event,
+        first: FirstCatchUp,
     ) -> None:
-        """Wait for the earlier folders' first catch-up, catch up, then watch until stopped."""
+        """Wait for the earlier folders' first catch-up, catch up (one summary line, the
+        messages' own lines at DEBUG), then watch until stopped."""
         try:
             for event in before:
                 while not event.wait(0.2):
                     if self.stop_event.is_set():
                         return
             if not self.stop_event.is_set():
+                quiet = PerMessageToDebug(threading.get_ident())
+                SERVICE_LOG.addFilter(quiet)
                 try:
-                    watcher.catch_up()
+                    watcher.catch_up(log_level=logging.DEBUG)
+                    if watcher.acting:
+                        log.info("%s", first.summary)
+                except FolderNotFound as exc:  # run() below says it once, with what to do
+                    log.debug("first catch-up of %s: %s", watcher.account.label, exc)
                 except Exception as exc:  # run() below reconnects with backoff
-                    log.warning("first catch-up of %s failed: %s", watcher.account.label, exc)
+                    done = f" ({first.summary})" if first.summary.messages else ""
+                    log.warning(
+                        "first catch-up of %s failed: %s%s", watcher.account.label, exc, done
+                    )
+                finally:
+                    SERVICE_LOG.removeFilter(quiet)
+                    first.done()
         finally:
             caught_up.set()
         watcher.run()
@@ -361,24 +438,76 @@ def _stop_beating(beating: threading.Event, beater: threading.Thread) -> None:
     beater.join(timeout=5)
 
 
-def beat(store: Store, owner: str, components: Sequence[str], stop: threading.Event) -> None:
-    """Say this process (and which components it runs, on this host) is alive until stopped;
-    then say it is gone (its claims come back)."""
+def beat(
+    store: Store,
+    owner: str,
+    components: Sequence[str],
+    stop: threading.Event,
+    ttl: timedelta = PROCESS_TTL,
+) -> None:
+    """Say this process (and which components it runs, on this host) is alive until stopped,
+    BEATS_PER_TTL times per ``ttl``; then say it is gone (its claims come back)."""
     host = socket.gethostname()
     while not stop.is_set():
         try:
-            store.health.process_beat(owner, PROCESS_TTL)
+            store.health.process_beat(owner, ttl)
             for component in components:
-                store.health.component_beat(component, host, owner, PROCESS_TTL)
+                store.health.component_beat(component, host, owner, ttl)
         except Exception as exc:
             log.warning("could not write this process's heartbeat: %s", exc)
-        stop.wait(BEAT_EVERY)
+        stop.wait(ttl.total_seconds() / BEATS_PER_TTL)
     try:
         for component in components:
             store.health.component_gone(component, host, owner)
         store.health.process_gone(owner)
     except Exception:
         log.debug("could not clear this process's heartbeat", exc_info=True)
+
+
+#: The service's logger, whose line per message a first catch-up lowers to DEBUG.
+SERVICE_LOG = logging.getLogger("mailmentor.service")
+
+
+class PerMessageToDebug(logging.Filter):
+    """While one thread catches a folder up for the first time, the service's INFO lines (one
+    per message, and per loop it starts) become DEBUG: the catch-up says one summary line."""
+
+    def __init__(self, thread: int) -> None:
+        super().__init__()
+        self._thread = thread
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread != self._thread or record.levelno != logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return SERVICE_LOG.isEnabledFor(logging.DEBUG)
+
+
+class FirstCatchUp:
+    """A folder's handler that counts what each message did until its first catch-up is done
+    (`CatchUp`, for the summary line); then it only hands over."""
+
+    def __init__(
+        self, handle: Callable[[int, bytes, MessageMeta], Outcome], start: CatchUp
+    ) -> None:
+        self._handle = handle
+        self.summary = start
+        self._counting = True
+
+    def __call__(self, uid: int, raw: bytes, meta: MessageMeta) -> Outcome:
+        if not self._counting:
+            return self._handle(uid, raw, meta)
+        try:
+            outcome = self._handle(uid, raw, meta)
+        except Exception as exc:
+            if not is_transient(exc):  # the store's outages are waited out and tried again
+                self.summary = self.summary.add_failed()
+            raise
+        self.summary = self.summary.add(outcome)
+        return outcome
+
+    def done(self) -> None:
+        self._counting = False
 
 
 def follow_rules(rules: LiveRules, stop: threading.Event, every: float = 2.0) -> None:
@@ -396,6 +525,7 @@ def run_scheduler(
     rules: LiveRules,
     stop: threading.Event,
     interval: float = 1.0,
+    heartbeat: timedelta = PROCESS_TTL,
 ) -> None:
     """Tick until stopped, while holding the scheduler lease (any number of schedulers may run;
     one acts, the others stand by and take over when its lease ends, at once when it died on
@@ -434,7 +564,7 @@ def run_scheduler(
                     recovered_at = time.monotonic()
                 scheduler.tick()
                 scheduler.digest_tick()
-                store.health.heartbeat("scheduler", timedelta(seconds=max(30, interval * 5)))
+                store.health.heartbeat("scheduler", scheduler_pass_ttl(heartbeat, interval))
                 if failures:
                     log.info("store available again: scheduler carries on")
                 failures = 0

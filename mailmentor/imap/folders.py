@@ -58,6 +58,25 @@ def create_folder(account: ImapAccount, folder: str, timeout: float = 30.0) -> b
         logout(client)
 
 
+def folder_names(account: ImapAccount, timeout: float = 30.0) -> list[str]:
+    """The selectable folders of the account's mailbox (to say which exist when one does not);
+    logs in through the account's own folder, so give it one that exists (INBOX).
+    Raises MailboxError."""
+    client, _ = open_folder(account, timeout)
+    try:
+        listed = client.list_folders()
+    except IMAP_ERRORS as exc:
+        raise MailboxError(f"cannot list the folders of {account.label}: {exc}") from exc
+    finally:
+        logout(client)
+    names = []
+    for flags, _, name in listed:
+        marks = {f.decode("ascii", "replace") if isinstance(f, bytes) else str(f) for f in flags}
+        if "\\noselect" not in {m.lower() for m in marks}:
+            names.append(name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name))
+    return names
+
+
 def move_message(
     client: IMAPClient,
     uid: int,

@@ -12,6 +12,7 @@ again: only a message that is itself unusable is ever skipped.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import random
 import select
@@ -20,7 +21,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol, TypeVar
 
@@ -28,7 +29,9 @@ from imapclient import IMAPClient
 from imapclient.imap_utf7 import encode as utf7_encode
 
 from mailmentor.backoff import backoff_delay
-from mailmentor.errors import LoginError, MailboxError, StoreUnavailable
+from mailmentor.clock import Clock, SystemClock
+from mailmentor.errors import FolderNotFound, LoginError, MailboxError, StoreUnavailable
+from mailmentor.health_report import WatcherState, WatchMode
 from mailmentor.imap.account import (
     CONNECTION_ERRORS,
     ImapAccount,
@@ -38,7 +41,7 @@ from mailmentor.imap.account import (
 )
 from mailmentor.imap.failures import log_failure, message_id_of
 from mailmentor.imap.fetching import GMAIL_CAPABILITY, FetchedMessage, fetch_messages, uid_batches
-from mailmentor.imap.folders import quarantine_message
+from mailmentor.imap.folders import folder_names, quarantine_message
 from mailmentor.imap.handlers import (
     BatchNotice,
     Marking,
@@ -46,9 +49,10 @@ from mailmentor.imap.handlers import (
     MessageMeta,
     MetaHandler,
 )
-from mailmentor.liveness import this_process
+from mailmentor.liveness import describe_owner, this_process
 from mailmentor.oauth.endpoints import AuthorizationNeeded
 from mailmentor.store.client import is_transient
+from mailmentor.store.health import stamp
 from mailmentor.store.leases import Fence, Held, HeldByOther
 
 log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
@@ -57,6 +61,10 @@ log = logging.getLogger("mailmentor.imap")  # one logger name for the whole pack
 STANDBY_CHECK = 2.0
 #: While an OAuth2 authorisation waits to be renewed, the watcher tries again this often.
 REAUTHORIZATION_CHECK = 5.0
+#: A missing folder is looked for again this often (seconds), quietly.
+FOLDER_RECHECK = 60.0
+#: The folders named in the hint when the watched one does not exist.
+FOLDERS_SHOWN = 8
 
 
 class CheckpointStore(Protocol):
@@ -89,6 +97,22 @@ class LeaseStore(Protocol):
     def acquire(self, name: str, owner: str, ttl: timedelta) -> Held | HeldByOther: ...
 
     def release(self, name: str, owner: str) -> None: ...
+
+
+class HealthSink(Protocol):
+    """Where the acting watcher keeps its record (`mailmentor.store.health.Health`): written at
+    its edges (login, each sync, each error), never per message."""
+
+    def watcher_update(
+        self,
+        mailbox: str,
+        owner: str,
+        fields: Mapping[str, str],
+        beat: timedelta | None,
+        count: str = "",
+    ) -> None: ...
+
+    def watcher_beat(self, mailbox: str, owner: str, ttl: timedelta) -> None: ...
 
 
 T = TypeVar("T")
@@ -185,6 +209,12 @@ class MailboxWatcher:
         marks: MarkStore | None = None,
         store_backoff_max: float = 30.0,
         prepare: BatchNotice | None = None,
+        health: HealthSink | None = None,
+        heartbeat_ttl: float = 30.0,
+        clock: Clock | None = None,
+        folder_setting: str = "",
+        watched_too: Sequence[str] = (),
+        folder_recheck: float = FOLDER_RECHECK,
     ) -> None:
         if (handler is None) == (meta_handler is None):
             raise TypeError("MailboxWatcher needs exactly one of handler and meta_handler")
@@ -211,6 +241,23 @@ class MailboxWatcher:
         self._marks = marks
         self._prepare = prepare
         self.lease_name = f"watch:{account.key}"
+        self._health = health
+        self._heartbeat_ttl = timedelta(seconds=heartbeat_ttl)
+        self._beat_every = heartbeat_ttl / 6
+        self._beat_at = float("-inf")
+        self._clock: Clock = clock or SystemClock()
+        #: The setting that names this folder (for the hint when it does not exist), and the
+        #: folders other watchers watch meanwhile.
+        self._folder_setting = folder_setting
+        self._watched_too = tuple(watched_too)
+        self._folder_recheck = folder_recheck
+        #: Set once this watcher is under way: logged in, standing by, or told the folder is
+        #: missing (the login worked). The service says "running" only then.
+        self.started = threading.Event()
+        self._logged_in = False
+        self._recorded = False
+        self._folder_missing_logged = False
+        self._attempt = 0
 
         self._stop = threading.Event()
         self._lock = threading.RLock()
@@ -227,8 +274,14 @@ class MailboxWatcher:
 
     # public API
 
-    def catch_up(self) -> int:
-        """Connect if needed and hand over every message above the checkpoint; returns the count.
+    @property
+    def acting(self) -> bool:
+        """Whether this watcher holds the mailbox's lease (or needs none)."""
+        return self._leases is None or self._lease_held
+
+    def catch_up(self, *, log_level: int = logging.INFO) -> int:
+        """Connect if needed and hand over every message above the checkpoint; returns the count
+        (said at ``log_level``: a caller that sums the catch-up up itself lowers it).
 
         Returns 0 without connecting when another watcher holds the lease.
         """
@@ -247,9 +300,10 @@ class MailboxWatcher:
             except CONNECTION_ERRORS as exc:
                 self._disconnect()
                 raise MailboxError(f"lost connection to {self.account.label}: {exc}") from exc
+            self._record({"last_sync": stamp(self._clock.now())})
             if count:
                 noun = "message" if count == 1 else "messages"
-                log.info("caught up on %s: %d new %s", self.account.label, count, noun)
+                log.log(log_level, "caught up on %s: %d new %s", self.account.label, count, noun)
             else:
                 log.debug("caught up on %s: nothing new", self.account.label)
             return count
@@ -259,7 +313,7 @@ class MailboxWatcher:
         with self._wake_lock:
             self._running = True
             self._wake = socket.socketpair()  # stop() writes here to end an IDLE at once
-        log.info("watching %s as %s", self.account.label, self.owner)
+        log.info("watching %s as %s", self.account.label, describe_owner(self.owner))
         failures = 0
         try:
             while not self._stop.is_set():
@@ -277,6 +331,7 @@ class MailboxWatcher:
                         log.info("signed in to %s again", self.account.label)
                         self._reauthorization_logged = False
                     failures = 0
+                    self._attempt = 0
                     self._wait_for_news()
                 except AuthorizationNeeded as exc:
                     # Said once; then a look in the store every few seconds (neither the mail
@@ -284,13 +339,30 @@ class MailboxWatcher:
                     if not self._reauthorization_logged:
                         log.error("%s; new mail waits for it, nothing is lost", exc)
                         self._reauthorization_logged = True
+                        self._record(
+                            {
+                                "state": WatcherState.REAUTHORISATION,
+                                **self._error_fields(str(exc)),
+                            }
+                        )
                     self._disconnect()
                     self._wait_until_usable()
                 except LoginError as exc:
                     what = "the OAuth2 grant" if self.account.token else "the password"
-                    log.error("%s; check %s. Retrying in %.0f s", exc, what, self._backoff_max)
+                    attempt = self._retrying(str(exc), self._backoff_max)
+                    log.error(
+                        "%s; check %s. Retrying in %.0f s (attempt %d)",
+                        exc,
+                        what,
+                        self._backoff_max,
+                        attempt,
+                    )
                     self._disconnect()
                     self._sleep(self._backoff_max)
+                except FolderNotFound as exc:
+                    self._folder_missing(exc)
+                    self._disconnect()
+                    self._sleep(self._folder_recheck)
                 except StoreUnavailable as exc:
                     delay = backoff_delay(
                         failures, self._backoff_initial, self._store_backoff_max, random.random()
@@ -309,19 +381,7 @@ class MailboxWatcher:
                         failures, self._backoff_initial, self._backoff_max, random.random()
                     )
                     failures += 1
-                    if isinstance(exc, CONNECTION_ERRORS):
-                        log.warning(
-                            "connection to %s failed: %s; reconnecting in %.1f s",
-                            self.account.label,
-                            scrub_secret(str(exc), self.account.password) or type(exc).__name__,
-                            delay,
-                        )
-                    else:
-                        log.exception(
-                            "unexpected error watching %s; retrying in %.1f s",
-                            self.account.label,
-                            delay,
-                        )
+                    self._failed(exc, delay)
                     self._disconnect()
                     self._sleep(delay)
         finally:
@@ -332,6 +392,32 @@ class MailboxWatcher:
                 self._wake = None
             self.close()
             log.info("stopped watching %s", self.account.label)
+
+    def _failed(self, exc: Exception, delay: float) -> None:
+        """Say (and record) a failed try: connecting before the first login, reconnecting
+        after it, a traceback only for the unexpected."""
+        reason = scrub_secret(str(exc), self.account.password) or type(exc).__name__
+        attempt = self._retrying(reason, delay)
+        if isinstance(exc, CONNECTION_ERRORS) and not self._logged_in:
+            log.warning(
+                "connecting to %s: retrying (attempt %d, next in %.0f s): %s",
+                self.account.label,
+                attempt,
+                delay,
+                reason,
+            )
+        elif isinstance(exc, CONNECTION_ERRORS):
+            log.warning(
+                "connection to %s failed: %s; reconnecting in %.1f s (attempt %d)",
+                self.account.label,
+                reason,
+                delay,
+                attempt,
+            )
+        else:
+            log.exception(
+                "unexpected error watching %s; retrying in %.1f s", self.account.label, delay
+            )
 
     def stop(self) -> None:
         """Ask ``run()`` to return (at once, unless mid-fetch); safe from any thread, final."""
@@ -348,6 +434,9 @@ class MailboxWatcher:
         """Log out and release the lease; safe to call many times."""
         with self._lock:
             self._disconnect()
+            if self._recorded:
+                self._record({"state": WatcherState.STOPPED}, beat=False)
+                self._recorded = False
             if self._leases is not None and self._lease_held:
                 self._lease_held = False
                 self._lease = None
@@ -364,6 +453,22 @@ class MailboxWatcher:
             self._client = client
             self._uidvalidity = int(reply.get(b"UIDVALIDITY", 0))
             log.info("connected to %s (UIDVALIDITY %d)", self.account.label, self._uidvalidity)
+            if self._folder_missing_logged:
+                log.info("folder %r exists now: watching it", self.account.folder)
+                self._folder_missing_logged = False
+            idle = self._use_idle and client.has_capability("IDLE")
+            fields = {
+                "state": WatcherState.RUNNING,
+                "mode": WatchMode.IDLE if idle else WatchMode.POLLING,
+                "sync_every": str(self._idle_renew if idle else self._poll_interval),
+                **self._retry_fields(0, "", ""),
+                "existing": "",
+            }
+            if not self._logged_in:
+                fields["logged_in_at"] = stamp(self._clock.now())
+                self._logged_in = True
+            self._record(fields)
+            self.started.set()
         return self._client
 
     def _disconnect(self) -> None:
@@ -409,6 +514,8 @@ class MailboxWatcher:
             log.info("another watcher holds %s; standing by", self.lease_name)
             self._standby_logged = True
         self._lease_held = held
+        if not held:
+            self.started.set()  # under way: standing by
         return held
 
     # processing
@@ -429,6 +536,7 @@ class MailboxWatcher:
             store_call(
                 0, lambda: self._checkpoints.set_checkpoint(self.account.key, self._uidvalidity, 0)
             )
+            self._record({}, count="uidvalidity_resets")
             return 0
         return last_uid
 
@@ -466,8 +574,10 @@ class MailboxWatcher:
                 self.account.label,
                 meta=self._meta_handler is not None,
             )
+            self._beat()  # a long catch-up is not a stuck watcher
             self._announce(batch, fetched)
             handled, finished = self._process_batch(batch, fetched)
+            self._record({"progress_at": stamp(self._clock.now())})  # one write per batch
             count += handled
             if not finished:
                 return count, False
@@ -608,6 +718,7 @@ class MailboxWatcher:
             folder = self.quarantine_folder
             then = f"moving it to {folder!r}" if folder else "skipping it"
             log_failure(uid, message, exc, self.account.label, then)
+            self._record({}, count="failed_messages")
             if not folder:
                 return False
             return self._quarantine(uid, message, folder)
@@ -639,6 +750,7 @@ class MailboxWatcher:
             self.account.label,
             done,
         )
+        self._record({}, count="quarantined")
         return True
 
     # waiting
@@ -662,6 +774,7 @@ class MailboxWatcher:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._hold_lease():
                     break
+                self._beat()
                 wake = self._wake[0] if self._wake else None
                 if _data_waiting(client, min(1.0, remaining), wake):
                     break
@@ -688,4 +801,119 @@ class MailboxWatcher:
                 return
             if self._lease_held and not self._hold_lease():
                 return
-            self._stop.wait(min(1.0, remaining))
+            self._beat()
+            self._stop.wait(min(1.0, remaining, self._beat_every))
+
+    # health
+
+    def _record(self, fields: Mapping[str, str], count: str = "", *, beat: bool = True) -> None:
+        """Keep ``fields`` (and ``count`` + 1) in this mailbox's health record, and renew the
+        heartbeat (``beat``) or end it: only the watcher acting for the mailbox writes, and a
+        failed write never stops the watcher."""
+        if self._health is None or not (self._leases is None or self._lease_held):
+            return
+        base = {
+            "label": self.account.label,
+            "folder": self.account.folder,
+            "beat_ttl": str(self._heartbeat_ttl.total_seconds()),
+        }
+        try:
+            self._health.watcher_update(
+                self.account.key,
+                self.owner,
+                {**base, **fields},
+                self._heartbeat_ttl if beat else None,
+                count,
+            )
+        except Exception as exc:
+            log.debug("could not write the health record of %s: %s", self.account.label, exc)
+            return
+        self._recorded = True
+        if beat:
+            self._beat_at = time.monotonic()
+
+    def _beat(self) -> None:
+        """Renew the heartbeat when due (six times per heartbeat TTL)."""
+        if self._health is None or not self._recorded:
+            return
+        if time.monotonic() - self._beat_at < self._beat_every:
+            return
+        if not (self._leases is None or self._lease_held):
+            return
+        self._beat_at = time.monotonic()
+        try:
+            self._health.watcher_beat(self.account.key, self.owner, self._heartbeat_ttl)
+        except Exception as exc:
+            log.debug("could not renew the heartbeat of %s: %s", self.account.label, exc)
+
+    def _error_fields(self, text: str) -> dict[str, str]:
+        return {"error": " ".join(text.split())[:300], "error_at": stamp(self._clock.now())}
+
+    def _retry_fields(self, attempt: int, next_at: str, reason: str) -> dict[str, str]:
+        return {"attempt": str(attempt), "next_at": next_at, "reason": reason}
+
+    def _retrying(self, reason: str, delay: float) -> int:
+        """Count one more failed try and record when the next one comes; returns its number."""
+        self._attempt += 1
+        now = self._clock.now()
+        state = WatcherState.RETRYING if self._logged_in else WatcherState.CONNECTING
+        self._record(
+            {
+                "state": state,
+                **self._retry_fields(
+                    self._attempt, stamp(now + timedelta(seconds=delay)), reason[:300]
+                ),
+                **self._error_fields(reason),
+            }
+        )
+        return self._attempt
+
+    def _folder_missing(self, exc: FolderNotFound) -> None:
+        """The folder does not exist (the login worked): said once, with what to do; then it is
+        looked for again every ``folder_recheck`` seconds, quietly."""
+        self.started.set()
+        if self._folder_missing_logged:
+            log.debug("folder %r of %s still missing", self.account.folder, self.account.label)
+            return
+        self._folder_missing_logged = True
+        existing = self._existing_folders()
+        self._record(
+            {
+                "state": WatcherState.FOLDER_MISSING,
+                "existing": "\n".join(existing),
+                **self._retry_fields(0, "", ""),
+                **self._error_fields(str(exc)),
+            }
+        )
+        log.error("%s", self._missing_hint(existing))
+
+    def _missing_hint(self, existing: Sequence[str]) -> str:
+        folder = self.account.folder
+        where = f"{self.account.user} on {self.account.host}:{self.account.port}"
+        setting = f"set {self._folder_setting} to" if self._folder_setting else "watch"
+        shown = ", ".join(existing[:FOLDERS_SHOWN])
+        if len(existing) > FOLDERS_SHOWN:
+            shown += f" (and {len(existing) - FOLDERS_SHOWN} more)"
+        fix = f"create it, or {setting} one of the folders that exist: {shown}"
+        if not existing:
+            fix = f"create it, or {setting} a folder that exists"
+        if self._watched_too:
+            others = ", ".join(self._watched_too)
+            meanwhile = f"{others} {'is' if len(self._watched_too) == 1 else 'are'} watched"
+        else:
+            meanwhile = "nothing is read"
+        return (
+            f"folder {folder!r} does not exist in {where}: {fix}. Meanwhile {meanwhile}; "
+            f"{folder!r} is looked for again every {self._folder_recheck:.0f} s"
+        )
+
+    def _existing_folders(self) -> list[str]:
+        """A few folders that exist, INBOX first (best effort: [] when they cannot be listed)."""
+        try:
+            names = folder_names(dataclasses.replace(self.account, folder="INBOX"), self._timeout)
+        except Exception as exc:
+            log.debug("could not list the folders of %s: %s", self.account.label, exc)
+            return []
+        return sorted(
+            (n for n in names if n != self.account.folder), key=lambda n: (n.upper() != "INBOX", n)
+        )
