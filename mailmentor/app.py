@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mailmentor.clock import Clock, SystemClock
 from mailmentor.errors import ConfigError
+from mailmentor.health_report import summary_line
 from mailmentor.imap import ImapAccount, MessageMeta, append_message
 from mailmentor.intake import Identity
 from mailmentor.live_rules import LiveRules
@@ -33,6 +34,7 @@ from mailmentor.settings import ENV_PREFIX, Settings, require_trust, secret_key
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store, open_store
 from mailmentor.store.client import connect, tune_encodings
+from mailmentor.store.health import read_health
 
 log = logging.getLogger("mailmentor.run")
 
@@ -280,6 +282,7 @@ def build_services(
         drafts=drafts_saver(settings, imap, store),
         templates_dir=templates_dir,
         health=lambda: oauth_health(settings, store),
+        health_line=lambda now: summary_line(read_health(store, settings), now),
     )
     intake = Intake(
         store,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
@@ -30,9 +29,21 @@ from mailmentor.app import connect_store, imap_account, smtp_account
 from mailmentor.clock import SystemClock
 from mailmentor.delivery import week_start
 from mailmentor.embedded_redis import EmbeddedRedis, running_url
-from mailmentor.errors import ConfigError, MailmentorError, RulesError, StoreBusy, StoreError
+from mailmentor.errors import ConfigError, MailmentorError, RulesError, StoreBusy
 from mailmentor.forecast import forecast
-from mailmentor.model import Loop
+from mailmentor.health_report import (
+    HealthReport,
+    assess,
+    check_failures,
+    report_json,
+    sends_line,
+    summary_line,
+    watcher_lines,
+)
+from mailmentor.liveness import describe_owner
+from mailmentor.model import Event, Loop, Person
+from mailmentor.people import PersonRecord
+from mailmentor.relationships import Move, PersonSummary, Standing
 from mailmentor.rules import Rules, default_rules_dir, load_rules
 from mailmentor.rules.loader import load_rules_file
 from mailmentor.sandbox import require_demo_servers
@@ -40,6 +51,7 @@ from mailmentor.service.outcomes import Handled, Outcome
 from mailmentor.settings import ENV_PREFIX, Settings, load_settings
 from mailmentor.store import Store
 from mailmentor.store.changes import Committed
+from mailmentor.store.health import read_health
 from mailmentor.store.redis_urls import redact_url
 
 DESCRIPTION = """\
@@ -79,13 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
         )
     status = sub.add_parser(
         "status",
-        help="what runs where, and what waits (--check COMPONENT: exit 0/1, for health checks)",
+        help="how mailmentor is doing: parts, watchers, sends, sign-in (--check: exit 0/1)",
         description="Print the processes that run now (watchers, schedulers, send workers, by "
-        "host), which one holds each lease, and what is scheduled, in flight and waiting. "
-        "With --check COMPONENT (watch, schedule or work), print one line and exit 0 if a "
-        "process of that component runs on this host, 1 if not: a container's health check.",
+        "host, with their heartbeats' age), which one holds each lease, each watcher's state "
+        "(last sync, IDLE or polling, last error, UIDVALIDITY resets, quarantined messages), "
+        "failed sends, the OAuth2 sign-in, and what is scheduled, in flight and waiting. "
+        "--json prints the same as one JSON object. --check COMPONENT (watch, schedule or "
+        "work) prints one line and exits 0 if a process of that component runs on this host, "
+        "1 if not: a container's health check. --check alone checks everything that should "
+        "run: it exits 1 when any part's heartbeat is older than HEARTBEAT_SECONDS, or a "
+        "watcher is not logged in, silent, or has not synced for longer than it may.",
     )
-    status.add_argument("--check", choices=tuple(PARTS), metavar="COMPONENT")
+    status.add_argument(
+        "--check",
+        nargs="?",
+        const="all",
+        choices=(*PARTS, "all"),
+        metavar="COMPONENT",
+        help="exit 1 when COMPONENT (watch, schedule, work; default: all) is not healthy",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
     connect = sub.add_parser(
         "connect",
         help="sign in to the mailbox with OAuth2, once (microsoft, google or generic)",
@@ -145,12 +170,36 @@ def build_parser() -> argparse.ArgumentParser:
     loops.add_argument("--all", action="store_true", help="include closed and dropped loops")
     show = sub.add_parser(
         "show",
-        help="show one loop and its whole history",
+        help="show one loop and its whole history, or one person's timeline",
         description="Show one loop (the ID from `mailmentor loops`): its mentor, subject, stage, "
-        "excerpts, next reminder, and every event of its history with time and source.",
+        "excerpts, next reminder, and every event of its history with time and source. Given a "
+        "person (an email address, or a part of a name only one person has) instead: their "
+        "timeline, how the relationship stands and every loop with them, each event in time "
+        "order. Times are in your time zone; --json writes them in UTC.",
     )
-    show.add_argument("loop_id", metavar="ID")
+    show.add_argument("target", metavar="ID|PERSON", help="a loop id, an address or a name")
     show.add_argument("--json", action="store_true", help="machine-readable output")
+    mentors = sub.add_parser(
+        "mentors",
+        help="the relationship record: per person what was asked, received, given and owed",
+        description="One row per person you dealt with: asks (loops you started with them), "
+        "advice received, reports back, gives (gave-back loops and mentor+gave@), how often "
+        "they asked you (mentee loops, counted apart), first and last contact, how old the "
+        "relationship is, the median days from advice to acting and from acting to reporting, "
+        "and what you owe them now. Those you owe something come first.",
+    )
+    mentors.add_argument("--json", action="store_true", help="machine-readable output")
+    export = sub.add_parser(
+        "export",
+        help="every loop and every event, as JSON or CSV",
+        description="Write every loop (open, closed and dropped) with every event of its "
+        'history. JSON: one document {"loops": [...], "gifts": [...]}, each loop as '
+        "`loops --json` prints it, with its events. CSV: one row per event, the loop's columns "
+        "repeated on each (gifts are in the JSON only). Times are ISO 8601 in UTC. --output "
+        "writes a file atomically (all or nothing) and says on stderr what it wrote.",
+    )
+    export.add_argument("--format", choices=("json", "csv"), default="json", help="default json")
+    export.add_argument("--output", type=Path, metavar="FILE", help="default: standard output")
 
     rules = sub.add_parser("rules", help="rule file commands")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
@@ -178,13 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--rules", type=Path, metavar="DIR", help="use these rule files instead")
 
-    sub.add_parser(
+    digest = sub.add_parser(
         "digest",
-        help="print this week's digest as it would be mailed now",
-        description="Print the weekly digest (every open loop by stage, how each relationship "
-        "stands, and what to learn next) as it would be mailed now. When it is mailed is set "
-        "by `digest:` in the rule files.",
+        help="print this week's digest as it would be mailed now (--html FILE, --send-now)",
+        description="Print the weekly digest as it would be mailed now: what your move is "
+        "(numbered: a reply such as `2 done` acts on line 2), what waits on others, what closed "
+        "this week, how each relationship stands, and what to learn next. When it is mailed is "
+        "set by `digest:` in the rule files; --send-now mails one at once (SMTP settings "
+        "needed), with its own line numbers.",
     )
+    digest.add_argument(
+        "--html", type=Path, metavar="FILE", help="write the HTML part to FILE (for a browser)"
+    )
+    digest.add_argument(
+        "--text", action="store_true", help="print the plain-text part (the default without --html)"
+    )
+    digest.add_argument("--send-now", action="store_true", help="mail a digest to you now")
 
     forget = sub.add_parser(
         "forget",
@@ -279,7 +337,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "watch": lambda settings, args: part(settings, "watch"),
     "schedule": lambda settings, args: part(settings, "schedule"),
     "work": lambda settings, args: part(settings, "work"),
-    "status": lambda settings, args: status(settings, check=args.check),
+    "status": lambda settings, args: status(settings, check=args.check, as_json=args.json),
     "check": lambda settings, args: check_connections(settings),
     "connect": lambda settings, args: connect_account(
         settings, args.provider, args.status, args.port
@@ -287,10 +345,14 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "disconnect": lambda settings, args: disconnect_account(settings),
     "demo": _demo,
     "loops": lambda settings, args: list_loops(settings, as_json=args.json, include_ended=args.all),
-    "show": lambda settings, args: show_loop(settings, args.loop_id, as_json=args.json),
+    "show": lambda settings, args: show_loop(settings, args.target, as_json=args.json),
+    "mentors": lambda settings, args: show_mentors(settings, as_json=args.json),
+    "export": lambda settings, args: export_all(settings, fmt=args.format, output=args.output),
     "plan": lambda settings, args: show_plan(settings, days=args.days, rules_dir=args.rules),
     "forget": lambda settings, args: forget_person(settings, args.address, confirmed=args.yes),
-    "digest": lambda settings, args: show_digest(settings),
+    "digest": lambda settings, args: show_digest(
+        settings, html=args.html, text=args.text, send_now=args.send_now
+    ),
     "import": lambda settings, args: import_mail(settings, folder=args.folder, since=args.since),
 }
 
@@ -321,8 +383,7 @@ def run(
         stack.stop_event.set()
 
     signal.signal(signal.SIGTERM, stop)
-    stack.start()
-    logging.getLogger("mailmentor.run").info("mailmentor is running; Ctrl-C stops it")
+    stack.start()  # says "running" once every watcher has logged in (workers.stack)
     try:
         while not stack.stop_event.wait(1.0):
             pass
@@ -353,60 +414,89 @@ def part(settings: Settings, name: str) -> int:
     )
 
 
-def status(settings: Settings, *, check: str | None) -> int:
+def status(settings: Settings, *, check: str | None, as_json: bool = False) -> int:
+    """`mailmentor status [--json] [--check [COMPONENT]]`: the health of every part (see
+    `mailmentor.health_report`); ``check`` "all" exits 1 on any problem that fails a check."""
     host = socket.gethostname()
     with open_store(settings) as store:
-        if check is not None:
+        if check is not None and check != "all":
             if store.health.component_alive(check, host):
                 print(f"{check}: running on {host}")
                 return 0
             print(f"{check}: not running on {host}", file=sys.stderr)
             return 1
-        components = store.health.components()
+        report = read_health(store, settings)
+        now = SystemClock().now()
+        if check == "all":
+            return check_everything(report, now, as_json=as_json)
+        problems = assess(report, now)
         scheduler = store.leases.holder("scheduler")
-        watchers = {
+        leases = {
             key.removeprefix(store.ns.key("lease", "watch:")): holder
             for key, holder in store.leases.holders("watch:")
         }
-        print(f"store: {redact_url(settings.redis_url) or 'embedded'}, user {settings.user_id}")
+        queues = {
+            "loops_scheduled": store.due.count(),
+            "being_sent": len(store.due.claims()),
+            "other_mail_waiting": len(store.outbox.pending()),
+        }
+        where = redact_url(settings.redis_url) or "embedded"
+        if as_json:
+            shown = report_json(report, now)
+            shown.update(
+                store=where,
+                user=settings.user_id,
+                scheduler_lease=scheduler,
+                watch_leases=dict(sorted(leases.items())),
+                **queues,
+            )
+            print(json.dumps(shown, indent=2))
+            return 0
+        print(f"store: {where}, user {settings.user_id}")
         for name in PARTS:
-            per_host = Counter(components.get(name, []))
+            running = report.running(name)
+            per_host = Counter(b.host for b in running)
             hosts = ", ".join(f"{h} ({n})" if n > 1 else h for h, n in per_host.items()) or "none"
-            print(f"  {name:<9} running on: {hosts}")
-        print(f"  scheduler lease: {scheduler or 'free'}")
-        for mailbox, holder in sorted(watchers.items()):
-            print(f"  watching {mailbox}: {holder}")
+            ages = [b.age.total_seconds() for b in running]
+            age = f" (heartbeat {max(ages):.0f} s ago)" if ages else ""
+            print(f"  {name:<9} running on: {hosts}{age}")
+        passed = report.scheduler_pass_age
+        last_pass = f", last pass {passed.total_seconds():.1f} s ago" if passed is not None else ""
+        held = describe_owner(scheduler) if scheduler else "free"
+        print(f"  scheduler lease: {held}{last_pass}")
+        for mailbox, holder in sorted(leases.items()):
+            print(f"  watching {mailbox}: {describe_owner(holder)}")
+        for watcher in report.watchers:
+            for line in watcher_lines(watcher, now):
+                print(f"  {line}")
         print(
-            f"  loops scheduled: {store.due.count()}, being sent: {len(store.due.claims())}, "
-            f"other mail waiting: {len(store.outbox.pending())}"
+            f"  loops scheduled: {queues['loops_scheduled']}, being sent: "
+            f"{queues['being_sent']}, other mail waiting: {queues['other_mail_waiting']}"
         )
-        if "oauth2" in (settings.imap_auth, settings.smtp_auth):
-            print(f"  {oauth_state(settings, store)}")
+        print(f"  {sends_line(report.sends, now)}")
+        if report.auth is not None:
+            print(f"  {report.auth.line()}")
+        print(f"  heartbeat TTL: {settings.heartbeat_seconds:g} s (HEARTBEAT_SECONDS)")
+        if problems:
+            print("problems:")
+            for problem in problems:
+                print(f"  {problem.text(now)}")
+        else:
+            print(summary_line(report, now))
     return 0
 
 
-def oauth_state(settings: Settings, store: Store) -> str:
-    """One line on the OAuth2 sign-in: connected, or the re-authorisation it waits for."""
-    from mailmentor.app import oauth_account, token_vault
-
-    account = oauth_account(settings)
-    vault = token_vault(settings, store)
-    provider = settings.oauth_provider or "PROVIDER"
-    broken = vault.broken(account)
-    if broken is not None:
-        since = broken[1].strftime("%Y-%m-%d %H:%M UTC")
-        return (
-            f"oauth2 {account}: RE-AUTHORISATION NEEDED since {since} "
-            f"(run `mailmentor connect {provider}`)"
-        )
-    try:
-        tokens = vault.load(account)
-    except StoreError as exc:
-        return f"oauth2 {account}: unusable: {exc}"
-    if tokens is None:
-        return f"oauth2 {account}: not connected (run `mailmentor connect {provider}`)"
-    refreshed = tokens.refreshed_at.strftime("%Y-%m-%d %H:%M UTC")
-    return f"oauth2 {account}: connected to {tokens.provider}, last refreshed {refreshed}"
+def check_everything(report: HealthReport, now: datetime, *, as_json: bool) -> int:
+    """`status --check`: 0 when every part that should run does, 1 (each failure on stderr,
+    with the TTL or allowance it broke) otherwise."""
+    failing = check_failures(assess(report, now))
+    if as_json:
+        print(json.dumps(report_json(report, now), indent=2))
+    elif not failing:
+        print(summary_line(report, now).replace("mailmentor: ", "ok: ", 1))
+    for problem in failing:
+        print(f"FAIL  {problem.text(now)}", file=sys.stderr)
+    return 1 if failing else 0
 
 
 def connect_account(
@@ -519,21 +609,12 @@ def open_store(settings: Settings) -> Iterator[Store]:
         yield store
 
 
-def _iso(when: datetime | None) -> str | None:
-    return when.isoformat() if when else None
+def loop_summary(loop: Loop, *, history: bool = False) -> dict[str, object]:
+    """The one JSON shape of a loop (`export.loop_json`): `loops --json`, `show --json` (which
+    adds the history) and `export` all print it."""
+    from mailmentor.export import loop_json
 
-
-def loop_summary(loop: Loop) -> dict[str, object]:
-    return {
-        "id": loop.id,
-        "kind": str(loop.kind),
-        "mentor": loop.mentor.address,
-        "mentor_name": loop.mentor.name,
-        "subject": loop.subject,
-        "stage": str(loop.stage),
-        "created_at": _iso(loop.created_at),
-        "next_reminder_at": _iso(loop.next_reminder_at),
-    }
+    return loop_json(loop, events=history)
 
 
 #: `plan --days` looks at most this far ahead.
@@ -569,9 +650,17 @@ def all_loops(store: Store, *, ended: bool) -> list[Loop]:
     return sorted(loops, key=lambda lp: (lp.created_at, lp.id))
 
 
+def every_loop(store: Store, *, history: bool = False) -> list[Loop]:
+    """Every loop, open and ended, with its texts (and with ``history`` its events), oldest
+    first: what `loops --json`, `mentors` and `export` read."""
+    ids = [lp.id for lp in all_loops(store, ended=True)]
+    found = store.loops.get_many(ids, history=history)
+    return sorted(found.values(), key=lambda lp: (lp.created_at, lp.id))
+
+
 def list_loops(settings: Settings, *, as_json: bool, include_ended: bool) -> int:
     with open_store(settings) as store:
-        loops = all_loops(store, ended=include_ended or as_json)
+        loops = every_loop(store) if as_json else all_loops(store, ended=include_ended)
     if as_json:
         print(json.dumps([loop_summary(lp) for lp in loops], indent=2))
         return 0
@@ -596,32 +685,293 @@ def list_loops(settings: Settings, *, as_json: bool, include_ended: bool) -> int
     return 0
 
 
-def show_loop(settings: Settings, loop_id: str, *, as_json: bool) -> int:
+def show_loop(settings: Settings, target: str, *, as_json: bool) -> int:
+    """`show ID`, or `show PERSON` (an address, or a name only one person has)."""
     with open_store(settings) as store:
-        loop = store.loops.get(loop_id, history=True)
+        loop = None if "@" in target else store.loops.get(target.strip(), history=True)
+        matches = find_people(store, target) if loop is None else []
+        if len(matches) == 1:
+            return show_person(settings, store, matches[0], as_json=as_json)
     if loop is None:
-        print(f"mailmentor: no loop with id {loop_id!r} (see `mailmentor loops`)", file=sys.stderr)
+        if matches:
+            names = ", ".join(str(Person(address=p.address, name=p.name)) for p in matches)
+            print(f"mailmentor: {target!r} could be {names}: give the address", file=sys.stderr)
+        else:
+            print(
+                f"mailmentor: no loop or person {target!r} (see `mailmentor loops` and "
+                "`mailmentor mentors`)",
+                file=sys.stderr,
+            )
         return 1
     if as_json:
-        print(loop.model_dump_json(indent=2, exclude={"rev"}))
+        print(json.dumps(loop_summary(loop, history=True), indent=2))
         return 0
     tz = user_zone(settings)
     print(f"loop {loop.id}  [{loop.kind}]  {loop.stage}")
     print(f"  mentor:  {loop.mentor}")
-    print(f"  subject: {loop.subject}")
-    if loop.ask_excerpt:
-        print(f"  ask:     {loop.ask_excerpt}")
-    if loop.advice_excerpt:
-        print(f"  advice:  {loop.advice_excerpt}")
+    print(f"  subject: {one_line(loop.subject)}")
+    print(f"  started: {local_time(loop.created_at, tz)}")
+    for label, excerpt in (("ask", loop.ask_excerpt), ("advice", loop.advice_excerpt)):
+        if excerpt.strip():
+            print(indented(f"{label + ':':<8} ", excerpt))
     if loop.next_action:
-        when = loop.next_action.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        when = local_time(loop.next_action.due_at, tz)
         print(f"  next:    {loop.next_action.kind} ({loop.next_action.rule}) at {when}")
-    print("  history:")
-    for event in loop.events:
-        when = event.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        detail = f" — {event.detail}" if event.detail else ""
-        print(f"    {when}  {event.type:<15} → {event.stage:<9} {event.source}{detail}")
+    print(f"  history (times in {tz.key}):")
+    for event in sorted(loop.events, key=lambda e: e.at):
+        print(f"    {event_line(event, tz)}")
     return 0
+
+
+def find_people(store: Store, target: str) -> list[PersonRecord]:
+    """The person an address names, or those whose name contains ``target`` (a whole-name
+    match wins over parts of names)."""
+    wanted = target.strip().lower()
+    if "@" in wanted:
+        record = store.loops.person(wanted)
+        return [record] if record is not None else []
+    if not wanted:
+        return []
+    named = [p for p in store.loops.all_people() if wanted in p.name.lower()]
+    exact = [p for p in named if p.name.lower() == wanted]
+    return sorted(exact or named, key=lambda p: p.address)
+
+
+def show_person(settings: Settings, store: Store, record: PersonRecord, *, as_json: bool) -> int:
+    """One person's timeline: how the relationship stands, every loop with them, and every
+    event of those loops (and every gift) in time order."""
+    from mailmentor.export import gifts_json, summary_json
+    from mailmentor.relationships import summarize
+
+    loops = sorted(
+        store.loops.get_many(record.loop_ids, history=True).values(),
+        key=lambda lp: (lp.created_at, lp.id),
+    )
+    summary = summarize(loops, record, SystemClock().now())
+    if as_json:
+        shaped = {
+            **summary_json(summary),
+            "loops": [loop_summary(lp, history=True) for lp in loops],
+            "gifts": gifts_json([record]),
+        }
+        print(json.dumps(shaped, indent=2))
+        return 0
+    tz = user_zone(settings)
+    print(summary.person)
+    print(f"  {relationship_counts(summary)}")
+    print(f"  {contact_text(summary, tz)}")
+    print(f"  now:  {owed_text(summary)}")
+    if loops:
+        print("  loops:")
+        width = max(len(lp.id) for lp in loops)
+        for lp in loops:
+            print(f"    {lp.id:<{width}}  {lp.kind:<7} {lp.stage:<9} {one_line(lp.subject)}")
+    timeline = [(e.at, lp.id, event_line(e, tz)) for lp in loops for e in lp.events]
+    timeline += [(g.at, "gift", gift_line(g, tz)) for g in record.gifts]
+    timeline.sort(key=lambda item: item[0])  # stable: one loop's events keep their order
+    print(f"  timeline (times in {tz.key}):")
+    width = max((len(name) for _, name, _ in timeline), default=4)
+    for _, name, line in timeline:
+        when, _, rest = line.partition("  ")
+        print(f"    {when}  {name:<{width}}  {rest}")
+    return 0
+
+
+def show_mentors(settings: Settings, *, as_json: bool) -> int:
+    """`mailmentor mentors`: the relationship record, those the user owes first."""
+    from mailmentor.export import summary_json
+    from mailmentor.relationships import relationships
+
+    with open_store(settings) as store:
+        loops = every_loop(store, history=True)
+        people = list(store.loops.all_people())
+    summaries = relationships(loops, people, SystemClock().now())
+    if as_json:
+        print(json.dumps([summary_json(s) for s in summaries], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    tz = user_zone(settings)
+    table = Table(title=plural(len(summaries), "person").replace("persons", "people"))
+    table.add_column("person")
+    for column in ("asks", "advice", "reports", "gives", "asked you"):
+        table.add_column(column, justify="right")
+    for column in ("first", "last"):
+        table.add_column(column, no_wrap=True)
+    for column in ("days known", "advice→acted", "acted→reported"):
+        table.add_column(column, justify="right")
+    table.add_column("now")
+    for s in summaries:
+        table.add_row(
+            str(s.person),
+            *(str(n) for n in (s.asks, s.advice, s.reports, s.gives, s.they_asked_you)),
+            local_day(s.first_contact, tz),
+            local_day(s.last_contact, tz),
+            "—" if s.age_days is None else str(s.age_days),
+            days_text(s.days_to_act),
+            days_text(s.days_to_report),
+            owed_text(s),
+        )
+    Console().print(table)
+    if summaries:
+        print("advice→acted, acted→reported: median days; `mailmentor show ADDRESS` for one")
+    return 0
+
+
+def export_all(settings: Settings, *, fmt: str, output: Path | None) -> int:
+    """`mailmentor export`: every loop and event (JSON, or CSV one row per event), to stdout or
+    atomically to ``output``."""
+    from mailmentor.export import csv_text, export_document
+
+    with open_store(settings) as store:
+        loops = every_loop(store, history=True)
+        people = list(store.loops.all_people())
+    if fmt == "csv":
+        text = csv_text(loops)
+    else:
+        text = json.dumps(export_document(loops, people), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_atomically(output, text)
+    except OSError as exc:
+        print(f"mailmentor: error: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    events = sum(len(lp.events) for lp in loops)
+    print(
+        f"wrote {plural(len(loops), 'loop')} and {plural(events, 'event')} to {output}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """All of ``text`` at ``path``, or the file as it was: a temporary file beside it, synced,
+    then renamed over it."""
+    import tempfile
+
+    path = path.expanduser()
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+# -- rendering at the edge: prose from the typed values ---------------------------------------
+
+#: What each owed move reads as, before the number of loops it is owed on.
+_MOVE_WORDS = {
+    Move.ACT: "act on",
+    Move.REPORT: "report back on",
+    Move.GIVE_BACK: "give back on",
+    Move.ANSWER: "answer",
+    Move.CHECK_IN: "check in on",
+}
+_STANDING_WORDS = {
+    Standing.YOUR_MOVE: "your move",
+    Standing.WAITING: "waiting for their answer",
+    Standing.NEVER_ANSWERED: "never answered",
+    Standing.QUIET: "quiet for a while: a short update?",
+    Standing.IN_BALANCE: "in balance",
+}
+
+
+def owed_text(summary: PersonSummary) -> str:
+    """``act on 2, report back on 1`` or, owing nothing, where the relationship stands."""
+    parts = [
+        "give back" if not owed.loop_ids else f"{_MOVE_WORDS[owed.move]} {owed.count}"
+        for owed in summary.owes
+    ]
+    return ", ".join(parts) or _STANDING_WORDS[summary.standing]
+
+
+def relationship_counts(summary: PersonSummary) -> str:
+    text = (
+        f"{plural(summary.asks, 'ask')}, {summary.advice} advice received, "
+        f"{plural(summary.reports, 'report')}, {plural(summary.gives, 'give')}"
+    )
+    if summary.they_asked_you:
+        text += f"; they asked you {plural(summary.they_asked_you, 'time')}"
+    return text
+
+
+def contact_text(summary: PersonSummary, tz: ZoneInfo) -> str:
+    first, last = local_day(summary.first_contact, tz), local_day(summary.last_contact, tz)
+    age = "" if summary.age_days is None else f" ({plural(summary.age_days, 'day')})"
+    medians = (
+        f"; median days advice→acted {days_text(summary.days_to_act)}, "
+        f"acted→reported {days_text(summary.days_to_report)}"
+    )
+    return f"first contact {first}, last {last}{age}{medians}"
+
+
+def days_text(days: float | None) -> str:
+    return "—" if days is None else f"{days:g}"
+
+
+def local_day(when: datetime | None, tz: ZoneInfo) -> str:
+    return "—" if when is None else when.astimezone(tz).strftime("%Y-%m-%d")
+
+
+def local_time(when: datetime, tz: ZoneInfo) -> str:
+    """``Mon 2026-01-05 10:30 CET``: a time as the user reads it."""
+    return when.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+#: An ISO 8601 time inside stored text (a snooze's "until 2026-01-09T08:00:00+00:00").
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})")
+
+
+def local_text(text: str, tz: ZoneInfo) -> str:
+    """``text`` on one line, with any ISO time in it written in the user's zone."""
+
+    def local(match: re.Match[str]) -> str:
+        try:
+            return local_time(datetime.fromisoformat(match.group()), tz)
+        except ValueError:
+            return match.group()
+
+    return _ISO_TIME.sub(local, one_line(text))
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def event_line(event: Event, tz: ZoneInfo) -> str:
+    when = event.at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
+    detail = f" — {local_text(event.detail, tz)}" if event.detail.strip() else ""
+    return f"{when}  {event.type:<15} → {event.stage:<9} {one_line(event.source)}{detail}"
+
+
+def gift_line(gift: Event, tz: ZoneInfo) -> str:
+    """A gift (mentor+gave@) in a timeline: no loop, no stage, only what was given."""
+    when = gift.at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
+    return f"{when}  {'gift':<27} {one_line(gift.source)} — {local_text(gift.detail, tz)}"
+
+
+def indented(label: str, text: str) -> str:
+    """``  ask:     first line`` with every further line (and wrap) under the first, so a
+    multi-line excerpt keeps the layout."""
+    import shutil
+    import textwrap
+
+    lead = "  " + label
+    width = max(40, shutil.get_terminal_size((100, 24)).columns)
+    lines: list[str] = []
+    for paragraph in text.strip().splitlines():
+        if paragraph.strip():
+            lines += textwrap.wrap(paragraph.strip(), width=width - len(lead)) or [""]
+    return "\n".join((lead if i == 0 else " " * len(lead)) + line for i, line in enumerate(lines))
 
 
 class OutcomeTally:
@@ -786,33 +1136,37 @@ def forget_person(settings: Settings, address: str, *, confirmed: bool) -> int:
 FORGET_ATTEMPTS = 10
 
 
-def show_digest(settings: Settings) -> int:
-    from mailmentor.app import DEMO_SERVICE, DEMO_USER
-    from mailmentor.digest import build_digest
-    from mailmentor.reminders import TEMPLATES_DIRNAME, ReminderContext, digest_text
+def show_digest(
+    settings: Settings, *, html: Path | None = None, text: bool = False, send_now: bool = False
+) -> int:
+    """`mailmentor digest`: the digest the sender would mail now, built by the sender itself,
+    so that the preview is what is sent."""
+    from mailmentor.app import build_services
+    from mailmentor.reminders import digest_html, digest_text
+    from mailmentor.service.sender import FailedForGood, Sent
 
-    rules_dir = settings.rules_dir or default_rules_dir()
-    now = SystemClock().now()
-    from mailmentor.app import oauth_health
-
-    with open_store(settings) as store:
-        digest = build_digest(
-            list(store.loops.open_loops()),
-            list(store.loops.all_people()),
-            now,
-            closed_this_week=store.loops.closed_since(now - timedelta(days=7)),
+    if send_now and not settings.smtp_host:
+        raise ConfigError(
+            f"{ENV_PREFIX}SMTP_HOST: required by `mailmentor digest --send-now` (the server "
+            "the digest is mailed through)"
         )
-        digest = dataclasses.replace(digest, health=tuple(oauth_health(settings, store)))
-    # The same context the sender gives the mailed digest, so the preview matches it.
-    ctx = ReminderContext(
-        service_address=settings.service_address or DEMO_SERVICE,
-        user_address=next(iter(settings.user_addresses), DEMO_USER),
-        secret=b"",  # only the Message-ID needs it, and nothing is sent
-        timezone=user_zone(settings),
-        now=now,
-        templates_dir=rules_dir / TEMPLATES_DIRNAME,
-    )
-    print(digest_text(digest, ctx), end="")
+    with open_store(settings) as store:
+        services = build_services(settings, store, _LeaveToScheduler(), owner="")
+        sender = services.sender
+        if send_now:
+            outcome = sender.send_job(sender.queue_digest_now())
+            if isinstance(outcome, FailedForGood):
+                print(f"digest not sent: {outcome}", file=sys.stderr)
+                return 1
+            said = f"“{outcome.subject}”" if isinstance(outcome, Sent) else str(outcome)
+            print(f"digest sent to {sender.user_address}: {said}")
+            return 0
+        digest, ctx = sender.current_digest(), sender.context()
+    if html is not None:
+        html.write_text(digest_html(digest, ctx), encoding="utf-8")
+        print(f"wrote the digest's HTML to {html}", file=sys.stderr)
+    if text or html is None:
+        print(digest_text(digest, ctx), end="")
     return 0
 
 

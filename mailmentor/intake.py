@@ -23,7 +23,12 @@ from mailmentor.parsing.commands import Command, CommandName, resolve_snooze
 from mailmentor.parsing.message import Address, ForwardedMessage, ParsedMessage
 from mailmentor.parsing.quoting import excerpt
 from mailmentor.tags import is_schedule, kind_for_tag, resolve_schedule, service_tag, subject_tags
-from mailmentor.tokens import parse_reminder_message_id, parse_reply_address
+from mailmentor.tokens import (
+    parse_digest_address,
+    parse_digest_message_id,
+    parse_reminder_message_id,
+    parse_reply_address,
+)
 
 EXCERPT_LIMIT = 600
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|tr|antw|vs|rv|enc)(\[\d+\])?\s*:\s*)+", re.I)
@@ -80,6 +85,14 @@ class CommandMail:
 
 
 @dataclass(frozen=True)
+class DigestReplyMail:
+    """A reply to a weekly digest (its commands name the digest's numbered lines)."""
+
+    digest_id: str
+    token: str
+
+
+@dataclass(frozen=True)
 class ForwardMail:
     forwards: tuple[ForwardedMessage, ...]
 
@@ -89,7 +102,7 @@ class OutgoingMail:
     mentors: tuple[Address, ...]
 
 
-Classification = Ignored | CommandMail | ForwardMail | OutgoingMail
+Classification = Ignored | CommandMail | DigestReplyMail | ForwardMail | OutgoingMail
 
 
 def classify(msg: ParsedMessage, identity: Identity) -> Classification:
@@ -110,6 +123,9 @@ def classify(msg: ParsedMessage, identity: Identity) -> Classification:
     command = command_token(msg, identity)
     if command:
         return command
+    digest = digest_reference(msg, identity)
+    if digest:
+        return digest
     if msg.forwarded:
         return ForwardMail(msg.forwarded)
     mentors = mentors_of(msg.to + msg.cc, identity)
@@ -129,6 +145,20 @@ def command_token(msg: ParsedMessage, identity: Identity) -> CommandMail | None:
         found = parse_reminder_message_id(message_id)
         if found:
             return CommandMail(*found)
+    return None
+
+
+def digest_reference(msg: ParsedMessage, identity: Identity) -> DigestReplyMail | None:
+    """A digest's id and token in a recipient address (its Reply-To) or its Message-ID."""
+    recipients = [a.address for a in (*msg.to, *msg.cc)] + list(msg.delivered_to)
+    for address in recipients:
+        found = parse_digest_address(address, identity.service_address)
+        if found:
+            return DigestReplyMail(*found)
+    for message_id in (*msg.in_reply_to, *reversed(msg.references)):
+        found = parse_digest_message_id(message_id)
+        if found:
+            return DigestReplyMail(*found)
     return None
 
 
@@ -171,12 +201,13 @@ class Handover:
 
 
 def handover(msg: ParsedMessage, identity: Identity, now: datetime, tz: ZoneInfo) -> Handover:
-    """Read plus-address tags (mentor+intro@, mentor+3d@) and subject tags ([advice])."""
+    """Read plus-address tags (mentor+intro@, mentor+3d@: in To, Cc, Delivered-To or a kept
+    Bcc) and subject tags ([advice])."""
     kinds: list[Kind] = []
     schedules: list[str] = []
     notes: list[str] = []
-    recipients = [a.address for a in (*msg.to, *msg.cc)] + list(msg.delivered_to)
-    for address in recipients:
+    recipients = [a.address for a in (*msg.to, *msg.cc)] + [*msg.delivered_to, *msg.bcc]
+    for address in dict.fromkeys(recipients):
         tag = service_tag(address, identity.service_address)
         if tag is None:
             continue
@@ -248,6 +279,24 @@ def new_asked_loop(
     )
     detail = "; ".join(("asked by BCC", *how.notes))
     return stages.record(loop, EventType.CREATED, at, f"message <{msg.message_id}>", detail)
+
+
+def new_learn_loop(topic: str, user: str, message_id: str, at: datetime) -> Loop:
+    """``learn <topic>`` in a reply to the digest: something to learn, nobody asked yet (the
+    loop's "mentor" is the user until they ask someone; ``message_ids`` stays empty)."""
+    subject = clean_subject(topic)
+    loop = Loop(
+        id=loop_id_for(f"{message_id}\n{subject.lower()}", user),
+        kind=Kind.LEARN,
+        mentor=Person(address=user.lower()),
+        subject=subject,
+        stage=Stage.ASKED,
+        created_at=at,
+        stage_entered_at=at,
+    )
+    return stages.record(
+        loop, EventType.CREATED, at, f"message <{message_id}>", "learn, from the digest"
+    )
 
 
 def new_advised_loop(msg: ParsedMessage, forward: ForwardedMessage, at: datetime) -> Loop:
@@ -351,7 +400,7 @@ def pick_loop(
             ),
             key=lambda lp: lp.created_at,
         )
-        how = "by subject and mentor (no References match)"
+        how = "by subject and mentor, no References match"
     if not same_mentor:
         return None
     chosen = same_mentor[-1]

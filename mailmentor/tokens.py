@@ -63,12 +63,8 @@ def reply_address(service_address: str, loop_id: str, secret: bytes) -> str:
     return tagged_address(service_address, f"r-{loop_id.lower()}-{loop_token(secret, loop_id)}")
 
 
-def parse_reply_address(address: str, service_address: str) -> tuple[str, str] | None:
-    """(loop_id, token) when ``address`` is a reply address of this service, else None.
-
-    Accepts a bare address or a header value such as ``"mailmentor" <…>``; case-insensitive.
-    The token is returned unchecked: call :func:`verify_token`.
-    """
+def _service_tag(address: str, service_address: str) -> str | None:
+    """The tag of ``address`` when it is the service address with one (lower case), else None."""
     if not isinstance(address, str) or not isinstance(service_address, str):
         return None
     bare = parseaddr(address)[1] if ("<" in address or '"' in address) else address
@@ -77,9 +73,17 @@ def parse_reply_address(address: str, service_address: str) -> tuple[str, str] |
     if not local or not service_local or domain != service_domain:
         return None
     prefix = service_local + _tag_separator(service_local)
-    if not local.startswith(prefix):
-        return None
-    match = _REPLY_TAG.fullmatch(local[len(prefix) :])
+    return local[len(prefix) :] if local.startswith(prefix) else None
+
+
+def parse_reply_address(address: str, service_address: str) -> tuple[str, str] | None:
+    """(loop_id, token) when ``address`` is a reply address of this service, else None.
+
+    Accepts a bare address or a header value such as ``"mailmentor" <…>``; case-insensitive.
+    The token is returned unchecked: call :func:`verify_token`.
+    """
+    tag = _service_tag(address, service_address)
+    match = _REPLY_TAG.fullmatch(tag) if tag is not None else None
     return (match.group(1), match.group(2)) if match else None
 
 
@@ -99,4 +103,54 @@ def parse_reminder_message_id(message_id: str) -> tuple[str, str] | None:
         return None
     cleaned = message_id.strip().strip("<>").strip().lower()
     match = _MESSAGE_ID.fullmatch(cleaned)
+    return (match.group(1), match.group(2)) if match else None
+
+
+# -- the weekly digest ----------------------------------------------------------------------------
+#
+# A reply to a digest ("2 done") names lines of that digest; the digest's Reply-To and
+# Message-ID carry its id and a token, so a reply is trusted only for a digest the service sent.
+
+_DIGEST_ID = r"[a-z0-9]{1,32}"
+_DIGEST_TAG = re.compile(rf"d-({_DIGEST_ID})-({_TOKEN})")
+_DIGEST_MESSAGE_ID = re.compile(rf"mm\.digest\.({_DIGEST_ID})\.({_TOKEN})@[^\s@<>]+")
+
+
+def digest_id(secret: bytes, slot: str, user_address: str) -> str:
+    """The id of the digest of one week (``slot``: its scheduled moment) for one user."""
+    seed = f"digest\n{slot}\n{user_address.lower()}".encode()
+    digest = hmac.new(secret, seed, hashlib.sha256).digest()
+    return base64.b32encode(digest).decode("ascii")[:12].lower()
+
+
+def digest_token(secret: bytes, digest: str) -> str:
+    return loop_token(secret, f"digest-{digest}")
+
+
+def verify_digest_token(secret: bytes, digest: str, token: str) -> bool:
+    return bool(digest) and verify_token(secret, f"digest-{digest}", token)
+
+
+def digest_reply_address(service_address: str, digest: str, secret: bytes) -> str:
+    """The Reply-To of a digest: the service address tagged with the digest's id and token."""
+    return tagged_address(service_address, f"d-{digest}-{digest_token(secret, digest)}")
+
+
+def digest_message_id(digest: str, secret: bytes, domain: str) -> str:
+    """The digest's Message-ID (no angle brackets): the same for a retried send."""
+    return f"mm.digest.{digest}.{digest_token(secret, digest)}@{domain.lower()}"
+
+
+def parse_digest_address(address: str, service_address: str) -> tuple[str, str] | None:
+    """(digest id, token) when ``address`` is a digest's Reply-To, else None (unchecked)."""
+    tag = _service_tag(address, service_address)
+    match = _DIGEST_TAG.fullmatch(tag) if tag is not None else None
+    return (match.group(1), match.group(2)) if match else None
+
+
+def parse_digest_message_id(message_id: str) -> tuple[str, str] | None:
+    """(digest id, token) from a digest's Message-ID, else None (unchecked)."""
+    if not isinstance(message_id, str):
+        return None
+    match = _DIGEST_MESSAGE_ID.fullmatch(message_id.strip().strip("<>").strip().lower())
     return (match.group(1), match.group(2)) if match else None

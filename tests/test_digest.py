@@ -8,10 +8,13 @@ from typing import Any
 import pytest
 
 from mailmentor import digest as digest_module
-from mailmentor.digest import MAX_PER_SECTION, Digest, Relationship
+from mailmentor.digest import MAX_PER_SECTION, Digest, Move
 from mailmentor.intake import normalize_subject
 from mailmentor.model import ActionKind, Event, EventType, Kind, Loop, Person, PlannedAction, Stage
 from mailmentor.people import PersonRecord, subject_key, with_gift, with_loop
+from mailmentor.relationships import PersonSummary
+from mailmentor.reminders.digest_mail import standing_text
+from mailmentor.rules import Rules, RuleSet, StageRule
 from mailmentor.stages import replay
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -50,22 +53,24 @@ def people_of(loops: list[Loop], gifts: dict[str, list[Event]]) -> list[PersonRe
     return list(records.values())
 
 
-def build_digest(loops: list[Loop], gifts: dict[str, list[Event]], now: datetime) -> Digest:
+def build_digest(
+    loops: list[Loop], gifts: dict[str, list[Event]], now: datetime, rules: Rules | None = None
+) -> Digest:
     """The digest from every loop and gift, as the service builds it from what the store keeps:
     the open loops, the person records and the loops closed this week."""
     week_ago = now - 7 * D
-    closed = sum(
-        1 for lp in loops if lp.stage is Stage.CLOSED and lp.events and lp.events[-1].at > week_ago
-    )
+    closed = [
+        lp for lp in loops if lp.stage is Stage.CLOSED and lp.events and lp.events[-1].at > week_ago
+    ]
     open_loops = [lp for lp in loops if lp.stage.is_open]
     return digest_module.build_digest(
-        open_loops, people_of(loops, gifts), now, closed_this_week=closed
+        open_loops, people_of(loops, gifts), now, rules=rules, closed=closed
     )
 
 
 def relationships_of(
     loops: list[Loop], gifts: dict[str, list[Event]], now: datetime
-) -> list[Relationship]:
+) -> list[PersonSummary]:
     open_loops = [lp for lp in loops if lp.stage.is_open]
     return digest_module.relationships_of(open_loops, people_of(loops, gifts), now)
 
@@ -80,36 +85,59 @@ def gift(days_ago: float) -> Event:
     )
 
 
-def test_sections_list_open_loops_by_what_the_user_does_next() -> None:
+def test_your_move_waiting_on_and_closed_this_week() -> None:
     digest = build_digest(
         [
             loop("asked1", Stage.ASKED, mentor=GRACE),
             loop("adv_new", Stage.ADVISED, 1),
             loop("adv_old", Stage.ADVISED, 9),
             loop("acted1", Stage.ACTED),
+            loop("mentee1", Stage.ASKED, 2, kind=Kind.MENTEE),
             loop("closed1", Stage.CLOSED, 2),
+            loop("closed_old", Stage.CLOSED, 20),
             loop("dropped1", Stage.DROPPED),
             loop("paused1", Stage.SNOOZED, snoozed_from=Stage.ACTED),
+            loop("snoozed1", Stage.SNOOZED, snoozed_from=Stage.ADVISED, snoozed_until=NOW + D),
         ],
         {},
         NOW,
     )
-    shown = {s.stage: [item.loop_id for item in s.loops] for s in digest.sections if s.loops}
-    assert shown == {
-        Stage.ADVISED: ["adv_old", "adv_new"],  # oldest first: it has waited longest
-        Stage.ACTED: ["acted1"],
-        Stage.ASKED: ["asked1"],
-        Stage.SNOOZED: ["paused1"],
-    }
-    assert [s.stage for s in digest.sections][:4] == [
-        Stage.ADVISED,
-        Stage.ACTED,
-        Stage.REPORTED,
-        Stage.ASKED,
+    mine = [(ln.number, ln.loop_id, ln.move) for ln in digest.your_move.lines]
+    assert mine == [
+        (1, "adv_old", Move.ACT),  # oldest first: it has waited longest
+        (2, "adv_new", Move.ACT),
+        (3, "acted1", Move.REPORT),
+        (4, "mentee1", Move.THEY_ASKED),  # someone asked the user: the user's move
+        (5, "paused1", Move.PAUSED),
     ]
-    assert (digest.open_loops, digest.to_do, digest.closed_this_week) == (5, 3, 1)
-    paused = next(s for s in digest.sections if s.stage is Stage.SNOOZED).loops[0]
-    assert paused.paused and paused.days_in_stage == 3
+    waiting = [(ln.number, ln.loop_id, ln.move) for ln in digest.waiting_on.lines]
+    assert waiting == [(6, "asked1", Move.ANSWER), (7, "snoozed1", Move.SNOOZED)]
+    assert [ln.loop_id for ln in digest.closed.lines] == ["closed1"]
+    assert digest.closed.lines[0].number == 0, "closed lines are not numbered"
+    assert (digest.open_loops, digest.to_do, digest.closed_this_week) == (7, 5, 1)
+    assert digest.numbers[3] == "acted1"
+    assert [s.title for s in digest.sections] == ["Your move", "Waiting on", "Closed this week"]
+
+
+def test_empty_sections_are_left_out() -> None:
+    digest = build_digest([loop("asked1", Stage.ASKED)], {}, NOW)
+    assert [s.title for s in digest.sections] == ["Waiting on"]
+
+
+def test_an_ask_shows_when_it_will_be_let_go() -> None:
+    asked = StageRule(after=7 * D, give_up_after=30 * D)
+    rules = Rules(
+        rule_sets=(RuleSet(name="advice", kinds=(Kind.ADVICE,), stages={Stage.ASKED: asked}),)
+    )
+    (line,) = build_digest([loop("a", Stage.ASKED, 3)], {}, NOW, rules).waiting_on.lines
+    assert line.give_up_at == NOW - 3 * D + 30 * D
+
+
+def test_numbers_given_are_kept_and_new_lines_get_free_ones() -> None:
+    loops = [loop("a", Stage.ADVISED, 9), loop("b", Stage.ADVISED, 5), loop("c", Stage.ADVISED, 1)]
+    numbering = {"c": 1, "gone": 2}  # "gone" closed since: its number stays taken
+    digest = digest_module.build_digest(loops, [], NOW, numbering=numbering)
+    assert digest.numbers == {1: "c", 3: "a", 4: "b"}
 
 
 def test_only_future_reminders_are_dated() -> None:
@@ -118,16 +146,14 @@ def test_only_future_reminders_are_dated() -> None:
 
     later = loop("later", Stage.ADVISED, next_action=due(NOW + D))
     waiting = loop("waiting", Stage.ADVISED, 5, next_action=due(NOW - D))
-    items = {
-        i.loop_id: i.next_at for i in build_digest([later, waiting], {}, NOW).sections[0].loops
-    }
+    items = {i.loop_id: i.next_at for i in build_digest([later, waiting], {}, NOW).your_move.lines}
     assert items == {"waiting": None, "later": NOW + D}
 
 
 def test_a_long_section_is_cut_and_counted() -> None:
     loops = [loop(f"l{i:03}", Stage.ADVISED, i) for i in range(MAX_PER_SECTION + 4)]
-    section = build_digest(loops, {}, NOW).sections[0]
-    assert (len(section.loops), section.more) == (MAX_PER_SECTION, 4)
+    section = build_digest(loops, {}, NOW).your_move
+    assert (len(section.lines), section.more) == (MAX_PER_SECTION, 4)
     assert build_digest(loops, {}, NOW).to_do == MAX_PER_SECTION + 4
 
 
@@ -149,6 +175,18 @@ STATES: list[tuple[str, list[Loop], list[Event], str]] = [
         "your move: act on their advice",
     ),
     ("waiting", [loop("a", Stage.ASKED)], [], "waiting for their answer"),
+    (
+        "never answered is not in balance",
+        [loop("a", Stage.DROPPED, 10, events=[event(Stage.DROPPED, 10)])],
+        [],
+        "no answer yet",
+    ),
+    (
+        "they asked you",
+        [loop("a", Stage.ASKED, kind=Kind.MENTEE)],
+        [],
+        "they asked you: answer them",
+    ),
     ("quiet", [loop("a", Stage.CLOSED, 200)], [], "quiet for 6 months: a short update?"),
     ("a recent gift ends the quiet", [loop("a", Stage.CLOSED, 200)], [gift(3)], "in balance"),
     (
@@ -168,7 +206,7 @@ STATES: list[tuple[str, list[Loop], list[Event], str]] = [
 )
 def test_relationship_state(loops: list[Loop], gifts: list[Event], state: str) -> None:
     (rel,) = relationships_of(loops, {ALAN.address: gifts} if gifts else {}, NOW)
-    assert rel.state == state
+    assert standing_text(rel, NOW) == state
 
 
 def test_relationship_counts_and_last_contact() -> None:
@@ -178,7 +216,7 @@ def test_relationship_counts_and_last_contact() -> None:
         loop("c", Stage.ASKED, 1, events=[event(Stage.ASKED, 1, source="command stop")]),
     ]
     (rel,) = relationships_of(loops, {"alan@example.org": [gift(20)]}, NOW)
-    assert (rel.open_loops, rel.advice, rel.reported, rel.given) == (2, 2, 1, 2)
+    assert (rel.open_loops, rel.advice, rel.reports, rel.gives) == (2, 2, 1, 2)
     assert rel.last_contact == NOW - 2 * D  # commands are not contact; messages and gifts are
     assert rel.person == ALAN
 
@@ -191,16 +229,19 @@ def test_people_waiting_on_the_user_come_first() -> None:
         loop("b", Stage.CLOSED, 300, mentor=bob),
     ]
     order = [r.person.address for r in relationships_of(loops, {"carol@x.example": [gift(2)]}, NOW)]
-    assert order == ["alan@example.org", "bob@example.com", "grace@navy.example", "carol@x.example"]
+    # What the user owes first, then the latest contact first (as `mailmentor mentors` sorts).
+    assert order == ["alan@example.org", "grace@navy.example", "carol@x.example", "bob@example.com"]
 
 
-def test_other_loop_kinds_are_listed_too() -> None:
-    mentee = loop("m", Stage.ASKED, kind=Kind.MENTEE)
-    (item,) = build_digest([mentee], {}, NOW).sections[3].loops
-    assert (item.loop_id, item.kind) == ("m", Kind.MENTEE)
+def test_a_learn_topic_nobody_was_asked_about_is_a_move_not_a_person() -> None:
+    me = Person(address="ada@example.com")
+    topic = loop("l", Stage.ASKED, 1, mentor=me, kind=Kind.LEARN, message_ids=[])
+    digest = build_digest([topic], {}, NOW)
+    assert [(ln.loop_id, ln.move) for ln in digest.your_move.lines] == [("l", Move.FIND)]
+    assert digest.relationships == ()
 
 
 def test_nothing_open() -> None:
     digest = build_digest([], {}, NOW)
     assert (digest.open_loops, digest.to_do, digest.relationships) == (0, 0, ())
-    assert all(not s.loops for s in digest.sections)
+    assert digest.sections == ()

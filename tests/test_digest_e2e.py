@@ -93,9 +93,12 @@ def test_the_weekly_digest_is_sent_once_at_its_time(start: Starter) -> None:
         assert digest["To"] == mf.USER
         assert digest["Auto-Submitted"] == "auto-generated"
         text = plain(digest)
-        assert "Advice to act on\n- Alan: Advice on pricing page? (6 days)" in text
+        assert (
+            "Your move\n 1. act on Alan's advice: Advice on pricing page? (advice came 6 days ago)"
+        ) in text
         assert "Alan Kay <alan@example.org>: your move: act on their advice" in text
         assert "grace@navy.example: in balance" in text
+        assert digest["Reply-To"].startswith("mentor+d-")
         assert "What do you want to learn next?" in text
         wait_for(lambda: not h.store.outbox.pending(), what="the digest's job done")
         again = h.services.sender.send_job(f"digest:{SLOT}")
@@ -121,3 +124,5 @@ def test_the_running_scheduler_sends_the_digest_on_its_own(start: Starter) -> No
             received.message["Subject"]
             == "Your week: no open loops. What do you want to learn next?"
         )
+        health = plain(received.message).split("-- \n")[0].rstrip().splitlines()[-1]
+        assert health.startswith("mailmentor: all well"), health

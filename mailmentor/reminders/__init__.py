@@ -12,7 +12,13 @@ Data in, EmailMessage out; nothing here sends or reads the clock. One module per
 """
 
 from mailmentor.reminders.context import ReminderContext
-from mailmentor.reminders.digest_mail import build_digest_mail, digest_subject, digest_text
+from mailmentor.reminders.digest_mail import (
+    build_digest_mail,
+    digest_html,
+    digest_key,
+    digest_subject,
+    digest_text,
+)
 from mailmentor.reminders.drafts import (
     MAX_DRAFT_QUOTE,
     asks_for_report,
@@ -62,6 +68,8 @@ __all__ = [
     "clean_message_id",
     "clean_subject",
     "days_phrase",
+    "digest_html",
+    "digest_key",
     "digest_subject",
     "digest_text",
     "elapsed",

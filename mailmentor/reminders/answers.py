@@ -167,3 +167,94 @@ def answer_text(
     if helped:
         lines.append(("Commands, one per line:\n" if lines else "") + HELP_TEXT)
     return "\n\n".join(lines)
+
+
+# -- replies to the weekly digest --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineAnswered:
+    """What the commands naming one digest line did to its loop."""
+
+    number: int
+    loop: Loop  # after the commands, its next action planned
+    results: tuple[CommandResult, ...]
+
+
+@dataclass(frozen=True)
+class NoSuchLine:
+    number: int
+    text: str  # the line of the reply that named it
+
+
+@dataclass(frozen=True)
+class NoLineNamed:
+    text: str  # a command without a number, in a digest with several lines
+
+
+@dataclass(frozen=True)
+class LearnStarted:
+    topic: str
+    loop: Loop
+
+
+@dataclass(frozen=True)
+class DigestGone:
+    """The digest is too old (its numbers expired) or unknown."""
+
+
+DigestResult = LineAnswered | NoSuchLine | NoLineNamed | LearnStarted | DigestGone | CommandResult
+
+
+def digest_answer_text(
+    results: Sequence[DigestResult], zone: ZoneInfo, confirm: bool = True
+) -> str | None:
+    """The one answer to a reply to the digest: a paragraph per line it named, then what was
+    not understood; None when everything applied and ``confirm`` is off."""
+    paragraphs: list[str] = []
+    helped = any(isinstance(r, HelpAsked) for r in results)
+    needed = helped or confirm
+    for result in results:
+        if isinstance(result, LineAnswered):
+            lines = [
+                _applied_line(r, zone) if isinstance(r, Applied) else _refused_line(r)
+                for r in result.results
+                if isinstance(r, Applied | Refused)
+            ]
+            needed = needed or any(isinstance(r, Refused) for r in result.results)
+            subject = result.loop.subject or "(no subject)"
+            head = f"{result.number}. “{subject}” with {_name(result.loop)}:"
+            status = f"The loop is {stands(result.loop, zone)}. {next_step(result.loop, zone)}"
+            paragraphs.append("\n".join([head, *lines, status]))
+        elif isinstance(result, NoSuchLine):
+            needed = True
+            paragraphs.append(
+                f"“{result.text}” was not applied: that digest has no line {result.number}."
+            )
+        elif isinstance(result, NoLineNamed):
+            needed = True
+            paragraphs.append(
+                f"“{result.text}” was not applied: say which line, e.g. “2 {result.text}”."
+            )
+        elif isinstance(result, LearnStarted):
+            paragraphs.append(
+                f"Noted: you want to learn “{result.topic}”. Ask someone about it and BCC me, "
+                f"or forward their answer. {next_step(result.loop, zone)}"
+            )
+        elif isinstance(result, DigestGone):
+            needed = True
+            paragraphs.append(
+                "That digest is too old for its line numbers: reply to the latest digest, "
+                "or to a reminder of the loop."
+            )
+        elif isinstance(result, NotUnderstood):
+            helped = needed = True
+            paragraphs.append(f"I did not understand “{result.text}”.")
+    if not needed:
+        return None
+    if helped:
+        paragraphs.append(
+            "Reply to the digest with a line number and a command, one per line: "
+            "“2 done”, “3 reported”, “snooze 4 1w”, “stop 5”, “learn <topic>”.\n\n" + HELP_TEXT
+        )
+    return "\n\n".join(paragraphs)

@@ -28,7 +28,15 @@ from mailmentor.mailbox_mode import (
 )
 from mailmentor.model import Event, EventType, Kind, Loop, Stage
 from mailmentor.parsing.automatic import is_robot_address
-from mailmentor.parsing.commands import CommandName, parse_commands
+from mailmentor.parsing.commands import Command, CommandName, parse_commands
+from mailmentor.parsing.digest_replies import (
+    HelpWanted,
+    LearnTopic,
+    LineCommand,
+    Unnumbered,
+    Unreadable,
+    parse_digest_reply,
+)
 from mailmentor.parsing.message import (
     Address,
     ForwardedMessage,
@@ -37,6 +45,7 @@ from mailmentor.parsing.message import (
     parse_message,
 )
 from mailmentor.reminders import ReminderContext, answers, build_reply
+from mailmentor.rules import Rules
 from mailmentor.schedule import planned
 from mailmentor.service.outcomes import (
     Advised,
@@ -57,7 +66,7 @@ from mailmentor.service.writer import LoopWriter, reply_job, send_soon
 from mailmentor.store import Store
 from mailmentor.store.changes import Changeset, Indexed, Job, LoopChange, PersonChange
 from mailmentor.store.loops import clean_message_id
-from mailmentor.tokens import verify_token
+from mailmentor.tokens import verify_digest_token, verify_token
 
 log = logging.getLogger("mailmentor.service")
 
@@ -176,7 +185,10 @@ class Intake:
             origin is not Origin.SERVICE
             and bool(sender)
             and identity.is_user(sender)
-            and intake.command_token(msg, identity) is not None
+            and (
+                intake.command_token(msg, identity) is not None
+                or intake.digest_reference(msg, identity) is not None
+            )
         )
         kind = classify_in_mailbox(msg, identity, Origin.SERVICE if command else origin)
         if isinstance(kind, intake.Ignored):
@@ -212,7 +224,14 @@ class Intake:
         return change, (Handled(tuple(effects)), decision.jobs)
 
 
-Meaning = intake.CommandMail | intake.ForwardMail | intake.OutgoingMail | MentorReply | UserFollowUp
+Meaning = (
+    intake.CommandMail
+    | intake.DigestReplyMail
+    | intake.ForwardMail
+    | intake.OutgoingMail
+    | MentorReply
+    | UserFollowUp
+)
 
 
 class _Decision:
@@ -292,6 +311,8 @@ class _Decision:
             return self._follow_up(kind)
         if isinstance(kind, intake.CommandMail):
             return self._command(kind)
+        if isinstance(kind, intake.DigestReplyMail):
+            return self._digest_reply(kind)
         if isinstance(kind, intake.ForwardMail):
             return self._forward(kind)
         return self._outgoing(kind)
@@ -431,9 +452,21 @@ class _Decision:
             return [Skipped("empty reply")]
         rules = s.writer.rules()
         zone = rules.zone_or(s.timezone)
+        loop, results, effects = self._apply_commands(loop, commands, zone)
+        text = answers.answer_text(results, planned(loop, rules), zone, confirm=s.confirm)
+        if text is not None:
+            self._reply(loop, text)
+        self.work.put(loop, ())  # marks the message applied: answered once, never twice
+        return effects
+
+    def _apply_commands(
+        self, loop: Loop, commands: Iterable[Command], zone: ZoneInfo
+    ) -> tuple[Loop, list[answers.CommandResult], list[Effect]]:
+        """Apply ``commands`` to ``loop`` in order ("done - …", then "snooze 2w"): the loop
+        after them, what each did, and the effects to log."""
         results: list[answers.CommandResult] = []
         effects: list[Effect] = []
-        for command in commands:  # one per line, in order ("done - …", then "snooze 2w")
+        for command in commands:
             if command.name is CommandName.HELP:
                 results.append(answers.HelpAsked())
                 effects.append(Answered(loop.id))
@@ -443,7 +476,7 @@ class _Decision:
                 effects.append(Answered(loop.id, command.argument or ""))
                 continue
             try:
-                changed = intake.apply_command(loop, command, self.now, zone, msg.message_id)
+                changed = intake.apply_command(loop, command, self.now, zone, self.msg.message_id)
             except (stages.TransitionError, DurationError) as exc:
                 bad_time = isinstance(exc, DurationError)
                 results.append(answers.Refused(command, loop, str(exc), bad_duration=bad_time))
@@ -452,11 +485,94 @@ class _Decision:
             loop = changed
             results.append(answers.Applied(command, loop))
             effects.append(CommandApplied(loop.id, str(command.name), loop.stage))
-        text = answers.answer_text(results, planned(loop, rules), zone, confirm=s.confirm)
+        return loop, results, effects
+
+    def _digest_reply(self, kind: intake.DigestReplyMail) -> list[Effect]:
+        """A reply to the weekly digest: each line's commands applied to the loops its numbers
+        name in that digest, ``learn <topic>`` started, then one answer to all of it."""
+        s, msg = self.s, self.msg
+        if not verify_digest_token(s.secret, kind.digest_id, kind.token):
+            return [Skipped(f"invalid token for digest {kind.digest_id}")]
+        lines = parse_digest_reply(msg.reply_text)
+        if not lines:
+            return [Skipped("empty reply")]
+        bound = s.store.weekly.digest_lines(kind.digest_id)
+        rules = s.writer.rules()
+        zone = rules.zone_or(s.timezone)
+        results: list[answers.DigestResult] = []
+        effects: list[Effect] = []
+        touched: dict[int, tuple[str, list[answers.CommandResult]]] = {}
+        for line in lines:
+            if isinstance(line, HelpWanted):
+                results.append(answers.HelpAsked())
+            elif isinstance(line, Unreadable):
+                results.append(answers.NotUnderstood(line.text))
+            elif isinstance(line, LearnTopic):
+                learn = intake.new_learn_loop(
+                    line.topic, s.identity.user_addresses[0], msg.message_id, self.now
+                )
+                if self._create(learn, ()) is not None:
+                    effects.append(Created(learn.id, learn.kind, "", learn.stage))
+                    results.append(answers.LearnStarted(line.topic, planned(learn, rules)))
+            else:
+                results.extend(self._numbered(line, bound, zone, touched, effects))
+        results = [_line_answered(r, touched, self.work, rules) for r in results]
+        text = answers.digest_answer_text(results, zone, confirm=s.confirm)
         if text is not None:
-            self._reply(loop, text)
-        self.work.put(loop, ())  # marks the message applied: answered once, never twice
-        return effects
+            self._reply_to_digest(text)
+            if not self.work.changed:
+                self._mark_answered(bound)
+        return effects or [Answered("", "digest reply")]
+
+    def _mark_answered(self, bound: dict[int, str]) -> None:
+        """A reply that changed no loop (help, lines not applied) is still marked applied, on
+        one loop of its digest, so that reading the message again answers it no second time."""
+        for loop_id in bound.values():
+            loop = self.work.current(loop_id) or self.existing_by_id(loop_id)
+            if loop is not None:
+                self.work.put(loop, ())
+                return
+
+    def _numbered(
+        self,
+        line: LineCommand | Unnumbered,
+        bound: dict[int, str],
+        zone: ZoneInfo,
+        touched: dict[int, tuple[str, list[answers.CommandResult]]],
+        effects: list[Effect],
+    ) -> list[answers.DigestResult]:
+        """One command for digest lines: applied to each named line's loop."""
+        if not bound:
+            return [answers.DigestGone()]
+        if isinstance(line, Unnumbered) and len(bound) != 1:
+            return [answers.NoLineNamed(line.text)]  # "done" alone: fine if only one line
+        results: list[answers.DigestResult] = []
+        numbers = line.numbers if isinstance(line, LineCommand) else tuple(bound)
+        for number in numbers:
+            loop_id = bound.get(number)
+            loop = None
+            if loop_id is not None:
+                loop = self.work.current(loop_id) or self.existing_by_id(loop_id)
+            if loop is None:
+                results.append(answers.NoSuchLine(number, line.text))
+                continue
+            loop, done, did = self._apply_commands(loop, [line.command], zone)
+            self.work.put(loop, ())
+            effects.extend(did)
+            if number not in touched:
+                touched[number] = (loop.id, [])
+                results.append(answers.LineAnswered(number, loop, ()))
+            touched[number][1].extend(done)
+        return results
+
+    def _reply_to_digest(self, text: str) -> None:
+        ctx = self.s.context()
+        subject = self.msg.subject or "Your week"
+        if not subject.lower().startswith("re:"):
+            subject = f"Re: {subject}"
+        reply = build_reply(self.msg.message_id, subject, text, ctx, None)
+        key = f"reply:{self.msg.message_id}"
+        self.jobs = (*self.jobs, reply_job(key, reply, self.now, self.s.owner))
 
     def existing_by_id(self, loop_id: str) -> Loop | None:
         found = self.s.store.loops.get(loop_id)
@@ -469,6 +585,20 @@ class _Decision:
         reply = build_reply(self.msg.message_id, f"Re: {loop.subject}", text, ctx, loop)
         key = f"reply:{self.msg.message_id}"
         self.jobs = (*self.jobs, reply_job(key, reply, self.now, self.s.owner))
+
+
+def _line_answered(
+    result: answers.DigestResult,
+    touched: dict[int, tuple[str, list[answers.CommandResult]]],
+    work: _Working,
+    rules: Rules,
+) -> answers.DigestResult:
+    """A digest line's answer with every command that named it and its loop as it ends up."""
+    if not isinstance(result, answers.LineAnswered):
+        return result
+    loop_id, done = touched[result.number]
+    loop = work.current(loop_id) or result.loop
+    return answers.LineAnswered(result.number, planned(loop, rules), tuple(done))
 
 
 def _fresh_ids(msg: ParsedMessage, kind: Meaning) -> set[str]:

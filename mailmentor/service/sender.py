@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email import message_from_string
@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo
 from mailmentor import stages
 from mailmentor.clock import Clock
 from mailmentor.digest import Digest, build_digest
-from mailmentor.errors import PermanentSendError, SendBusy
+from mailmentor.errors import PermanentSendError, SendBusy, TemporarySendError
 from mailmentor.intake import Identity
-from mailmentor.liveness import provably_dead
+from mailmentor.liveness import describe_owner, provably_dead
 from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
 from mailmentor.reminders import (
     ReminderContext,
@@ -43,6 +43,7 @@ from mailmentor.reminders import (
     build_reminder,
     build_reply,
     build_report_draft,
+    digest_key,
 )
 from mailmentor.rules import Rules
 from mailmentor.service.outcomes import MailSent
@@ -129,6 +130,7 @@ class Sender:
         drafts: Callable[[EmailMessage], None] | None = None,
         templates_dir: Path | None = None,
         health: Callable[[], list[str]] | None = None,
+        health_line: Callable[[datetime], str] | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -145,6 +147,9 @@ class Sender:
         self.templates_dir = templates_dir
         #: What the digest says about mailmentor itself (a sign-in to renew).
         self.health = health or (lambda: [])
+        #: The digest's one line on how mailmentor runs (the watcher's last sync, ...), for a
+        #: moment in the user's zone.
+        self.health_line = health_line or (lambda now: "")
         #: Sends this process handed to SMTP but could not record yet (the store was down):
         #: recorded on the next try without mailing again.
         self._unrecorded: set[str] = set()
@@ -189,8 +194,12 @@ class Sender:
             message = self._send_once(key, self._render(loop, action), _StillDue(read, judge))
         except PermanentSendError as exc:
             log.error("reminder for loop %s failed for good: %s", loop_id, exc)
+            self._note_failure(key, exc, final=True)
             self._record(loop_id, action, key, str(exc), marked)
             return FailedForGood(key, str(exc))
+        except TemporarySendError as exc:
+            self._note_failure(key, exc, final=False)
+            raise
         except _MovedOn:
             return AlreadyDone(key, "the loop moved on")
         self._record(loop_id, action, key, "", marked)
@@ -276,8 +285,12 @@ class Sender:
             message = self._send_once(key, self._build_job(job), still_due, via=self._via(job))
         except PermanentSendError as exc:
             log.error("%s failed for good: %s", key, exc)
+            self._note_failure(key, exc, final=True)
             self.writer.run(lambda: (Changeset(jobs_done=(key,)), None), f"finishing {key}")
             return FailedForGood(key, str(exc))
+        except TemporarySendError as exc:
+            self._note_failure(key, exc, final=False)
+            raise
         except _MovedOn:
             return AlreadyDone(key, "done already")
         self.writer.run(lambda: (Changeset(jobs_done=(key,)), None), f"finishing {key}")
@@ -310,7 +323,8 @@ class Sender:
     def _build_job(self, job: dict[str, str]) -> EmailMessage:
         if job["kind"] == "digest":
             slot = datetime.fromisoformat(job["slot"])
-            return build_digest_mail(self.current_digest(), slot, self.context())
+            ctx = self.context()
+            return build_digest_mail(self.numbered_digest(digest_key(slot, ctx)), slot, ctx)
         parsed = message_from_string(job["message"], policy=email_policy.default)
         assert isinstance(parsed, EmailMessage)
         return parsed
@@ -323,14 +337,38 @@ class Sender:
             return _as_permanent(drafts)
         return self._smtp
 
-    def current_digest(self) -> Digest:
+    def current_digest(self, numbering: Mapping[str, int] | None = None) -> Digest:
         """The digest as it stands now (what `mailmentor digest` prints)."""
         now = self.clock.now()
-        loops = list(self.store.loops.open_loops())
-        people = list(self.store.loops.all_people())
-        closed = self.store.loops.closed_since(now - timedelta(days=7))
-        digest = build_digest(loops, people, now, closed_this_week=closed)
-        return replace(digest, health=tuple(self.health()))
+        digest = build_digest(
+            list(self.store.loops.open_loops()),
+            list(self.store.loops.all_people()),
+            now,
+            rules=self.rules(),
+            closed=self.store.loops.closed_loops_since(now - timedelta(days=7)),
+            numbering=numbering,
+        )
+        local_now = now.astimezone(self.rules().zone_or(self.timezone))
+        return replace(digest, health=tuple(self.health()), health_line=self.health_line(local_now))
+
+    def queue_digest_now(self) -> str:
+        """A digest for this moment (`mailmentor digest --send-now`), kept in the outbox like
+        the weekly one; returns its job key (send it with `send_job`)."""
+        slot = self.clock.now().isoformat()
+        key = f"digest:{slot}"
+        job = Job(key, json.dumps({"kind": "digest", "slot": slot}), self.clock.now(), self.owner)
+        self.writer.run(lambda: (Changeset(jobs=(job,)), None), f"queueing {key}")
+        return key
+
+    def numbered_digest(self, key: str) -> Digest:
+        """The digest ``key`` with its line numbers bound in the store, so that a reply's "2"
+        names the loop this mail showed as 2 (a retried send keeps the numbers it had)."""
+        bound = self.store.weekly.digest_lines(key)
+        digest = self.current_digest({loop_id: n for n, loop_id in bound.items()})
+        kept = self.store.weekly.bind_digest_lines(key, digest.numbers)
+        if kept != {**kept, **digest.numbers}:  # another process bound them first
+            digest = self.current_digest({loop_id: n for n, loop_id in kept.items()})
+        return digest
 
     # -- the one send path ----------------------------------------------------------------------
 
@@ -381,7 +419,11 @@ class Sender:
             if holder:
                 if not self._dead(holder):
                     raise SendBusy(key, holder)
-                log.warning("taking over %s from %s, which stopped while sending it", key, holder)
+                log.warning(
+                    "taking over %s from %s, which stopped while sending it",
+                    key,
+                    describe_owner(holder),
+                )
                 holder, answers = outbox.begin_send_then(
                     key, me, SEND_LEASE, still_due.queue, take_from=holder
                 )
@@ -406,6 +448,11 @@ class Sender:
             raise
         self._unrecorded.add(key)
         return message
+
+    def _note_failure(self, key: str, exc: Exception, *, final: bool) -> None:
+        """Counted for `status` and the digest's health line; never in the way of the send."""
+        with contextlib.suppress(Exception):
+            self.store.health.send_failed(key, str(exc), self.clock.now(), final=final)
 
     def _marker(self) -> str:
         """Who holds a sending mark: this process and thread, so that two worker threads of

@@ -36,8 +36,13 @@ Keys (``n`` is the namespace, ``b`` a bucket number):
   n:parts:<component> hash   "<host> <owner>" -> until (ms, Redis clock): the processes of
                              that component (watch, schedule, work) that run (``status``)
   n:claimlog:<nonce>  list   what one claim call claimed, kept a minute (a retried call finds it)
+  n:watcher:<mailbox> hash   how each watcher is doing (state, mode, last sync, errors,
+                             counters); n:watcherbeat:, n:watchersync:, n:watcherwork: its
+                             heartbeats; n:watchers the mailboxes with one; n:sends the sends
+                             given up or retried (all in `health`)
   n:digest:epoch      string when digests started being scheduled here
   n:digest:decided    string the latest weekly digest slot already queued
+  n:digest:lines:<id> hash   line number -> loop id of one digest (60 days: replies "2 done")
   n:oauth:<account>   string the account's OAuth2 tokens, encrypted (oauth.vault)
   n:oauth-broken:<account>  string why and since when the provider refused them, until the
                              next ``connect``; n:oauth-refresh:<account> a refresh's lock

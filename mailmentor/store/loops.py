@@ -315,6 +315,13 @@ class LoopStore:
         keeps only the last ``CLOSED_KEPT`` (older entries go as new ones come)."""
         return int(self._r.zcount(self.ns.key("closed"), repr(score(since)), "+inf"))
 
+    def closed_loops_since(self, since: datetime) -> list[Loop]:
+        """The loops closed since ``since``, latest first (the digest's "Closed this week")."""
+        found = self._r.zrevrangebyscore(self.ns.key("closed"), "+inf", repr(score(since)))
+        ids = [codec.as_text(loop_id) for loop_id in found]
+        loops = self.get_many(ids, texts=False)
+        return [loops[i] for i in ids if i in loops]
+
     # -- deleting -------------------------------------------------------------------------------
 
     def delete(self, loops: Sequence[Loop], people: Sequence[PersonRecord]) -> CommitResult:

@@ -23,6 +23,8 @@ from mailmentor.store.times import from_score, score
 
 #: How long a week's budget is remembered.
 BUDGET_TTL_S = 31 * 86400
+#: How long a digest's line numbers stay good for replies (``2 done`` to an old digest).
+DIGEST_LINES_TTL_S = 60 * 86400
 
 
 class Weekly:
@@ -67,3 +69,19 @@ class Weekly:
         batch.set(decided, str(int(score(slot))))
         job_ops(batch, self._ns, job)
         return isinstance(self._committer.run(batch), Committed)
+
+    def digest_lines(self, digest_id: str) -> dict[int, str]:
+        """Line number → loop id of the digest ``digest_id`` (empty: unknown or expired)."""
+        found = self._r.hgetall(self._ns.key("digest", "lines", digest_id))
+        return {int(n): as_text(loop_id) for n, loop_id in found.items() if as_text(n).isdigit()}
+
+    def bind_digest_lines(self, digest_id: str, lines: dict[int, str]) -> dict[int, str]:
+        """Keep these numbers for ``digest_id``; a number bound already keeps its loop (a
+        retried send of the same digest must not change what "2" means). Returns the binding."""
+        key = self._ns.key("digest", "lines", digest_id)
+        with self._r.pipeline(transaction=True) as pipe:
+            for number, loop_id in lines.items():
+                pipe.hsetnx(key, str(number), loop_id)
+            pipe.expire(key, DIGEST_LINES_TTL_S)
+            pipe.execute()
+        return self.digest_lines(digest_id)

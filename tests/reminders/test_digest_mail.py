@@ -8,8 +8,9 @@ from pathlib import Path
 
 from mailmentor.digest import build_digest
 from mailmentor.model import Event, EventType, Loop, Person, Stage
-from mailmentor.reminders import build_digest_mail, digest_text
+from mailmentor.reminders import build_digest_mail, digest_key, digest_text
 from mailmentor.stages import replay
+from mailmentor.tokens import digest_token, parse_digest_address, parse_digest_message_id
 from tests.reminders._support import make_ctx, reparse, text_of
 
 SLOT = datetime(2026, 1, 12, 7, 0, tzinfo=UTC)
@@ -49,31 +50,39 @@ def test_subject_counts_what_waits_on_the_user() -> None:
 
 def test_body_lists_loops_people_and_the_learning_question() -> None:
     _, text, html = mail([open_loop("a", Stage.ADVISED), open_loop("b", Stage.ASKED, "Grace")])
-    assert "Advice to act on\n- Alan: Pricing page (4 days)" in text
-    assert "Waiting for an answer\n- Grace: Pricing page (4 days)" in text
+    assert "Your move\n 1. act on Alan's advice: Pricing page (advice came 4 days ago)" in text
+    assert "Waiting on\n 2. waiting for Grace: Pricing page (asked 4 days ago)" in text
     assert "Alan Kay <a@example.org>: your move: act on their advice" in text
     assert "What do you want to learn next?" in text
-    assert "BCC mentor+learn@example.com" in text
-    assert "Give something back" not in text, "empty sections are left out"
-    assert "<strong>Alan</strong>: Pricing page" in html
+    assert 'Reply "learn <topic>" to start' in text and "BCC mentor+learn@example.com" in text
+    assert "Closed this week" not in text, "empty sections are left out"
+    assert "<strong>act on Alan&#39;s advice</strong>: Pricing page" in html
+    assert 'Reply with a line number and a command, one per line: "2 done"' in text
 
 
-def test_headers_are_those_of_an_automatic_mail_without_a_loop_token() -> None:
+def test_headers_carry_the_digest_token_and_no_loop_token() -> None:
     digest = build_digest([open_loop("a", Stage.ADVISED)], {}, NOW)
     first = build_digest_mail(digest, SLOT, make_ctx(NOW))
     again = build_digest_mail(digest, SLOT, make_ctx(NOW + timedelta(hours=1)))
     next_week = build_digest_mail(digest, SLOT + timedelta(days=7), make_ctx(NOW))
     assert first["Auto-Submitted"] == "auto-generated"
     assert first["To"] == "me@example.com"
-    assert first["Reply-To"] is None and first["X-Mailmentor-Loop"] is None
+    assert first["X-Mailmentor-Loop"] is None
     assert first["Message-ID"] == again["Message-ID"] != next_week["Message-ID"]
+    assert first["Reply-To"] == again["Reply-To"] != next_week["Reply-To"]
+    key = digest_key(SLOT, make_ctx(NOW))
+    assert parse_digest_address(str(first["Reply-To"]), "mentor@example.com") == (
+        key,
+        digest_token(make_ctx(NOW).secret, key),
+    )
+    assert parse_digest_message_id(str(first["Message-ID"])) is not None
 
 
 def test_hostile_names_and_subjects_are_escaped_in_html() -> None:
     evil = open_loop("a", Stage.ADVISED, name="<script>alert(1)</script>")
     evil = evil.model_copy(update={"subject": "<img src=x onerror=alert(1)>"})
     _, text, html = mail([evil])
-    assert "<script>" not in html and "<img" not in html
+    assert "<script>" not in html.split("</head>")[1] and "<img" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<img src=x onerror=alert(1)>" in text, "plain text is not escaped"
 
