@@ -16,8 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from mailmentor.model import Kind, Loop, Person, Stage
-from mailmentor.people import PersonRecord
-from mailmentor.relationships import PersonSummary, asks_nobody, relationships
+from mailmentor.people import PersonRecord, asks_nobody
+from mailmentor.relationships import PersonSummary, relationships
 from mailmentor.rules import Rules
 from mailmentor.stages import working_stage
 
@@ -148,14 +148,15 @@ def build_digest(
     closed_section = Section(
         "Closed this week", tuple(ended[:MAX_PER_SECTION]), max(0, len(ended) - MAX_PER_SECTION)
     )
-    relationships = relationships_of(open_loops, people, now)
+    # The same summaries `mailmentor mentors` prints (ended loops count from the records).
+    people_now = relationships(open_loops, people, now)
     return Digest(
         now=now,
         your_move=mine,
         waiting_on=waiting,
         closed=closed_section,
-        relationships=tuple(relationships[:MAX_PEOPLE]),
-        more_people=max(0, len(relationships) - MAX_PEOPLE),
+        relationships=tuple(people_now[:MAX_PEOPLE]),
+        more_people=max(0, len(people_now) - MAX_PEOPLE),
         open_loops=len(open_loops),
     )
 
@@ -255,14 +256,3 @@ def _closed_line(loop: Loop) -> DigestLine:
         move=Move.CLOSED if loop.stage is Stage.CLOSED else Move.DROPPED,
         since=max(ended, loop.stage_entered_at),
     )
-
-
-# -- relationships ------------------------------------------------------------------------------
-
-
-def relationships_of(
-    open_loops: Iterable[Loop], people: Iterable[PersonRecord], now: datetime
-) -> list[PersonSummary]:
-    """One entry per person, those the user owes something first, then by last contact: the
-    same summaries `mailmentor mentors` prints (ended loops count from the person records)."""
-    return relationships(open_loops, people, now)

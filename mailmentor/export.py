@@ -175,12 +175,21 @@ def csv_rows(loops: Sequence[Loop]) -> list[dict[str, str]]:
     return rows
 
 
+#: A cell a spreadsheet would run as a formula starts with one of these (subjects come from mail).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` as text a spreadsheet shows and never runs (OWASP's CSV injection advice)."""
+    return f"'{cell}" if cell.startswith(_FORMULA_START) else cell
+
+
 def csv_text(loops: Sequence[Loop]) -> str:
     """``export --format csv``: a header and `csv_rows`, as the stdlib csv module writes them."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
     writer.writeheader()
-    writer.writerows(csv_rows(loops))
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in csv_rows(loops))
     return out.getvalue()
 
 

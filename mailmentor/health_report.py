@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+
+from mailmentor.export import utc_z
 
 #: The parts of mailmentor a deployment needs running (`mailmentor run` runs all three).
 COMPONENTS = ("watch", "schedule", "work")
@@ -575,10 +577,9 @@ def _seconds(span: timedelta | None) -> float | None:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.isoformat().replace("+00:00", "Z")
+    """As every JSON of mailmentor writes a time (`export.utc_z`)."""
+    return utc_z(moment)
 
 
 def _utc(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "?"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "?"

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from mailmentor.model import STAGE_ORDER, Event, Loop, Stage
+from mailmentor.model import STAGE_ORDER, Event, Kind, Loop, Stage
 from mailmentor.stages import working_stage
 
 
@@ -49,8 +49,10 @@ class PersonRecord:
     open: dict[str, str] = field(default_factory=dict)
     #: Closed and dropped loops with them (for ``forget``).
     ended: tuple[str, ...] = ()
-    #: What the ended loops achieved (open loops are counted from themselves).
+    #: What the ended loops the user asked with achieved (open loops are counted from
+    #: themselves); ended mentee loops (they asked the user) count apart, in ``mentee_ended``.
     counts: Counts = Counts()
+    mentee_ended: int = 0
     #: The latest contact in an ended loop, or a gift.
     last_contact: datetime | None = None
     #: Value given outside any loop (mentor+gave@).
@@ -60,6 +62,22 @@ class PersonRecord:
     @property
     def loop_ids(self) -> tuple[str, ...]:
         return (*self.open, *self.ended)
+
+
+def asks_nobody(loop: Loop) -> bool:
+    """A `learn` loop started by ``learn <topic>`` in a reply to the digest: it names no one
+    yet (its "mentor" is the user, and no message of a thread belongs to it), so it concerns no
+    person record and no relationship."""
+    return loop.kind is Kind.LEARN and not loop.message_ids
+
+
+def _counted(loop: Loop) -> Counts:
+    """What an ended loop adds to its person's counts: nothing for a mentee loop."""
+    return Counts() if loop.kind is Kind.MENTEE else achieved(loop)
+
+
+def _mentee(loop: Loop) -> int:
+    return int(loop.kind is Kind.MENTEE)
 
 
 def achieved(loop: Loop) -> Counts:
@@ -90,19 +108,28 @@ def with_loop(
     open_loops = dict(record.open)
     ended = [i for i in record.ended if i != after.id]
     counts = record.counts
+    mentee_ended = record.mentee_ended
     last = record.last_contact
     if before is not None and not before.stage.is_open:
-        counts = counts - achieved(before)
+        counts = counts - _counted(before)
+        mentee_ended -= _mentee(before)
     open_loops.pop(after.id, None)
     if after.stage.is_open:
         open_loops[after.id] = skey
     else:
         ended.append(after.id)
-        counts = counts + achieved(after)
+        counts = counts + _counted(after)
+        mentee_ended += _mentee(after)
         if after.last_contact_at is not None and (last is None or after.last_contact_at > last):
             last = after.last_contact_at  # also when an ended loop hears from them again
     return replace(
-        record, name=name, open=open_loops, ended=tuple(ended), counts=counts, last_contact=last
+        record,
+        name=name,
+        open=open_loops,
+        ended=tuple(ended),
+        counts=counts,
+        mentee_ended=max(0, mentee_ended),
+        last_contact=last,
     )
 
 

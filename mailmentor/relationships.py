@@ -13,12 +13,12 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from mailmentor.model import STAGE_ORDER, Event, Kind, Loop, Person, Stage
-from mailmentor.people import Counts, PersonRecord, achieved
+from mailmentor.people import Counts, PersonRecord, achieved, asks_nobody
 from mailmentor.stages import working_stage
 
 #: A relationship with no contact for this long is quiet.
@@ -96,31 +96,16 @@ def relationships(
     ended loop a person record lists but ``loops`` lacks still counts, from the record's counts.
     """
     by_person: dict[str, list[Loop]] = defaultdict(list)
-    topics: set[str] = set()  # `learn <topic>` loops: nobody asked yet, no one to relate to
     for loop in loops:
-        if asks_nobody(loop):
-            topics.add(loop.id)
-            continue
-        by_person[loop.mentor.address.lower()].append(loop)
-    records = {p.address.lower(): _without(p, topics) for p in people}
+        if not asks_nobody(loop):  # a topic to learn names no one yet: no relationship
+            by_person[loop.mentor.address.lower()].append(loop)
+    records = {p.address.lower(): p for p in people}
     result = [
         summarize(by_person.get(address, []), records.get(address), now)
         for address in sorted(set(by_person) | set(records))
         if by_person.get(address) or _has_history(records[address])
     ]
     return sorted(result, key=_order)
-
-
-def asks_nobody(loop: Loop) -> bool:
-    """A `learn` loop started by ``learn <topic>`` in a reply to the digest: it names no one
-    yet (its "mentor" is the user, and no message of a thread belongs to it)."""
-    return loop.kind is Kind.LEARN and not loop.message_ids
-
-
-def _without(record: PersonRecord, loop_ids: set[str]) -> PersonRecord:
-    if not loop_ids or not set(record.open) & loop_ids:
-        return record
-    return replace(record, open={i: k for i, k in record.open.items() if i not in loop_ids})
 
 
 def _order(summary: PersonSummary) -> tuple[int, float, str]:
@@ -141,12 +126,15 @@ def summarize(loops: Sequence[Loop], record: PersonRecord | None, now: datetime)
     asked = [lp for lp in loops if lp.kind in _ASK_KINDS]
     mentee = [lp for lp in loops if lp.kind is Kind.MENTEE]
     counts = sum((achieved(lp) for lp in asked), Counts())
-    asks = len(asked)
+    asks, they_asked = len(asked), len(mentee)
     missing = _missing_ended(loops, record)
     if missing and record is not None:  # ended loops not given: their share of the record
-        present = sum((achieved(lp) for lp in loops if not lp.stage.is_open), Counts())
+        ended = [lp for lp in loops if not lp.stage.is_open]
+        present = sum((achieved(lp) for lp in ended if lp.kind is not Kind.MENTEE), Counts())
         counts = counts + _at_least_zero(record.counts - present)
-        asks += missing
+        mentee_missing = max(0, record.mentee_ended - sum(lp.kind is Kind.MENTEE for lp in ended))
+        asks += max(0, missing - mentee_missing)
+        they_asked += mentee_missing
     gifts = len(record.gifts) if record else 0
     gives = counts.given + sum(_given(lp) for lp in loops if lp.kind is Kind.GIVE) + gifts
     first, last = _contacts(loops, record)
@@ -157,7 +145,7 @@ def summarize(loops: Sequence[Loop], record: PersonRecord | None, now: datetime)
         advice=counts.advice,
         reports=counts.reported,
         gives=gives,
-        they_asked_you=len(mentee),
+        they_asked_you=they_asked,
         open_loops=sum(lp.stage.is_open for lp in loops),
         first_contact=first,
         last_contact=last,

@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from mailmentor.embedded_redis import EmbeddedRedis
+from mailmentor.store import Store
+from tests.environment import clean_environment
+
 pytest_plugins = [
     "tests.servers.redis_server",
     "tests.servers.imap_server",
     "tests.servers.smtp_server",
     "tests.servers.oauth_server",
 ]
+
+
+@pytest.fixture
+def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A clean environment: no MAILMENTOR_* variables, no .env, no secrets, a fresh data dir."""
+    clean_environment(monkeypatch, tmp_path)
+    for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "160")  # rich's table width, the same on every terminal
+    data = tmp_path / "data"
+    monkeypatch.setenv("MAILMENTOR_DATA_DIR", str(data))
+    return data
+
+
+@pytest.fixture
+def cli_store(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, redis_server: EmbeddedRedis, store: Store
+) -> Store:
+    """The session Redis, emptied, and the CLI pointed at it."""
+    monkeypatch.setenv("MAILMENTOR_REDIS_URL", redis_server.url)
+    return store

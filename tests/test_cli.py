@@ -12,7 +12,6 @@ import json
 import os
 import re
 import socket
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import redis
 import yaml
 
 from mailmentor import __version__
-from mailmentor.cli import main
 from mailmentor.embedded_redis import EmbeddedRedis, running_url
 from mailmentor.model import (
     ActionKind,
@@ -36,7 +34,7 @@ from mailmentor.model import (
 from mailmentor.rules import default_rules_dir
 from mailmentor.stages import replay
 from mailmentor.store import Store, open_store
-from tests.environment import clean_environment
+from tests.cli_support import exits, run
 from tests.store_support import all_loops, put_gift, put_loop
 
 ALAN = Person(address="alan@example.org", name="Alan Kay")
@@ -54,53 +52,6 @@ rule_sets:
         after: 3x
         evry: 3d
 """
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.strip()]
-
-
-@pytest.fixture
-def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A clean environment: no MAILMENTOR_* variables, no .env, no secrets, a fresh data dir."""
-    clean_environment(monkeypatch, tmp_path)
-    for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "160")  # rich's table width, the same on every terminal
-    data = tmp_path / "data"
-    monkeypatch.setenv("MAILMENTOR_DATA_DIR", str(data))
-    return data
-
-
-@pytest.fixture
-def cli_store(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, redis_server: EmbeddedRedis, store: Store
-) -> Store:
-    """The session Redis, emptied, and the CLI pointed at it."""
-    monkeypatch.setenv("MAILMENTOR_REDIS_URL", redis_server.url)
-    return store
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
-
-
-def exits(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
-    """For argparse's own --help, --version and usage errors, which exit."""
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    captured = capsys.readouterr()
-    code = info.value.code
-    return Result(code if isinstance(code, int) else 1, captured.out, captured.err)
 
 
 def make_loop(

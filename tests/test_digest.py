@@ -11,8 +11,8 @@ from mailmentor import digest as digest_module
 from mailmentor.digest import MAX_PER_SECTION, Digest, Move
 from mailmentor.intake import normalize_subject
 from mailmentor.model import ActionKind, Event, EventType, Kind, Loop, Person, PlannedAction, Stage
-from mailmentor.people import PersonRecord, subject_key, with_gift, with_loop
-from mailmentor.relationships import PersonSummary
+from mailmentor.people import PersonRecord, asks_nobody, subject_key, with_gift, with_loop
+from mailmentor.relationships import PersonSummary, relationships
 from mailmentor.reminders.digest_mail import standing_text
 from mailmentor.rules import Rules, RuleSet, StageRule
 from mailmentor.stages import replay
@@ -45,6 +45,8 @@ def people_of(loops: list[Loop], gifts: dict[str, list[Event]]) -> list[PersonRe
     """The person records the store would hold after these loops and gifts."""
     records: dict[str, PersonRecord] = {}
     for lp in loops:
+        if asks_nobody(lp):
+            continue  # as the writer: a topic nobody was asked about has no person record
         skey = subject_key(normalize_subject(lp.subject))
         records[lp.mentor.address] = with_loop(records.get(lp.mentor.address), None, lp, skey)
     for address, given in gifts.items():
@@ -72,7 +74,7 @@ def relationships_of(
     loops: list[Loop], gifts: dict[str, list[Event]], now: datetime
 ) -> list[PersonSummary]:
     open_loops = [lp for lp in loops if lp.stage.is_open]
-    return digest_module.relationships_of(open_loops, people_of(loops, gifts), now)
+    return relationships(open_loops, people_of(loops, gifts), now)
 
 
 def gift(days_ago: float) -> Event:
@@ -239,6 +241,17 @@ def test_a_learn_topic_nobody_was_asked_about_is_a_move_not_a_person() -> None:
     digest = build_digest([topic], {}, NOW)
     assert [(ln.loop_id, ln.move) for ln in digest.your_move.lines] == [("l", Move.FIND)]
     assert digest.relationships == ()
+
+
+def test_people_who_asked_the_user_are_not_counted_as_asks_when_their_loop_ended() -> None:
+    """The digest reads only open loops: ended ones count from the person record, which keeps
+    mentee loops apart (`mailmentor mentors`, reading every loop, says the same)."""
+    mentee = loop("m", Stage.CLOSED, 30, kind=Kind.MENTEE)
+    records = people_of([mentee], {})
+    (from_records,) = relationships([], records, NOW)
+    (from_loops,) = relationships([mentee], records, NOW)
+    for rel in (from_records, from_loops):
+        assert (rel.asks, rel.advice, rel.they_asked_you, rel.owes) == (0, 0, 1, ()), rel
 
 
 def test_nothing_open() -> None:

@@ -10,11 +10,10 @@ import pytest
 from mailmentor.model import Stage
 from mailmentor.sandbox.smtp_sink import SmtpSink
 from mailmentor.store import Store
+from tests.cli_support import Result, exits, run
 from tests.reminders._support import text_of
 from tests.store_support import put_loop
-from tests.test_cli import Result, cli_store, data_dir, exits, make_loop, run
-
-__all__ = ["cli_store", "data_dir"]  # the CLI's fixtures: a clean environment and the store
+from tests.test_cli import make_loop
 
 
 def test_html_goes_to_a_file_and_text_is_printed_when_asked(

@@ -6,20 +6,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mailmentor.cli import main
-from mailmentor.embedded_redis import EmbeddedRedis
-from mailmentor.export import CSV_COLUMNS, csv_rows, export_document, loop_json, utc_text, utc_z
+from mailmentor.export import (
+    CSV_COLUMNS,
+    csv_rows,
+    export_document,
+    loop_json,
+    spreadsheet_safe,
+    utc_text,
+    utc_z,
+)
 from mailmentor.model import Kind, Loop, Stage
 from mailmentor.stages import snooze
 from mailmentor.store import Store
-from tests.environment import clean_environment
+from tests.cli_support import run
 from tests.loop_stories import ALAN, DAY, GRACE, T0, gift, records_of, story
 from tests.store_support import all_loops, put_gift, put_loop
 
@@ -122,31 +127,7 @@ def test_a_loop_without_events_still_gets_a_row() -> None:
     assert (row["loop_id"], row["event_at"], row["event_kind"]) == ("mentee-1", "", "")
 
 
-# -- the command, against the real store ---------------------------------------------------------
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli_store(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_server: EmbeddedRedis, store: Store
-) -> Store:
-    """The session Redis, emptied, the CLI pointed at it, in a clean environment."""
-    clean_environment(monkeypatch, tmp_path)
-    monkeypatch.setenv("MAILMENTOR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MAILMENTOR_REDIS_URL", redis_server.url)
-    return store
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
+# -- the command, against the real store (conftest's cli_store) -----------------------------------
 
 
 def stored(store: Store) -> list[Loop]:
@@ -241,3 +222,17 @@ def test_export_to_a_missing_folder_fails_and_leaves_nothing(
 def test_export_of_an_empty_store(cli_store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(run(capsys, "export").out) == {"loops": [], "gifts": []}
     assert run(capsys, "export", "--format", "csv").out.splitlines() == [",".join(CSV_COLUMNS)]
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1 555", "'+1 555"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("Pricing page?", "Pricing page?"),
+    ],
+)
+def test_csv_cells_a_spreadsheet_would_run_are_written_as_text(cell: str, written: str) -> None:
+    assert spreadsheet_safe(cell) == written

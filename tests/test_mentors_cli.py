@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from mailmentor.cli import main
-from mailmentor.embedded_redis import EmbeddedRedis
 from mailmentor.export import summary_json
 from mailmentor.model import Kind, Loop, Person, Stage
 from mailmentor.relationships import relationships
 from mailmentor.stages import snooze
 from mailmentor.store import Store
-from tests.environment import clean_environment
+from tests.cli_support import run
 from tests.loop_stories import ALAN, DAY, GRACE, LINUS, gift, story
 from tests.store_support import all_loops, put_gift, put_loop
 
@@ -37,32 +34,12 @@ ZONE = ZoneInfo("America/New_York")
 ISO_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}|\+00:00")
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
-def cli_store(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_server: EmbeddedRedis, store: Store
-) -> Store:
-    """The session Redis, emptied, the CLI pointed at it, in a clean environment."""
-    clean_environment(monkeypatch, tmp_path)
-    for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
-        monkeypatch.delenv(name, raising=False)
+def cli_store(cli_store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """conftest's store and clean environment, wide tables, and the user in New York."""
     monkeypatch.setenv("COLUMNS", "200")  # rich's table width, the same on every terminal
-    monkeypatch.setenv("MAILMENTOR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MAILMENTOR_REDIS_URL", redis_server.url)
     monkeypatch.setenv("MAILMENTOR_TIMEZONE", "America/New_York")
-    return store
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
+    return cli_store
 
 
 def people_stories() -> list[Loop]:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from mailmentor.durations import HINT, parse_duration
 from mailmentor.errors import DurationError
-from mailmentor.parsing.quoting import quote_depth, strip_quoted
+from mailmentor.parsing.quoting import own_lines
 
 #: Commands read no more than this much of a line.
 MAX_LINE = 500
@@ -371,20 +371,6 @@ REPLY_COMMANDS = 10
 _LATER = frozenset({"", "later", "später", "plus tard", "más tarde", "mas tarde"})
 
 
-def _new_lines(reply_text: str) -> list[str]:
-    """The reply's own lines, top to bottom, up to the first quoted one."""
-    lines: list[str] = []
-    for line in (reply_text or "")[: MAX_LINE * 20].replace("\r", "\n").split("\n"):
-        if not line.strip():
-            continue
-        if quote_depth(line):
-            break  # quoted text: nothing new to read below (nor, top-posted, above)
-        lines.append(line.strip()[:MAX_LINE])
-        if len(lines) >= COMMAND_LINES:
-            break
-    return lines
-
-
 def _is_symbol(char: str) -> bool:
     """Emoji and their modifiers, joiners and variation selectors ("✅", "👍🏽")."""
     return unicodedata.category(char) in ("So", "Sk", "Cf", "Mn", "Cs")
@@ -542,10 +528,7 @@ def parse_commands(reply_text: str) -> list[Command]:
 
 
 def _reply_lines(reply_text: str) -> list[str]:
-    try:
-        return _new_lines(strip_quoted(reply_text or "") or "")
-    except Exception:  # hostile text must not stop command handling
-        return _new_lines(reply_text or "")
+    return own_lines(reply_text, max_lines=COMMAND_LINES, max_line=MAX_LINE)
 
 
 def parse_command(reply_text: str) -> Command | None:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from mailmentor.parsing.commands import Command, CommandName, read_command
-from mailmentor.parsing.quoting import quote_depth, strip_quoted
+from mailmentor.parsing.quoting import own_lines
 
 #: How many of the reply's own lines are read, and how long one may be.
 MAX_LINES = 30
@@ -63,9 +63,12 @@ _UNIT_AFTER = re.compile(
     r"mois|d[ií]as?|semanas?|meses?)\b",
     re.I,
 )
+#: "learn Rust", "learn: negotiation", "learn about pottery", "I want to learn Go"; only at the
+#: start of a line and only the verb itself ("learning a lot" and "next week" are prose).
 _LEARN = re.compile(
-    r"^(?:i(?:'d| would)? (?:want|like|love) to learn|learn(?:ing)?(?: about)?|"
-    r"next(?: i want to learn)?|lernen|apprendre|aprender)\s*[:\-–—]?\s+(.+)$",
+    r"^(?:i(?:'d| would)? (?:want|like|love) to learn(?: about)?|learn(?: about)?|"
+    r"ich (?:will|möchte) (?:\S+ )?lernen:?|lernen|apprendre|aprender)"
+    r"(?:\s*[:\-–—]\s*|\s+)(.+)$",
     re.I,
 )
 _TRAILING = " \t.!,;"
@@ -74,7 +77,7 @@ _TRAILING = " \t.!,;"
 def parse_digest_reply(reply_text: str) -> list[DigestReplyLine]:
     """Every command of a reply to the digest, in order. Lines that are no command (a greeting,
     a signature) are skipped once one is found; a reply with none is one Unreadable."""
-    lines = _own_lines(reply_text)
+    lines = own_lines(reply_text, max_lines=MAX_LINES, max_line=MAX_LINE)
     found: list[DigestReplyLine] = []
     for line in lines:
         item = read_line(line)
@@ -88,10 +91,6 @@ def parse_digest_reply(reply_text: str) -> list[DigestReplyLine]:
 def read_line(line: str) -> DigestReplyLine | None:
     """What one line of a digest reply says, or None when it is no command."""
     text = " ".join(line.split())
-    learn = _LEARN.match(text)
-    if learn:
-        topic = learn.group(1).strip(_TRAILING + "“”\"'")
-        return LearnTopic(topic) if topic else None
     first = _NUMBER_FIRST.match(text)
     if first and first.group(2):
         command = read_command(first.group(2))
@@ -105,6 +104,10 @@ def read_line(line: str) -> DigestReplyLine | None:
             command = read_command(f"{verb} - {rest}")
         if command is not None and command.name is not CommandName.UNKNOWN:
             return _numbered(_numbers(after.group(2)), command, text)
+    learn = _LEARN.match(text)
+    if learn:
+        topic = learn.group(1).strip(_TRAILING + "“”\"'")
+        return LearnTopic(topic) if topic else None
     command = read_command(text)
     if command is None or command.name is CommandName.UNKNOWN:
         return None
@@ -122,21 +125,3 @@ def _numbered(numbers: tuple[int, ...], command: Command, text: str) -> DigestRe
 def _numbers(text: str) -> tuple[int, ...]:
     found = [int(n) for n in re.findall(r"\d{1,3}", text)]
     return tuple(dict.fromkeys(n for n in found if 0 < n <= MAX_NUMBER))
-
-
-def _own_lines(reply_text: str) -> list[str]:
-    """The reply's own non-empty lines, top to bottom, up to the quoted digest."""
-    try:
-        text = strip_quoted(reply_text or "") or ""
-    except Exception:  # hostile text must not stop command handling
-        text = reply_text or ""
-    lines: list[str] = []
-    for line in text[: MAX_LINE * MAX_LINES].replace("\r", "\n").split("\n"):
-        if not line.strip():
-            continue
-        if quote_depth(line):
-            break
-        lines.append(line.strip()[:MAX_LINE])
-        if len(lines) >= MAX_LINES:
-            break
-    return lines

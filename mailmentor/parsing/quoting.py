@@ -490,3 +490,22 @@ def excerpt(text: str, limit: int = 600) -> str:
     if space > limit // 3:
         room = room[:space]
     return room.rstrip(" \n,;:-") + "…"
+
+
+def own_lines(reply_text: str, *, max_lines: int, max_line: int) -> list[str]:
+    """A reply's own non-empty lines, top to bottom, up to the first quoted one (at most
+    ``max_lines``, each cut at ``max_line``): where reply commands are read. Never raises."""
+    try:
+        text = strip_quoted(reply_text or "") or ""
+    except Exception:  # hostile text must not stop command handling
+        text = reply_text or ""
+    lines: list[str] = []
+    for line in text[: max_line * max(max_lines, 20)].replace("\r", "\n").split("\n"):
+        if not line.strip():
+            continue
+        if quote_depth(line):
+            break  # quoted text: nothing new to read below (nor, top-posted, above)
+        lines.append(line.strip()[:max_line])
+        if len(lines) >= max_lines:
+            break
+    return lines

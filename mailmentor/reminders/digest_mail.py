@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mailmentor.digest import Digest, DigestLine, Move
 from mailmentor.relationships import Move as OwedMove
@@ -80,15 +81,16 @@ def _person(name: str, address: str) -> str:
     return f"{name} <{address}>" if name else address
 
 
-def _ago(then: datetime, now: datetime) -> str:
-    days = max(0, (now - then).days)
+def _ago(then: datetime, now: datetime, zone: ZoneInfo) -> str:
+    """'today', 'yesterday', '3 days ago': calendar days in the user's zone."""
+    days = max(0, (now.astimezone(zone).date() - then.astimezone(zone).date()).days)
     return "today" if days == 0 else "yesterday" if days == 1 else f"{days} days ago"
 
 
 def _detail(line: DigestLine, digest: Digest, ctx: ReminderContext) -> str:
     """When and what next, in words ("advice came 3 days ago; next reminder Mon 5 Jan")."""
-    since = _ago(line.since, digest.now)
     zone = ctx.timezone
+    since = _ago(line.since, digest.now, zone)
     parts = {
         Move.ACT: f"advice came {since}",
         Move.REPORT: f"acted {since}",

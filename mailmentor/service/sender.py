@@ -340,15 +340,16 @@ class Sender:
     def current_digest(self, numbering: Mapping[str, int] | None = None) -> Digest:
         """The digest as it stands now (what `mailmentor digest` prints)."""
         now = self.clock.now()
+        rules = self.rules()  # once: a reload meanwhile must not mix two rule sets
         digest = build_digest(
             list(self.store.loops.open_loops()),
             list(self.store.loops.all_people()),
             now,
-            rules=self.rules(),
+            rules=rules,
             closed=self.store.loops.closed_loops_since(now - timedelta(days=7)),
             numbering=numbering,
         )
-        local_now = now.astimezone(self.rules().zone_or(self.timezone))
+        local_now = now.astimezone(rules.zone_or(self.timezone))
         return replace(digest, health=tuple(self.health()), health_line=self.health_line(local_now))
 
     def queue_digest_now(self) -> str:

@@ -93,7 +93,11 @@ class LoopWriter:
     def _people(
         self, loops: tuple[LoopChange, ...], given: tuple[PersonChange, ...]
     ) -> tuple[PersonChange, ...]:
-        concerned = [c for c in loops if touches_person(c.before, c.after)]
+        concerned = [
+            c
+            for c in loops
+            if touches_person(c.before, c.after) and not people.asks_nobody(c.after)
+        ]
         if not concerned:
             return given
         records: dict[str, PersonRecord | None] = {c.after.address: c.after for c in given}

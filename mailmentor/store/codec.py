@@ -366,6 +366,8 @@ def encode_person(person: PersonRecord, rev: int) -> str:
     counts = person.counts
     if counts != Counts():
         data["c"] = [counts.advice, counts.reported, counts.given]
+    if person.mentee_ended:
+        data["m"] = person.mentee_ended
     if person.last_contact is not None:
         data["t"] = _t(person.last_contact)
     if person.gifts:
@@ -384,6 +386,7 @@ def decode_person(address: str, raw: bytes | str) -> PersonRecord:
             open={str(k): str(v) for k, v in data.get("o", {}).items()},
             ended=tuple(data.get("e", ())),
             counts=Counts(advice, reported, given),
+            mentee_ended=int(data.get("m", 0)),
             last_contact=_at(data.get("t")),
             gifts=tuple(decode_event(g) for g in data.get("g", ())),
             rev=rev,

@@ -12,6 +12,7 @@ Keys (``n`` the namespace; see also `keys`):
                                  staleness never depends on whose clock wrote the record
   n:watchers              set    the mailboxes with a record
   n:sends                 hash   sends given up / retried: counts and the last of each
+                                 (expires SENDS_KEPT_S after the last failure)
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def _server_ms(r: redis.Redis) -> int:
 def stamp(when: datetime) -> str:
     """A time as a record field keeps it (epoch seconds)."""
     return f"{score(when):.3f}"
+
+
+#: Failed sends are counted until a week passes with none.
+SENDS_KEPT_S = 7 * 86400
 
 
 class Health:
@@ -210,7 +215,9 @@ class Health:
     # -- sends -----------------------------------------------------------------------------------
 
     def send_failed(self, key: str, reason: str, when: datetime, *, final: bool) -> None:
-        """A send was given up (``final``: SMTP 5xx) or will be retried (4xx, no connection)."""
+        """A send was given up (``final``: SMTP 5xx) or will be retried (4xx, no connection).
+        The counts are of the failures since a week with none (the key expires a week after
+        the last one), so one old failure does not stay in every digest's health line."""
         prefix = "failed" if final else "retry"
         said = " ".join(f"{key}: {reason}".split())[:300]
         with self._r.pipeline(transaction=False) as pipe:
@@ -219,6 +226,7 @@ class Health:
                 self._ns.key("sends"),
                 mapping={f"last_{prefix}_at": stamp(when), f"last_{prefix}": said},
             )
+            pipe.expire(self._ns.key("sends"), SENDS_KEPT_S)
             pipe.execute()
 
     def send_failures(self) -> SendFailures:

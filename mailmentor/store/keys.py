@@ -42,7 +42,7 @@ Keys (``n`` is the namespace, ``b`` a bucket number):
                              given up or retried (all in `health`)
   n:digest:epoch      string when digests started being scheduled here
   n:digest:decided    string the latest weekly digest slot already queued
-  n:digest:lines:<id> hash   line number -> loop id of one digest (60 days: replies "2 done")
+  n:digest:lines:<id> hash   line number -> loop id of one digest (a year: replies "2 done")
   n:oauth:<account>   string the account's OAuth2 tokens, encrypted (oauth.vault)
   n:oauth-broken:<account>  string why and since when the provider refused them, until the
                              next ``connect``; n:oauth-refresh:<account> a refresh's lock

@@ -23,8 +23,9 @@ from mailmentor.store.times import from_score, score
 
 #: How long a week's budget is remembered.
 BUDGET_TTL_S = 31 * 86400
-#: How long a digest's line numbers stay good for replies (``2 done`` to an old digest).
-DIGEST_LINES_TTL_S = 60 * 86400
+#: How long a digest's line numbers stay good for replies (``2 done`` to an old digest): a
+#: year, a few dozen short fields a week.
+DIGEST_LINES_TTL_S = 365 * 86400
 
 
 class Weekly:

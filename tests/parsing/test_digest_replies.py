@@ -55,7 +55,14 @@ CASES: list[tuple[str, list[object]]] = [
     ("learn Rust", [LearnTopic("Rust")]),
     ("Learn about negotiation.", [LearnTopic("negotiation")]),
     ("I want to learn pottery!", [LearnTopic("pottery")]),
+    ("learn: public speaking", [LearnTopic("public speaking")]),
     ("help", [HelpWanted()]),
+    # Prose that starts like "learn" or "next" is no topic, and a command after it still counts.
+    ("Next week I will do it", [Unreadable("Next week I will do it")]),
+    ("Learning a lot, thanks!", [Unreadable("Learning a lot, thanks!")]),
+    ("Next up: 3 done", [Unreadable("Next up: 3 done")]),
+    ("2 done\nNext time I will reply sooner", [line((2,), ACTED)]),
+    ("learned a lot\n3 stop", [line((3,), STOP)]),
     ("done", [("no number", ACTED, "")]),
     # "2 weeks" is a time, not line 2: the command names no line.
     ("snooze 2 weeks", [("no number", SNOOZE, "2 weeks")]),

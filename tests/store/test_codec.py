@@ -136,6 +136,7 @@ def test_a_person_reads_back_as_written() -> None:
         open={"l1": "abcd1234"},
         ended=("l2", "l3"),
         counts=Counts(2, 1, 1),
+        mentee_ended=1,
         last_contact=T0,
         gifts=(gift,),
     )
