@@ -49,8 +49,8 @@ if TYPE_CHECKING:
 __all__ = ["COMPONENTS", "Health", "auth_state", "read_health", "stamp"]
 
 #: A watcher's record outlives its last write by this long (then a watcher gone for good, or
-#: a demo mailbox on a port of the past, is forgotten).
-WATCHER_RECORD_KEEP = timedelta(days=7)
+#: a demo mailbox on a port of the past, is forgotten): three weekly digests say it stopped.
+WATCHER_RECORD_KEEP = timedelta(days=21)
 #: The record's fields whose moment is also kept as the age of a key (see the table above).
 AGED_FIELDS = {"last_sync": "watchersync", "progress_at": "watcherwork"}
 
