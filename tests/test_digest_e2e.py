@@ -94,7 +94,8 @@ def test_the_weekly_digest_is_sent_once_at_its_time(start: Starter) -> None:
         assert digest["Auto-Submitted"] == "auto-generated"
         text = plain(digest)
         assert (
-            "Your move\n 1. act on Alan's advice: Advice on pricing page? (advice came 6 days ago)"
+            # Mon 5 to Mon 12 Jan: seven calendar days in Berlin
+            "Your move\n 1. act on Alan's advice: Advice on pricing page? (advice came 7 days ago)"
         ) in text
         assert "Alan Kay <alan@example.org>: your move: act on their advice" in text
         assert "grace@navy.example: in balance" in text
