@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mailmentor.embedded_redis import EmbeddedRedis
+from mailmentor.imap import ImapAccount
+from mailmentor.sandbox.smtp_sink import SmtpSink
 from mailmentor.store import Store
 from tests.environment import clean_environment
+from tests.harness import Harness, running_harness
 
 pytest_plugins = [
     "tests.servers.redis_server",
@@ -37,3 +42,16 @@ def cli_store(
     """The session Redis, emptied, and the CLI pointed at it."""
     monkeypatch.setenv("MAILMENTOR_REDIS_URL", redis_server.url)
     return store
+
+
+@pytest.fixture
+def harness(
+    redis_server: EmbeddedRedis,
+    redis_client: Any,  # a clean Redis for each test
+    imap_server: ImapAccount,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+) -> Iterator[Harness]:
+    """The whole service on the test servers with the shipped rules (tests/harness.py)."""
+    with running_harness(redis_server, imap_server, smtp_sink, tmp_path) as h:
+        yield h

@@ -5,22 +5,17 @@ and one it cannot read is said in the log: pure first, then once through the run
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailmentor.imap import ImapAccount
 from mailmentor.intake import Identity, handover
 from mailmentor.model import Kind
 from mailmentor.parsing.message import parse_message
-from mailmentor.sandbox.smtp_sink import SmtpSink
 from tests import mail_factory as mf
-from tests.harness import Harness, running_harness
+from tests.harness import Harness
 from tests.waiting import wait_for
 
 IDENTITY = Identity(user_addresses=(mf.USER,), service_address=mf.SERVICE)
@@ -78,18 +73,6 @@ def test_a_tag_in_bcc_and_delivered_to_is_read_once() -> None:
     )
     how = handover(parse_message(raw), IDENTITY, NOW, ZONE)
     assert len(how.notes) == 1, how.notes
-
-
-@pytest.fixture
-def harness(
-    redis_server: Any,
-    redis_client: Any,
-    imap_server: ImapAccount,
-    smtp_sink: SmtpSink,
-    tmp_path: Path,
-) -> Iterator[Harness]:
-    with running_harness(redis_server, imap_server, smtp_sink, tmp_path) as h:
-        yield h
 
 
 def test_the_service_reads_a_bcc_tag_and_logs_one_it_cannot_read(

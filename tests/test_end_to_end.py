@@ -28,18 +28,6 @@ from workers.stack import Stack
 
 
 @pytest.fixture
-def harness(
-    redis_server: Any,
-    redis_client: Any,
-    imap_server: ImapAccount,
-    smtp_sink: SmtpSink,
-    tmp_path: Path,
-) -> Iterator[Harness]:
-    with running_harness(redis_server, imap_server, smtp_sink, tmp_path) as h:
-        yield h
-
-
-@pytest.fixture
 def compat_harness(
     redis_server: Any,
     redis_client: Any,
