@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from mailmentor.model import STAGE_ORDER, Event, Kind, Loop, Person, Stage
+from mailmentor.model import Event, Kind, Loop, Person, Stage
 from mailmentor.people import Counts, PersonRecord, achieved, asks_nobody
 from mailmentor.stages import working_stage
 
@@ -136,7 +136,7 @@ def summarize(loops: Sequence[Loop], record: PersonRecord | None, now: datetime)
         asks += max(0, missing - mentee_missing)
         they_asked += mentee_missing
     gifts = len(record.gifts) if record else 0
-    gives = counts.given + sum(_given(lp) for lp in loops if lp.kind is Kind.GIVE) + gifts
+    gives = counts.given + sum(achieved(lp).given for lp in loops if lp.kind is Kind.GIVE) + gifts
     first, last = _contacts(loops, record)
     owes = _owes(loops, counts, gives)
     return PersonSummary(
@@ -185,7 +185,10 @@ def _owes(loops: Sequence[Loop], counts: Counts, gives: int) -> tuple[Owed, ...]
     pending = sum(
         1
         for lp in loops
-        if lp.kind in _ASK_KINDS and lp.stage.is_open and achieved(lp).advice and not _given(lp)
+        if lp.kind in _ASK_KINDS
+        and lp.stage.is_open
+        and achieved(lp).advice
+        and not achieved(lp).given
     )
     if counts.advice - pending > gives and Move.GIVE_BACK not in on:
         on[Move.GIVE_BACK] = []
@@ -209,18 +212,6 @@ def _standing(
     if last is not None and now - last > QUIET_AFTER:
         return Standing.QUIET
     return Standing.IN_BALANCE
-
-
-def _given(loop: Loop) -> int:
-    return int(_rank(_furthest(loop)) >= _rank(Stage.GAVE_BACK))
-
-
-def _furthest(loop: Loop) -> Stage:
-    return max(loop.furthest, working_stage(loop), key=_rank)
-
-
-def _rank(stage: Stage) -> int:
-    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else 0
 
 
 def _at_least_zero(counts: Counts) -> Counts:
