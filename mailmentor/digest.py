@@ -19,6 +19,7 @@ from mailmentor.model import Kind, Loop, Person, Stage
 from mailmentor.people import PersonRecord, asks_nobody
 from mailmentor.relationships import PersonSummary, relationships
 from mailmentor.rules import Rules
+from mailmentor.schedule import give_up_time
 from mailmentor.stages import working_stage
 
 #: At most this many lines per section and people in the relationship list; the rest are counted.
@@ -203,9 +204,7 @@ def give_up_at(loop: Loop, rules: Rules | None) -> datetime | None:
         return None
     rule_set = rules.for_loop(loop)
     rule = rule_set.stages.get(loop.stage) if rule_set else None
-    if rule is None or rule.give_up_after is None:
-        return None
-    return loop.stage_entered_at + rule.give_up_after
+    return give_up_time(loop, rule) if rule is not None else None
 
 
 def _section(title: str, lines: Iterable[DigestLine], moves: tuple[Move, ...]) -> Section:
@@ -228,21 +227,17 @@ def _numbered(
     def number(line: DigestLine) -> DigestLine:
         nonlocal counter
         if line.loop_id in kept:
-            return _with_number(line, kept[line.loop_id])
+            return replace(line, number=kept[line.loop_id])
         counter += 1
         while counter in taken:
             counter += 1
         taken.add(counter)
-        return _with_number(line, counter)
+        return replace(line, number=counter)
 
     return (
         Section(mine.title, tuple(number(ln) for ln in mine.lines), mine.more),
         Section(waiting.title, tuple(number(ln) for ln in waiting.lines), waiting.more),
     )
-
-
-def _with_number(line: DigestLine, number: int) -> DigestLine:
-    return replace(line, number=number)
 
 
 def _closed_line(loop: Loop) -> DigestLine:

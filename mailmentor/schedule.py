@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from mailmentor.model import ActionKind, Loop, PlannedAction, Stage
-from mailmentor.rules.model import Rules
+from mailmentor.rules.model import Rules, StageRule
 
 
 def plan_next(loop: Loop, rules: Rules) -> PlannedAction | None:
@@ -52,19 +52,15 @@ def plan_next(loop: Loop, rules: Rules) -> PlannedAction | None:
         last = loop.last_reminder_at or entered + rule.after + (sent - 1) * rule.every
         next_at = last + rule.every
     name = rule_set.rule_name(loop.stage)
-    if rule.give_up_after is not None:
-        give_up_at = entered + rule.give_up_after
-        if loop.last_reminder_at is not None and _woke_since(loop, entered):
-            # The user snoozed: the time asleep does not count against them.
-            give_up_at = max(give_up_at, loop.last_reminder_at + (rule.every or rule.after))
-        if next_at is None or next_at >= give_up_at:
-            return PlannedAction(
-                kind=ActionKind.GIVE_UP,
-                due_at=give_up_at,
-                stage=loop.stage,
-                sequence=sent + 1,
-                rule=name,
-            )
+    give_up_at = give_up_time(loop, rule)
+    if give_up_at is not None and (next_at is None or next_at >= give_up_at):
+        return PlannedAction(
+            kind=ActionKind.GIVE_UP,
+            due_at=give_up_at,
+            stage=loop.stage,
+            sequence=sent + 1,
+            rule=name,
+        )
     if next_at is None:
         return None
     # Reminders the user let pass three times: ask once whether this still matters, then pause.
@@ -72,6 +68,18 @@ def plan_next(loop: Loop, rules: Rules) -> PlannedAction | None:
         ActionKind.STILL_RELEVANT if ignored_reminders(loop) >= IGNORED_LIMIT else ActionKind.REMIND
     )
     return PlannedAction(kind=kind, due_at=next_at, stage=loop.stage, sequence=sent + 1, rule=name)
+
+
+def give_up_time(loop: Loop, rule: StageRule) -> datetime | None:
+    """When ``rule`` lets the loop go if nothing happens in its stage (None: never)."""
+    if rule.give_up_after is None:
+        return None
+    entered = loop.stage_entered_at
+    give_up_at = entered + rule.give_up_after
+    if loop.last_reminder_at is not None and _woke_since(loop, entered):
+        # The user snoozed: the time asleep does not count against them.
+        give_up_at = max(give_up_at, loop.last_reminder_at + (rule.every or rule.after))
+    return give_up_at
 
 
 #: After this many reminders in a row with no sign of the user, the loop asks "still relevant?".
