@@ -455,7 +455,7 @@ class _Decision:
         loop, results, effects = self._apply_commands(loop, commands, zone)
         text = answers.answer_text(results, planned(loop, rules), zone, confirm=s.confirm)
         if text is not None:
-            self._reply(loop, text)
+            self._answer(text, loop)
         self.work.put(loop, ())  # marks the message applied: answered once, never twice
         return effects
 
@@ -519,7 +519,7 @@ class _Decision:
         results = [_line_answered(r, touched, self.work, rules) for r in results]
         text = answers.digest_answer_text(results, zone, confirm=s.confirm)
         if text is not None:
-            self._reply_to_digest(text)
+            self._answer(text)
             if not self.work.changed:
                 self._mark_answered(bound)
         return effects or [Answered("", "digest reply")]
@@ -565,24 +565,17 @@ class _Decision:
             touched[number][1].extend(done)
         return results
 
-    def _reply_to_digest(self, text: str) -> None:
-        ctx = self.s.context()
-        subject = self.msg.subject or "Your week"
-        if not subject.lower().startswith("re:"):
-            subject = f"Re: {subject}"
-        reply = build_reply(self.msg.message_id, subject, text, ctx, None)
-        key = f"reply:{self.msg.message_id}"
-        self.jobs = (*self.jobs, reply_job(key, reply, self.now, self.s.owner))
-
     def existing_by_id(self, loop_id: str) -> Loop | None:
         found = self.s.store.loops.get(loop_id)
         if found is not None:
             self.work.known[loop_id] = found
         return found
 
-    def _reply(self, loop: Loop, text: str) -> None:
+    def _answer(self, text: str, loop: Loop | None = None) -> None:
+        """The one answer to this message (its job key is derived from the message: never
+        two). With a loop it goes in the loop's conversation, under the loop's subject."""
         ctx = self.s.context()
-        reply = build_reply(self.msg.message_id, f"Re: {loop.subject}", text, ctx, loop)
+        reply = build_reply(self.msg.message_id, self.msg.subject or "Your week", text, ctx, loop)
         key = f"reply:{self.msg.message_id}"
         self.jobs = (*self.jobs, reply_job(key, reply, self.now, self.s.owner))
 
