@@ -653,8 +653,7 @@ def all_loops(store: Store, *, ended: bool) -> list[Loop]:
 def every_loop(store: Store, *, history: bool = False) -> list[Loop]:
     """Every loop, open and ended, with its texts (and with ``history`` its events), oldest
     first: what `loops --json`, `mentors` and `export` read."""
-    ids = [lp.id for lp in all_loops(store, ended=True)]
-    found = store.loops.get_many(ids, history=history)
+    found = store.loops.get_many(store.loops.loop_ids(), history=history)
     return sorted(found.values(), key=lambda lp: (lp.created_at, lp.id))
 
 

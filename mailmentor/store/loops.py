@@ -136,6 +136,18 @@ class LoopStore:
         """Every closed or dropped loop's record (no texts)."""
         return self._family("arc")
 
+    def loop_ids(self) -> list[str]:
+        """Every loop's id, open and ended, without reading a record (HKEYS per bucket): for a
+        full read with texts or history through `get_many`."""
+        keys = self._buckets("rec") + self._buckets("arc")
+        ids: list[str] = []
+        for start in range(0, len(keys), _SCAN_BATCH):
+            with self._r.pipeline(transaction=False) as pipe:
+                for key in keys[start : start + _SCAN_BATCH]:
+                    pipe.hkeys(key)
+                ids += [as_text(i) for bucket in pipe.execute() for i in bucket]
+        return ids
+
     def open_loop_batches(self, buckets: int = 32) -> Iterator[list[Loop]]:
         """The open loops a few buckets at a time (re-planning between scheduler ticks)."""
         keys = self._buckets("rec")

@@ -103,6 +103,7 @@ def test_an_ended_loop_leaves_the_open_ones_and_its_schedule(store: Store) -> No
     assert store.loops.commit(Changeset(loops=(LoopChange(loop, dropped),))) == Committed()
     assert [lp.id for lp in store.loops.open_loops()] == ["l2"]
     assert [lp.id for lp in store.loops.ended_loops()] == ["l1"]
+    assert sorted(store.loops.loop_ids()) == ["l1", "l2"], "open and ended, no record read"
     assert store.due.due_at("l1") is None
     ended = store.loops.get("l1")
     assert ended is not None and ended.stage is Stage.DROPPED
