@@ -408,7 +408,7 @@ def report_json(report: HealthReport, now: datetime) -> dict[str, object]:
     problems = assess(report, now)
     return {
         "ok": not check_failures(problems),
-        "checked_at": _iso(now),
+        "checked_at": utc_z(now),
         "heartbeat_ttl_s": report.heartbeat_ttl.total_seconds(),
         "components": {
             name: [
@@ -422,10 +422,10 @@ def report_json(report: HealthReport, now: datetime) -> dict[str, object]:
         "watchers": [_watcher_json(w) for w in report.watchers],
         "sends": {
             "failed": report.sends.failed,
-            "last_failed_at": _iso(report.sends.last_failed_at),
+            "last_failed_at": utc_z(report.sends.last_failed_at),
             "last_failed": report.sends.last_failed or None,
             "retried": report.sends.retried,
-            "last_retry_at": _iso(report.sends.last_retry_at),
+            "last_retry_at": utc_z(report.sends.last_retry_at),
             "last_retry": report.sends.last_retry or None,
         },
         "auth": None
@@ -433,7 +433,7 @@ def report_json(report: HealthReport, now: datetime) -> dict[str, object]:
         else {
             "account": report.auth.account,
             "state": str(report.auth.kind),
-            "since": _iso(report.auth.since),
+            "since": utc_z(report.auth.since),
             "line": report.auth.line(),
         },
         "problems": [
@@ -453,16 +453,16 @@ def _watcher_json(w: WatcherHealth) -> dict[str, object]:
         "state": str(w.state),
         "mode": str(w.mode) if w.mode else None,
         "logged_in": w.logged_in_at is not None,
-        "logged_in_at": _iso(w.logged_in_at),
-        "last_sync": _iso(w.last_sync),
+        "logged_in_at": utc_z(w.logged_in_at),
+        "last_sync": utc_z(w.last_sync),
         "sync_every_s": w.sync_every.total_seconds(),
         "last_error": None if w.last_error is None else w.last_error.text,
-        "last_error_at": None if w.last_error is None else _iso(w.last_error.at),
+        "last_error_at": None if w.last_error is None else utc_z(w.last_error.at),
         "retrying": None
         if w.retrying is None
         else {
             "attempt": w.retrying.attempt,
-            "next_at": _iso(w.retrying.next_at),
+            "next_at": utc_z(w.retrying.next_at),
             "reason": w.retrying.reason,
         },
         "uidvalidity_resets": w.uidvalidity_resets,
@@ -574,11 +574,6 @@ def _secs(span: timedelta | None) -> str:
 
 def _seconds(span: timedelta | None) -> float | None:
     return None if span is None else round(span.total_seconds(), 3)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    """As every JSON of mailmentor writes a time (`export.utc_z`)."""
-    return utc_z(moment)
 
 
 def _utc(moment: datetime | None) -> str:
