@@ -51,7 +51,7 @@ from mailmentor.settings import ENV_PREFIX, Settings, require_mail_accounts
 from mailmentor.smtp import SmtpAccount
 from mailmentor.store import Store
 from mailmentor.store.client import is_transient
-from mailmentor.store.health import scheduler_pass_ttl
+from mailmentor.store.health import BEATS_PER_TTL, scheduler_pass_ttl
 from mailmentor.store.leases import Held
 from workers.actors import Actors
 from workers.broker import QUEUE, build_broker, quiet_outages
@@ -68,9 +68,7 @@ SANDBOX_IDLE_RENEW = 2.0
 #: Every process says it is alive BEATS_PER_TTL times per PROCESS_TTL (HEARTBEAT_SECONDS, 30 s
 #: by default: every 5 s); a claim whose owner's heartbeat is older than that is taken back by
 #: the scheduler (on the same machine, a dead pid at once), and `status --check` fails.
-BEATS_PER_TTL = 6
 PROCESS_TTL = timedelta(seconds=30)
-BEAT_EVERY = PROCESS_TTL.total_seconds() / BEATS_PER_TTL
 #: Which setting names each folder mailbox mode watches (said when one does not exist).
 FOLDER_SETTINGS = {
     Origin.TRACKED: f"{ENV_PREFIX}TRACK_FOLDER",

@@ -52,7 +52,7 @@ from mailmentor.imap.handlers import (
 from mailmentor.liveness import describe_owner, this_process
 from mailmentor.oauth.endpoints import AuthorizationNeeded
 from mailmentor.store.client import is_transient
-from mailmentor.store.health import stamp
+from mailmentor.store.health import BEATS_PER_TTL, stamp
 from mailmentor.store.leases import Fence, Held, HeldByOther
 
 log = logging.getLogger("mailmentor.imap")  # one logger name for the whole package
@@ -243,7 +243,7 @@ class MailboxWatcher:
         self.lease_name = f"watch:{account.key}"
         self._health = health
         self._heartbeat_ttl = timedelta(seconds=heartbeat_ttl)
-        self._beat_every = heartbeat_ttl / 6
+        self._beat_every = heartbeat_ttl / BEATS_PER_TTL
         self._beat_at = float("-inf")
         self._clock: Clock = clock or SystemClock()
         #: The setting that names this folder (for the hint when it does not exist), and the

@@ -65,6 +65,9 @@ def stamp(when: datetime) -> str:
     return f"{score(when):.3f}"
 
 
+#: Every heartbeat (a process's, a watcher's) is renewed this many times per its TTL, so one
+#: late renewal never lets it lapse.
+BEATS_PER_TTL = 6
 #: Failed sends are counted until a week passes with none.
 SENDS_KEPT_S = 7 * 86400
 

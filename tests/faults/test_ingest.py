@@ -78,7 +78,8 @@ DOWNTIMES = ((0.3, 1.0), (2.5, 3.5))
 #: and every kill lands while the watcher is working (asserted: the appends are not done).
 TRICKLE = 150
 PACE_S = 0.02
-#: `mailmentor run` writes its heartbeat this often (workers.stack.BEAT_EVERY).
+#: `mailmentor run` writes its heartbeat this often (the default HEARTBEAT_SECONDS, 30 s, over
+#: mailmentor.store.health.BEATS_PER_TTL).
 HEARTBEAT_S = 5.0
 
 
