@@ -505,13 +505,13 @@ class MailboxWatcher:
         held = isinstance(result, Held)
         self._lease = result if isinstance(result, Held) else None
         if held and not self._lease_held:
-            log.info("holding lease %s", self.lease_name)
+            log.info("holding the lease on %s", self.account.label)
             self._standby_logged = False
         elif not held and self._lease_held:
-            log.warning("lost lease %s to another watcher; standing by", self.lease_name)
+            log.warning("lost the lease on %s to another watcher; standing by", self.account.label)
             self._standby_logged = True
         elif not held and not self._standby_logged:
-            log.info("another watcher holds %s; standing by", self.lease_name)
+            log.info("another watcher holds the lease on %s; standing by", self.account.label)
             self._standby_logged = True
         self._lease_held = held
         if not held:
@@ -639,7 +639,7 @@ class MailboxWatcher:
             ),
         )
         if moved is False:
-            log.warning("lost lease %s to another watcher; standing by", self.lease_name)
+            log.warning("lost the lease on %s to another watcher; standing by", self.account.label)
             self._lease_held = False
             self._lease = None
             self._standby_logged = True
